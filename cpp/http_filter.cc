@@ -1,0 +1,189 @@
+// envoy-pyext: Apache-2.0
+//
+// Every envoy_dynamic_module_on_http_filter_* hook Envoy 1.40 requires. Each one is: decide from
+// the config's hook bitmask whether Python is needed at all (no GIL), take the GIL, call the
+// Cython function of the same name (pyext_on_*), return its status. No policy lives here; the
+// try/catch is a last resort for allocation failures, since the Cython functions are noexcept.
+#include <cstdlib>
+#include <new>
+
+#include "gil.h"
+#include "log.h"
+#include "pyext_shim.h"
+
+#define PYEXT_EXPORT extern "C" __attribute__((visibility("default")))
+
+using pyext::GilGuard;
+
+thread_local PyThreadState* GilGuard::thread_state_ = nullptr;
+
+namespace {
+
+constexpr uint32_t kRequestHeaders = PYEXT_HOOK_DECODE_HEADERS | PYEXT_HOOK_DECODE_DATA;
+constexpr uint32_t kRequestBody = PYEXT_HOOK_DECODE_DATA;
+constexpr uint32_t kRequestTrailers = PYEXT_HOOK_DECODE_TRAILERS | PYEXT_HOOK_DECODE_DATA;
+constexpr uint32_t kResponseHeaders = PYEXT_HOOK_ENCODE_HEADERS | PYEXT_HOOK_ENCODE_DATA;
+constexpr uint32_t kResponseBody = PYEXT_HOOK_ENCODE_DATA;
+constexpr uint32_t kResponseTrailers = PYEXT_HOOK_ENCODE_TRAILERS | PYEXT_HOOK_ENCODE_DATA;
+
+inline pyext_stream* stream_of(envoy_dynamic_module_type_http_filter_module_ptr p) {
+  return static_cast<pyext_stream*>(const_cast<void*>(p));
+}
+
+// True when this event must reach Python: the class overrides a hook that needs it, or the
+// stream is in a state (async work pending, local reply sent, error) where Python decides.
+inline bool wants(const pyext_stream* s, uint32_t bits) {
+  return (s->config->hooks & bits) != 0 || s->python_busy != 0;
+}
+
+}  // namespace
+
+PYEXT_EXPORT envoy_dynamic_module_type_http_filter_config_module_ptr
+envoy_dynamic_module_on_http_filter_config_new(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr config_envoy_ptr,
+    envoy_dynamic_module_type_envoy_buffer name, envoy_dynamic_module_type_envoy_buffer config) {
+  GilGuard gil;
+  return pyext_on_config_new(config_envoy_ptr, name.ptr, name.length, config.ptr, config.length);
+}
+
+PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_config_destroy(
+    envoy_dynamic_module_type_http_filter_config_module_ptr config_module_ptr) {
+  GilGuard gil;
+  pyext_on_config_destroy(
+      static_cast<pyext_config*>(const_cast<void*>(config_module_ptr)));
+}
+
+PYEXT_EXPORT envoy_dynamic_module_type_http_filter_module_ptr envoy_dynamic_module_on_http_filter_new(
+    envoy_dynamic_module_type_http_filter_config_module_ptr config_module_ptr,
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr) {
+  // No GIL: the Python Filter object is created lazily by the first hook that needs it.
+  auto* s = static_cast<pyext_stream*>(std::calloc(1, sizeof(pyext_stream)));
+  if (s == nullptr) {
+    pyext::log_error("envoy-pyext: out of memory creating a stream; closing it");
+    return nullptr;  // Envoy closes the stream.
+  }
+  s->config = static_cast<pyext_config*>(const_cast<void*>(config_module_ptr));
+  s->envoy_ptr = filter_envoy_ptr;
+  return s;
+}
+
+#define PYEXT_STATUS_HOOK(hook, bits, call, fallback)                                  \
+  {                                                                                    \
+    pyext_stream* s = stream_of(filter_module_ptr);                                    \
+    if (!wants(s, bits)) return static_cast<decltype(fallback)>(0);                   \
+    try {                                                                              \
+      GilGuard gil;                                                                    \
+      return static_cast<decltype(fallback)>(call);                                    \
+    } catch (...) {                                                                    \
+      pyext::log_error("envoy-pyext: internal error in " hook);                        \
+      return fallback;                                                                 \
+    }                                                                                  \
+  }
+
+PYEXT_EXPORT envoy_dynamic_module_type_on_http_filter_request_headers_status
+envoy_dynamic_module_on_http_filter_request_headers(
+    envoy_dynamic_module_type_http_filter_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, bool end_of_stream)
+    PYEXT_STATUS_HOOK("request_headers", kRequestHeaders,
+                      pyext_on_request_headers(s, end_of_stream),
+                      envoy_dynamic_module_type_on_http_filter_request_headers_status_StopIteration)
+
+PYEXT_EXPORT envoy_dynamic_module_type_on_http_filter_request_body_status
+envoy_dynamic_module_on_http_filter_request_body(
+    envoy_dynamic_module_type_http_filter_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, bool end_of_stream)
+    PYEXT_STATUS_HOOK("request_body", kRequestBody, pyext_on_request_body(s, end_of_stream),
+                      envoy_dynamic_module_type_on_http_filter_request_body_status_StopIterationNoBuffer)
+
+PYEXT_EXPORT envoy_dynamic_module_type_on_http_filter_request_trailers_status
+envoy_dynamic_module_on_http_filter_request_trailers(
+    envoy_dynamic_module_type_http_filter_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr)
+    PYEXT_STATUS_HOOK("request_trailers", kRequestTrailers, pyext_on_request_trailers(s),
+                      envoy_dynamic_module_type_on_http_filter_request_trailers_status_StopIteration)
+
+PYEXT_EXPORT envoy_dynamic_module_type_on_http_filter_response_headers_status
+envoy_dynamic_module_on_http_filter_response_headers(
+    envoy_dynamic_module_type_http_filter_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, bool end_of_stream)
+    PYEXT_STATUS_HOOK("response_headers", kResponseHeaders,
+                      pyext_on_response_headers(s, end_of_stream),
+                      envoy_dynamic_module_type_on_http_filter_request_headers_status_StopIteration)
+
+PYEXT_EXPORT envoy_dynamic_module_type_on_http_filter_response_body_status
+envoy_dynamic_module_on_http_filter_response_body(
+    envoy_dynamic_module_type_http_filter_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, bool end_of_stream)
+    PYEXT_STATUS_HOOK("response_body", kResponseBody, pyext_on_response_body(s, end_of_stream),
+                      envoy_dynamic_module_type_on_http_filter_request_body_status_StopIterationNoBuffer)
+
+PYEXT_EXPORT envoy_dynamic_module_type_on_http_filter_response_trailers_status
+envoy_dynamic_module_on_http_filter_response_trailers(
+    envoy_dynamic_module_type_http_filter_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr)
+    PYEXT_STATUS_HOOK("response_trailers", kResponseTrailers, pyext_on_response_trailers(s),
+                      envoy_dynamic_module_type_on_http_filter_request_trailers_status_StopIteration)
+
+PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_stream_complete(
+    envoy_dynamic_module_type_http_filter_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr) {
+  pyext_stream* s = stream_of(filter_module_ptr);
+  if (!wants(s, PYEXT_HOOK_ON_LOG)) return;
+  GilGuard gil;
+  pyext_on_stream_complete(s);
+}
+
+PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_destroy(
+    envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr) {
+  pyext_stream* s = stream_of(filter_module_ptr);
+  if (s->py != nullptr) {
+    // The Python object outlives this call only if user code kept a reference; Cython clears
+    // its pointer to this struct first, so such a reference can never reach freed memory.
+    GilGuard gil;
+    pyext_on_destroy(s);
+  }
+  std::free(s);
+}
+
+PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_scheduled(
+    envoy_dynamic_module_type_http_filter_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, uint64_t event_id) {
+  pyext_stream* s = stream_of(filter_module_ptr);
+  GilGuard gil;
+  pyext_on_scheduled(s, event_id);
+}
+
+// ---- hooks Envoy 1.40 requires but envoy-pyext does not use yet: stubs ----------------------
+PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_http_callout_done(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_http_filter_module_ptr,
+    uint64_t, envoy_dynamic_module_type_http_callout_result,
+    envoy_dynamic_module_type_envoy_http_header*, size_t, envoy_dynamic_module_type_envoy_buffer*,
+    size_t) {}
+
+PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_http_stream_headers(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_http_filter_module_ptr,
+    uint64_t, envoy_dynamic_module_type_envoy_http_header*, size_t, bool) {}
+
+PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_http_stream_data(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_http_filter_module_ptr,
+    uint64_t, const envoy_dynamic_module_type_envoy_buffer*, size_t, bool) {}
+
+PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_http_stream_trailers(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_http_filter_module_ptr,
+    uint64_t, envoy_dynamic_module_type_envoy_http_header*, size_t) {}
+
+PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_http_stream_complete(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_http_filter_module_ptr,
+    uint64_t) {}
+
+PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_http_stream_reset(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_http_filter_module_ptr,
+    uint64_t, envoy_dynamic_module_type_http_stream_reset_reason) {}
+
+PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_downstream_above_write_buffer_high_watermark(
+    envoy_dynamic_module_type_http_filter_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_module_ptr) {}
+
+PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_downstream_below_write_buffer_low_watermark(
+    envoy_dynamic_module_type_http_filter_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_module_ptr) {}

@@ -1,0 +1,224 @@
+// envoy-pyext: Apache-2.0
+//
+// Our own declarations of the part of Envoy's dynamic-module C ABI ("v0.2.0", Envoy 1.40) that
+// envoy-pyext uses. Written from the documented ABI facts (docs/design.md, "The ABI subset"),
+// not copied from Envoy. Names and types are spelled exactly as Envoy spells them so that every
+// call site can be grepped against Envoy's documentation, and
+// tests/unit/test_abi_symbols.py checks that each callback declared here is exported by the
+// pinned Envoy binary (`nm -D --defined-only`).
+//
+// Hooks (envoy_dynamic_module_on_*) are exported by libpyfilter.so; callbacks
+// (envoy_dynamic_module_callback_*) are exported by the Envoy executable and stay undefined in
+// our shared object.
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PYEXT_ENVOY_ABI_VERSION "v0.2.0"
+
+// Callbacks are declared weak: inside Envoy they bind to the executable's exports as usual;
+// in a plain Python process (unit tests with the fake host, `import envoy_pyext` for tooling)
+// the extension still loads and the addresses read as NULL. program_init checks that every
+// callback resolved before it reports success.
+#define PYEXT_WEAK __attribute__((weak))
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// ---- buffers and headers ------------------------------------------------------------------
+typedef struct envoy_dynamic_module_type_envoy_buffer {
+  const char* ptr;  // OWNERSHIP: Envoy; valid until the end of the current hook.
+  size_t length;
+} envoy_dynamic_module_type_envoy_buffer;
+
+typedef struct envoy_dynamic_module_type_module_buffer {
+  const char* ptr;  // OWNERSHIP: module; Envoy reads it only during the call.
+  size_t length;
+} envoy_dynamic_module_type_module_buffer;
+
+typedef struct envoy_dynamic_module_type_module_http_header {
+  const char* key_ptr;
+  size_t key_length;
+  const char* value_ptr;
+  size_t value_length;
+} envoy_dynamic_module_type_module_http_header;
+
+typedef struct envoy_dynamic_module_type_envoy_http_header {
+  const char* key_ptr;
+  size_t key_length;
+  const char* value_ptr;
+  size_t value_length;
+} envoy_dynamic_module_type_envoy_http_header;
+
+// ---- opaque pointers ---------------------------------------------------------------------
+typedef void* envoy_dynamic_module_type_http_filter_envoy_ptr;
+typedef const void* envoy_dynamic_module_type_http_filter_module_ptr;
+typedef void* envoy_dynamic_module_type_http_filter_config_envoy_ptr;
+typedef const void* envoy_dynamic_module_type_http_filter_config_module_ptr;
+typedef void* envoy_dynamic_module_type_http_filter_scheduler_module_ptr;
+
+// ---- enums (numeric values verified against the 1.40.0 binary) ----------------------------
+typedef enum envoy_dynamic_module_type_http_header_type {
+  envoy_dynamic_module_type_http_header_type_RequestHeader = 0,
+  envoy_dynamic_module_type_http_header_type_RequestTrailer = 1,
+  envoy_dynamic_module_type_http_header_type_ResponseHeader = 2,
+  envoy_dynamic_module_type_http_header_type_ResponseTrailer = 3,
+} envoy_dynamic_module_type_http_header_type;
+
+typedef enum envoy_dynamic_module_type_http_body_type {
+  envoy_dynamic_module_type_http_body_type_ReceivedRequestBody = 0,
+  envoy_dynamic_module_type_http_body_type_BufferedRequestBody = 1,
+  envoy_dynamic_module_type_http_body_type_ReceivedResponseBody = 2,
+  envoy_dynamic_module_type_http_body_type_BufferedResponseBody = 3,
+} envoy_dynamic_module_type_http_body_type;
+
+typedef enum envoy_dynamic_module_type_log_level {
+  envoy_dynamic_module_type_log_level_Trace = 0,
+  envoy_dynamic_module_type_log_level_Debug = 1,
+  envoy_dynamic_module_type_log_level_Info = 2,
+  envoy_dynamic_module_type_log_level_Warn = 3,
+  envoy_dynamic_module_type_log_level_Error = 4,
+  envoy_dynamic_module_type_log_level_Critical = 5,
+  envoy_dynamic_module_type_log_level_Off = 6,
+} envoy_dynamic_module_type_log_level;
+
+typedef enum envoy_dynamic_module_type_metrics_result {
+  envoy_dynamic_module_type_metrics_result_Success = 0,
+  envoy_dynamic_module_type_metrics_result_MetricNotFound = 1,
+  envoy_dynamic_module_type_metrics_result_InvalidLabels = 2,
+  envoy_dynamic_module_type_metrics_result_Frozen = 3,
+} envoy_dynamic_module_type_metrics_result;
+
+typedef enum envoy_dynamic_module_type_http_filter_stream_reset_reason {
+  envoy_dynamic_module_type_http_filter_stream_reset_reason_LocalReset = 0,
+  envoy_dynamic_module_type_http_filter_stream_reset_reason_LocalRefusedStreamReset = 1,
+} envoy_dynamic_module_type_http_filter_stream_reset_reason;
+
+// Hook return statuses. Headers mirror FilterHeadersStatus, bodies FilterDataStatus.
+typedef enum envoy_dynamic_module_type_on_http_filter_request_headers_status {
+  envoy_dynamic_module_type_on_http_filter_request_headers_status_Continue = 0,
+  envoy_dynamic_module_type_on_http_filter_request_headers_status_StopIteration = 1,
+  envoy_dynamic_module_type_on_http_filter_request_headers_status_ContinueAndDontEndStream = 2,
+  envoy_dynamic_module_type_on_http_filter_request_headers_status_StopAllIterationAndBuffer = 3,
+  envoy_dynamic_module_type_on_http_filter_request_headers_status_StopAllIterationAndWatermark = 4,
+} envoy_dynamic_module_type_on_http_filter_request_headers_status;
+typedef enum envoy_dynamic_module_type_on_http_filter_request_body_status {
+  envoy_dynamic_module_type_on_http_filter_request_body_status_Continue = 0,
+  envoy_dynamic_module_type_on_http_filter_request_body_status_StopIterationAndBuffer = 1,
+  envoy_dynamic_module_type_on_http_filter_request_body_status_StopIterationAndWatermark = 2,
+  envoy_dynamic_module_type_on_http_filter_request_body_status_StopIterationNoBuffer = 3,
+} envoy_dynamic_module_type_on_http_filter_request_body_status;
+typedef enum envoy_dynamic_module_type_on_http_filter_request_trailers_status {
+  envoy_dynamic_module_type_on_http_filter_request_trailers_status_Continue = 0,
+  envoy_dynamic_module_type_on_http_filter_request_trailers_status_StopIteration = 1,
+} envoy_dynamic_module_type_on_http_filter_request_trailers_status;
+// The response-side enums have the same numbering as the request-side ones.
+typedef envoy_dynamic_module_type_on_http_filter_request_headers_status
+    envoy_dynamic_module_type_on_http_filter_response_headers_status;
+typedef envoy_dynamic_module_type_on_http_filter_request_body_status
+    envoy_dynamic_module_type_on_http_filter_response_body_status;
+typedef envoy_dynamic_module_type_on_http_filter_request_trailers_status
+    envoy_dynamic_module_type_on_http_filter_response_trailers_status;
+
+// Used only in the signatures of hooks we stub out.
+typedef int envoy_dynamic_module_type_http_callout_result;
+typedef int envoy_dynamic_module_type_http_stream_reset_reason;
+
+// ---- callbacks (exported by Envoy) -------------------------------------------------------
+// Process-wide.
+PYEXT_WEAK void envoy_dynamic_module_callback_log_v2(envoy_dynamic_module_type_log_level level,
+                                          envoy_dynamic_module_type_module_buffer message,
+                                          envoy_dynamic_module_type_module_buffer source_file,
+                                          uint32_t line);
+PYEXT_WEAK bool envoy_dynamic_module_callback_log_enabled(envoy_dynamic_module_type_log_level level);
+PYEXT_WEAK envoy_dynamic_module_type_log_level envoy_dynamic_module_callback_get_log_level(void);
+PYEXT_WEAK uint32_t envoy_dynamic_module_callback_get_concurrency(void);
+PYEXT_WEAK bool envoy_dynamic_module_callback_is_validation_mode(void);
+
+// Headers and trailers.
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_get_header(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_http_header_type header_type,
+    envoy_dynamic_module_type_module_buffer key, envoy_dynamic_module_type_envoy_buffer* result,
+    size_t index, size_t* optional_size);
+PYEXT_WEAK size_t envoy_dynamic_module_callback_http_get_headers_size(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_http_header_type header_type);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_get_headers(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_http_header_type header_type,
+    envoy_dynamic_module_type_envoy_http_header* result_headers);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_set_header(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_http_header_type header_type,
+    envoy_dynamic_module_type_module_buffer key, envoy_dynamic_module_type_module_buffer value);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_add_header(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_http_header_type header_type,
+    envoy_dynamic_module_type_module_buffer key, envoy_dynamic_module_type_module_buffer value);
+
+// Bodies.
+PYEXT_WEAK size_t envoy_dynamic_module_callback_http_get_body_size(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_http_body_type body_type);
+PYEXT_WEAK size_t envoy_dynamic_module_callback_http_get_body_chunks_size(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_http_body_type body_type);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_get_body_chunks(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_http_body_type body_type,
+    envoy_dynamic_module_type_envoy_buffer* result_buffer_vector);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_append_body(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_http_body_type body_type,
+    envoy_dynamic_module_type_module_buffer data);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_drain_body(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_http_body_type body_type, size_t number_of_bytes);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_received_buffered_request_body(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_received_buffered_response_body(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter);
+
+// Replies, flow control, stream control.
+PYEXT_WEAK void envoy_dynamic_module_callback_http_send_response(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter, uint32_t status_code,
+    envoy_dynamic_module_type_module_http_header* headers_vector, size_t headers_vector_size,
+    envoy_dynamic_module_type_module_buffer body, envoy_dynamic_module_type_module_buffer details);
+PYEXT_WEAK void envoy_dynamic_module_callback_http_filter_continue_decoding(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter);
+PYEXT_WEAK void envoy_dynamic_module_callback_http_filter_continue_encoding(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter);
+PYEXT_WEAK void envoy_dynamic_module_callback_http_filter_reset_stream(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_http_filter_stream_reset_reason reason,
+    envoy_dynamic_module_type_module_buffer details);
+PYEXT_WEAK uint32_t envoy_dynamic_module_callback_http_filter_get_worker_index(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter);
+
+// Scheduler: commit is the only call that is safe from any thread.
+PYEXT_WEAK envoy_dynamic_module_type_http_filter_scheduler_module_ptr
+envoy_dynamic_module_callback_http_filter_scheduler_new(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter);
+PYEXT_WEAK void envoy_dynamic_module_callback_http_filter_scheduler_commit(
+    envoy_dynamic_module_type_http_filter_scheduler_module_ptr scheduler, uint64_t event_id);
+PYEXT_WEAK void envoy_dynamic_module_callback_http_filter_scheduler_delete(
+    envoy_dynamic_module_type_http_filter_scheduler_module_ptr scheduler);
+
+// Metrics.
+PYEXT_WEAK envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_config_define_counter(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr config,
+    envoy_dynamic_module_type_module_buffer name,
+    envoy_dynamic_module_type_module_buffer* label_names, size_t label_names_length,
+    size_t* counter_id_ptr);
+PYEXT_WEAK envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_increment_counter(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter, size_t id,
+    envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+    uint64_t value);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif

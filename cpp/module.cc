@@ -1,0 +1,181 @@
+// envoy-pyext: Apache-2.0
+//
+// envoy_dynamic_module_on_program_init: start CPython once per Envoy process.
+//
+// Envoy calls this on its main thread right after dlopen (also under `--mode validate`). We
+//  1. check that every Envoy callback we declared resolved (they are weak; see envoy_abi.h),
+//  2. re-open our libpython RTLD_GLOBAL: Envoy loads modules RTLD_LOCAL, and CPython extension
+//     modules (math, _json, numpy, ...) expect libpython's symbols in the global scope,
+//  3. register the Cython core as the builtin module `envoy_pyext._native`,
+//  4. initialise the interpreter as the virtualenv's python would be (sys.prefix, site-packages,
+//     PYTHONPATH), without Python's signal handlers (Envoy owns signals),
+//  5. import envoy_pyext and let the Cython side finish the set-up, then release the GIL.
+// CPython is never finalised: `do_not_close: true` is required in the Envoy config.
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "log.h"
+#include "pyext_shim.h"
+
+#define PYEXT_EXPORT extern "C" __attribute__((visibility("default")))
+
+#ifndef PYEXT_PYTHON
+#define PYEXT_PYTHON ""
+#endif
+
+extern "C" PyObject* PyInit__native(void);
+
+namespace {
+
+struct Required {
+  const char* name;
+  const void* address;
+};
+
+// Every callback in envoy_abi.h. A missing one means an Envoy this module was not built for.
+std::string missing_callbacks() {
+  const Required required[] = {
+#define PYEXT_REQ(f) {#f, reinterpret_cast<const void*>(&f)}
+      PYEXT_REQ(envoy_dynamic_module_callback_log_v2),
+      PYEXT_REQ(envoy_dynamic_module_callback_log_enabled),
+      PYEXT_REQ(envoy_dynamic_module_callback_get_log_level),
+      PYEXT_REQ(envoy_dynamic_module_callback_get_concurrency),
+      PYEXT_REQ(envoy_dynamic_module_callback_is_validation_mode),
+      PYEXT_REQ(envoy_dynamic_module_callback_http_get_header),
+      PYEXT_REQ(envoy_dynamic_module_callback_http_get_headers_size),
+      PYEXT_REQ(envoy_dynamic_module_callback_http_get_headers),
+      PYEXT_REQ(envoy_dynamic_module_callback_http_set_header),
+      PYEXT_REQ(envoy_dynamic_module_callback_http_add_header),
+      PYEXT_REQ(envoy_dynamic_module_callback_http_get_body_size),
+      PYEXT_REQ(envoy_dynamic_module_callback_http_get_body_chunks_size),
+      PYEXT_REQ(envoy_dynamic_module_callback_http_get_body_chunks),
+      PYEXT_REQ(envoy_dynamic_module_callback_http_append_body),
+      PYEXT_REQ(envoy_dynamic_module_callback_http_drain_body),
+      PYEXT_REQ(envoy_dynamic_module_callback_http_received_buffered_request_body),
+      PYEXT_REQ(envoy_dynamic_module_callback_http_received_buffered_response_body),
+      PYEXT_REQ(envoy_dynamic_module_callback_http_send_response),
+      PYEXT_REQ(envoy_dynamic_module_callback_http_filter_continue_decoding),
+      PYEXT_REQ(envoy_dynamic_module_callback_http_filter_continue_encoding),
+      PYEXT_REQ(envoy_dynamic_module_callback_http_filter_reset_stream),
+      PYEXT_REQ(envoy_dynamic_module_callback_http_filter_get_worker_index),
+      PYEXT_REQ(envoy_dynamic_module_callback_http_filter_scheduler_new),
+      PYEXT_REQ(envoy_dynamic_module_callback_http_filter_scheduler_commit),
+      PYEXT_REQ(envoy_dynamic_module_callback_http_filter_scheduler_delete),
+      PYEXT_REQ(envoy_dynamic_module_callback_http_filter_config_define_counter),
+      PYEXT_REQ(envoy_dynamic_module_callback_http_filter_increment_counter),
+#undef PYEXT_REQ
+  };
+  std::string missing;
+  for (const auto& r : required) {
+    if (r.address == nullptr) missing += std::string(missing.empty() ? "" : ", ") + r.name;
+  }
+  return missing;
+}
+
+// The interpreter to impersonate: the active virtualenv's, else the one libpyfilter.so was
+// built with (make build-so-local bakes in its path).
+std::string python_executable() {
+  const char* venv = std::getenv("VIRTUAL_ENV");
+  if (venv != nullptr && *venv != '\0') {
+    std::string candidate = std::string(venv) + "/bin/python";
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return PYEXT_PYTHON;
+}
+
+bool make_libpython_global() {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void*>(&Py_Initialize), &info) == 0 || info.dli_fname == nullptr) {
+    return false;
+  }
+  // The handle is deliberately never closed: CPython cannot be unloaded.
+  return dlopen(info.dli_fname, RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD) != nullptr;
+}
+
+// Formats the pending Python exception with its traceback and clears it.
+std::string take_python_error() {
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyErr_NormalizeException(&type, &value, &tb);
+  std::string text = "unknown Python error";
+  PyObject* mod = PyImport_ImportModule("traceback");
+  if (mod != nullptr && value != nullptr) {
+    PyObject* lines = PyObject_CallMethod(mod, "format_exception", "OOO", type ? type : Py_None,
+                                          value, tb ? tb : Py_None);
+    if (lines != nullptr) {
+      PyObject* empty = PyUnicode_FromString("");
+      PyObject* joined = empty ? PyUnicode_Join(empty, lines) : nullptr;
+      const char* utf8 = joined ? PyUnicode_AsUTF8(joined) : nullptr;
+      if (utf8 != nullptr) text = utf8;
+      Py_XDECREF(joined);
+      Py_XDECREF(empty);
+      Py_DECREF(lines);
+    }
+  }
+  Py_XDECREF(mod);
+  Py_XDECREF(type);
+  Py_XDECREF(value);
+  Py_XDECREF(tb);
+  PyErr_Clear();
+  return text;
+}
+
+void log_critical(const std::string& message) {
+  pyext::log_at(envoy_dynamic_module_type_log_level_Critical, message.c_str());
+}
+
+}  // namespace
+
+PYEXT_EXPORT const char* envoy_dynamic_module_on_program_init(void) {
+  const std::string missing = missing_callbacks();
+  if (!missing.empty()) {
+    pyext::log_error(("envoy-pyext: this Envoy does not export callbacks libpyfilter.so needs (" +
+                      missing + "); it was built for Envoy 1.40 (ABI " PYEXT_ENVOY_ABI_VERSION ")")
+                         .c_str());
+    return nullptr;
+  }
+  if (!make_libpython_global()) {
+    log_critical("envoy-pyext: could not re-open libpython with RTLD_GLOBAL");
+    return nullptr;
+  }
+  if (Py_IsInitialized()) {
+    log_critical("envoy-pyext: a Python interpreter is already running in this process");
+    return nullptr;
+  }
+  if (PyImport_AppendInittab("envoy_pyext._native", PyInit__native) != 0) {
+    log_critical("envoy-pyext: could not register the envoy_pyext._native builtin module");
+    return nullptr;
+  }
+
+  PyConfig config;
+  PyConfig_InitPythonConfig(&config);
+  config.install_signal_handlers = 0;  // Envoy owns SIGINT/SIGTERM and crash handlers.
+  config.parse_argv = 0;
+  const std::string exe = python_executable();
+  PyStatus status = PyStatus_Ok();
+  if (!exe.empty()) status = PyConfig_SetBytesString(&config, &config.program_name, exe.c_str());
+  if (!PyStatus_Exception(status)) status = Py_InitializeFromConfig(&config);
+  PyConfig_Clear(&config);
+  if (PyStatus_Exception(status)) {
+    log_critical(std::string("envoy-pyext: Python failed to start: ") +
+                 (status.err_msg ? status.err_msg : "unknown error"));
+    return nullptr;
+  }
+
+  // From here on we hold the GIL on Envoy's main thread.
+  bool ok = false;
+  PyObject* pkg = PyImport_ImportModule("envoy_pyext");
+  if (pkg == nullptr) {
+    log_critical("envoy-pyext: cannot import the envoy_pyext package (is it installed in the "
+                 "virtualenv Envoy was started from? python: " +
+                 exe + ")\n" + take_python_error());
+  } else {
+    Py_DECREF(pkg);
+    ok = pyext_bootstrap() == 0;
+  }
+  PyEval_SaveThread();  // Envoy's main thread keeps its thread state; see gil.h.
+  return ok ? PYEXT_ENVOY_ABI_VERSION : nullptr;
+}

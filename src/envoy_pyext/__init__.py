@@ -1,0 +1,46 @@
+"""envoy-pyext: Envoy HTTP filters written in Python, running inside a stock Envoy.
+
+Subclass :class:`Filter`, override the hooks you need, and point Envoy's dynamic-module filter
+at ``package.module:ClassName`` (see the README).
+"""
+
+from __future__ import annotations
+
+from ._native import (  # noqa: F401
+    # filter API
+    Buffer,
+    Callbacks,
+    Filter,
+    HeaderMap,
+    # status
+    Status,
+    # errors
+    EnvoyPyextError,
+    FilterConfigError,
+    StreamDestroyedError,
+    WrongThreadError,
+    # runtime
+    EnvoyLogHandler,
+    in_envoy,
+    stats,
+)
+from ._version import __version__  # noqa: F401
+
+__all__ = (
+    # filter API
+    "Buffer",
+    "Callbacks",
+    "Filter",
+    "HeaderMap",
+    # status
+    "Status",
+    # errors
+    "EnvoyPyextError",
+    "FilterConfigError",
+    "StreamDestroyedError",
+    "WrongThreadError",
+    # runtime
+    "EnvoyLogHandler",
+    "in_envoy",
+    "stats",
+)

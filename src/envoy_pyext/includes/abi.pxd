@@ -1,0 +1,139 @@
+# envoy-pyext: Apache-2.0
+#
+# Cython view of cpp/include/envoy_abi.h: the subset of Envoy's dynamic-module ABI we use, names
+# unchanged so call sites read like Envoy's documentation. The header is the source of truth.
+from libc.stdint cimport uint32_t, uint64_t
+
+
+cdef extern from "envoy_abi.h" nogil:
+    ctypedef struct envoy_dynamic_module_type_envoy_buffer:
+        const char* ptr
+        size_t length
+
+    ctypedef struct envoy_dynamic_module_type_module_buffer:
+        const char* ptr
+        size_t length
+
+    ctypedef struct envoy_dynamic_module_type_module_http_header:
+        const char* key_ptr
+        size_t key_length
+        const char* value_ptr
+        size_t value_length
+
+    ctypedef struct envoy_dynamic_module_type_envoy_http_header:
+        const char* key_ptr
+        size_t key_length
+        const char* value_ptr
+        size_t value_length
+
+    ctypedef void* envoy_dynamic_module_type_http_filter_envoy_ptr
+    ctypedef void* envoy_dynamic_module_type_http_filter_config_envoy_ptr
+    ctypedef void* envoy_dynamic_module_type_http_filter_scheduler_module_ptr
+
+    ctypedef enum envoy_dynamic_module_type_http_header_type:
+        envoy_dynamic_module_type_http_header_type_RequestHeader
+        envoy_dynamic_module_type_http_header_type_RequestTrailer
+        envoy_dynamic_module_type_http_header_type_ResponseHeader
+        envoy_dynamic_module_type_http_header_type_ResponseTrailer
+    ctypedef enum envoy_dynamic_module_type_http_body_type:
+        envoy_dynamic_module_type_http_body_type_ReceivedRequestBody
+        envoy_dynamic_module_type_http_body_type_BufferedRequestBody
+        envoy_dynamic_module_type_http_body_type_ReceivedResponseBody
+        envoy_dynamic_module_type_http_body_type_BufferedResponseBody
+    ctypedef enum envoy_dynamic_module_type_log_level:
+        envoy_dynamic_module_type_log_level_Trace
+        envoy_dynamic_module_type_log_level_Off
+    ctypedef enum envoy_dynamic_module_type_metrics_result:
+        envoy_dynamic_module_type_metrics_result_Success
+    ctypedef enum envoy_dynamic_module_type_http_filter_stream_reset_reason:
+        envoy_dynamic_module_type_http_filter_stream_reset_reason_LocalReset
+
+    void envoy_dynamic_module_callback_log_v2(
+        envoy_dynamic_module_type_log_level level,
+        envoy_dynamic_module_type_module_buffer message,
+        envoy_dynamic_module_type_module_buffer source_file, uint32_t line)
+    bint envoy_dynamic_module_callback_log_enabled(envoy_dynamic_module_type_log_level level)
+    envoy_dynamic_module_type_log_level envoy_dynamic_module_callback_get_log_level()
+    uint32_t envoy_dynamic_module_callback_get_concurrency()
+    bint envoy_dynamic_module_callback_is_validation_mode()
+
+    bint envoy_dynamic_module_callback_http_get_header(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_http_header_type header_type,
+        envoy_dynamic_module_type_module_buffer key,
+        envoy_dynamic_module_type_envoy_buffer* result, size_t index, size_t* optional_size)
+    size_t envoy_dynamic_module_callback_http_get_headers_size(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_http_header_type header_type)
+    bint envoy_dynamic_module_callback_http_get_headers(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_http_header_type header_type,
+        envoy_dynamic_module_type_envoy_http_header* result_headers)
+    bint envoy_dynamic_module_callback_http_set_header(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_http_header_type header_type,
+        envoy_dynamic_module_type_module_buffer key,
+        envoy_dynamic_module_type_module_buffer value)
+    bint envoy_dynamic_module_callback_http_add_header(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_http_header_type header_type,
+        envoy_dynamic_module_type_module_buffer key,
+        envoy_dynamic_module_type_module_buffer value)
+
+    size_t envoy_dynamic_module_callback_http_get_body_size(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_http_body_type body_type)
+    size_t envoy_dynamic_module_callback_http_get_body_chunks_size(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_http_body_type body_type)
+    bint envoy_dynamic_module_callback_http_get_body_chunks(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_http_body_type body_type,
+        envoy_dynamic_module_type_envoy_buffer* result_buffer_vector)
+    bint envoy_dynamic_module_callback_http_append_body(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_http_body_type body_type,
+        envoy_dynamic_module_type_module_buffer data)
+    bint envoy_dynamic_module_callback_http_drain_body(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_http_body_type body_type, size_t number_of_bytes)
+    bint envoy_dynamic_module_callback_http_received_buffered_request_body(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter)
+    bint envoy_dynamic_module_callback_http_received_buffered_response_body(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter)
+
+    void envoy_dynamic_module_callback_http_send_response(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter, uint32_t status_code,
+        envoy_dynamic_module_type_module_http_header* headers_vector, size_t headers_vector_size,
+        envoy_dynamic_module_type_module_buffer body,
+        envoy_dynamic_module_type_module_buffer details)
+    void envoy_dynamic_module_callback_http_filter_continue_decoding(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter)
+    void envoy_dynamic_module_callback_http_filter_continue_encoding(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter)
+    void envoy_dynamic_module_callback_http_filter_reset_stream(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_http_filter_stream_reset_reason reason,
+        envoy_dynamic_module_type_module_buffer details)
+    uint32_t envoy_dynamic_module_callback_http_filter_get_worker_index(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter)
+
+    envoy_dynamic_module_type_http_filter_scheduler_module_ptr \
+        envoy_dynamic_module_callback_http_filter_scheduler_new(
+            envoy_dynamic_module_type_http_filter_envoy_ptr filter)
+    void envoy_dynamic_module_callback_http_filter_scheduler_commit(
+        envoy_dynamic_module_type_http_filter_scheduler_module_ptr scheduler, uint64_t event_id)
+    void envoy_dynamic_module_callback_http_filter_scheduler_delete(
+        envoy_dynamic_module_type_http_filter_scheduler_module_ptr scheduler)
+
+    envoy_dynamic_module_type_metrics_result \
+        envoy_dynamic_module_callback_http_filter_config_define_counter(
+            envoy_dynamic_module_type_http_filter_config_envoy_ptr config,
+            envoy_dynamic_module_type_module_buffer name,
+            envoy_dynamic_module_type_module_buffer* label_names, size_t label_names_length,
+            size_t* counter_id_ptr)
+    envoy_dynamic_module_type_metrics_result \
+        envoy_dynamic_module_callback_http_filter_increment_counter(
+            envoy_dynamic_module_type_http_filter_envoy_ptr filter, size_t id,
+            envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+            uint64_t value)

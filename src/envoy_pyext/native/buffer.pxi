@@ -1,0 +1,203 @@
+# envoy-pyext: Apache-2.0
+#
+# Buffer: a view onto one direction's body as Envoy holds it. Inside decode_data/encode_data it
+# is what Envoy has buffered for this filter followed by the chunk just received; elsewhere it is
+# the buffered part only. Reads copy (bytes(buf)) unless you ask for a memoryview, which points
+# straight into Envoy's memory when the body is one slice (zero-copy) and is valid only until
+# the hook returns. Writes go to Envoy immediately.
+
+cdef class Buffer:
+    """The request or response body of one stream."""
+
+    cdef Filter _f
+    cdef int _side
+    cdef bint _in_hook      # the received chunk is addressable (inside the data hook)
+    cdef bint _modified     # written during the current hook (drives content-length fixes)
+    cdef Py_ssize_t _exports
+    cdef bytes _copy        # backing store of a memoryview over several slices
+
+    def __init__(self):
+        raise TypeError("Buffer objects are created by envoy-pyext, not by user code")
+
+    @staticmethod
+    cdef Buffer new(Filter f, int side):
+        cdef Buffer b = Buffer.__new__(Buffer)
+        b._f = f
+        b._side = side
+        return b
+
+    # The body kinds that make up this view, in byte order; returns how many (0..2).
+    cdef int _kinds(self, void* ep, abi.envoy_dynamic_module_type_http_body_type* kinds) except -1:
+        cdef abi.envoy_dynamic_module_type_http_body_type received, buffered
+        if self._side == SIDE_REQUEST:
+            received = abi.envoy_dynamic_module_type_http_body_type_ReceivedRequestBody
+            buffered = abi.envoy_dynamic_module_type_http_body_type_BufferedRequestBody
+        else:
+            received = abi.envoy_dynamic_module_type_http_body_type_ReceivedResponseBody
+            buffered = abi.envoy_dynamic_module_type_http_body_type_BufferedResponseBody
+        cdef bint replay
+        if not self._in_hook:
+            kinds[0] = buffered
+            return 1
+        if self._side == SIDE_REQUEST:
+            replay = abi.envoy_dynamic_module_callback_http_received_buffered_request_body(ep)
+        else:
+            replay = abi.envoy_dynamic_module_callback_http_received_buffered_response_body(ep)
+        if replay:  # the received chunk IS the buffered body released by an earlier filter
+            kinds[0] = received
+            return 1
+        kinds[0] = buffered
+        kinds[1] = received
+        return 2
+
+    cdef Py_ssize_t _size(self) except -1:
+        cdef void* ep = self._f._envoy_ptr()
+        cdef abi.envoy_dynamic_module_type_http_body_type kinds[2]
+        cdef int n = self._kinds(ep, kinds), i
+        cdef Py_ssize_t total = 0
+        for i in range(n):
+            total += abi.envoy_dynamic_module_callback_http_get_body_size(ep, kinds[i])
+        return total
+
+    # Calls fn(ptr, len) for every slice, in order. Returns the number of slices.
+    cdef list _slices(self):
+        cdef void* ep = self._f._envoy_ptr()
+        cdef abi.envoy_dynamic_module_type_http_body_type kinds[2]
+        cdef int n = self._kinds(ep, kinds), i
+        cdef size_t count, j
+        cdef abi.envoy_dynamic_module_type_envoy_buffer* arr
+        cdef list out = []
+        for i in range(n):
+            count = abi.envoy_dynamic_module_callback_http_get_body_chunks_size(ep, kinds[i])
+            if count == 0:
+                continue
+            arr = <abi.envoy_dynamic_module_type_envoy_buffer*>malloc(
+                count * sizeof(abi.envoy_dynamic_module_type_envoy_buffer))
+            if arr == NULL:
+                raise MemoryError()
+            try:
+                if abi.envoy_dynamic_module_callback_http_get_body_chunks(ep, kinds[i], arr):
+                    for j in range(count):
+                        if arr[j].length:
+                            out.append((<size_t>arr[j].ptr, arr[j].length))
+            finally:
+                free(arr)
+        return out
+
+    cdef bytes _read(self):
+        cdef list slices = self._slices()
+        cdef Py_ssize_t total = 0, off = 0
+        for _, length in slices:
+            total += length
+        cdef bytes result = PyBytes_FromStringAndSize(NULL, total)
+        cdef char* dst = PyBytes_AS_STRING(result)
+        cdef size_t ptr, length_c
+        for ptr, length_c in slices:
+            memcpy(dst + off, <const char*>ptr, length_c)
+            off += length_c
+        return result
+
+    cdef int _drain(self, Py_ssize_t n) except -1:
+        cdef void* ep = self._f._envoy_ptr()
+        cdef abi.envoy_dynamic_module_type_http_body_type kinds[2]
+        cdef int k = self._kinds(ep, kinds), i
+        cdef Py_ssize_t size, take
+        for i in range(k):
+            if n <= 0:
+                break
+            size = abi.envoy_dynamic_module_callback_http_get_body_size(ep, kinds[i])
+            take = n if n < size else size
+            if take > 0:
+                abi.envoy_dynamic_module_callback_http_drain_body(ep, kinds[i], take)
+                n -= take
+        self._modified = True
+        return 0
+
+    cdef int _append(self, object data) except -1:
+        cdef bytes b = _as_bytes(data)
+        cdef void* ep = self._f._envoy_ptr()
+        cdef abi.envoy_dynamic_module_type_http_body_type kinds[2]
+        cdef int k = self._kinds(ep, kinds)
+        self._modified = True
+        if PyBytes_GET_SIZE(b) == 0:
+            return 0
+        if not abi.envoy_dynamic_module_callback_http_append_body(ep, kinds[k - 1], _mbuf(b)):
+            raise EnvoyPyextError(
+                "Envoy has no body to write to here (outside decode_data/encode_data a body "
+                "exists only once Envoy buffered it, e.g. after STOP_AND_BUFFER)")
+        return 0
+
+    ### Public API ###
+
+    def __len__(self):
+        return self._size()
+
+    def __bytes__(self):
+        return self._read()
+
+    def to_bytes(self):
+        """A copy of the whole body."""
+        return self._read()
+
+    def set(self, data):
+        """Replaces the body with ``data`` (bytes-like or str, UTF-8)."""
+        cdef bytes b = _as_bytes(data)
+        self._drain(self._size())
+        self._append(b)
+
+    def append(self, data):
+        """Adds ``data`` at the end of the body."""
+        self._append(data)
+
+    def prepend(self, data):
+        """Adds ``data`` at the start of the body."""
+        cdef bytes b = _as_bytes(data)
+        cdef bytes old = self._read()
+        self._drain(PyBytes_GET_SIZE(old))
+        self._append(b + old)
+
+    def drain(self, Py_ssize_t n):
+        """Removes the first ``n`` bytes (all of them if ``n`` is larger)."""
+        if n < 0:
+            raise ValueError("drain() needs a non-negative count")
+        self._drain(n)
+
+    def clear(self):
+        """Removes the whole body."""
+        self._drain(self._size())
+
+    def __getbuffer__(self, Py_buffer* view, int flags):
+        # OWNERSHIP: a single slice is exposed in place (Envoy's memory, valid until the hook
+        # returns); several slices are copied once into self._copy, kept while views exist.
+        if flags & PyBUF_WRITABLE:
+            raise BufferError("Buffer views are read-only; use set()/append()/drain()")
+        cdef list slices = self._slices()
+        cdef size_t ptr, length
+        if len(slices) == 1:
+            ptr, length = slices[0]
+            PyBuffer_FillInfo(view, self, <void*>ptr, length, 1, flags)
+        else:
+            self._copy = self._read()
+            PyBuffer_FillInfo(view, self, PyBytes_AS_STRING(self._copy),
+                              PyBytes_GET_SIZE(self._copy), 1, flags)
+        self._exports += 1
+
+    def __releasebuffer__(self, Py_buffer* view):
+        self._exports -= 1
+        if self._exports == 0:
+            self._copy = None
+
+    def __repr__(self):
+        if self._f._s == NULL:
+            return "<Buffer (stream destroyed)>"
+        return f"<Buffer {'request' if self._side == SIDE_REQUEST else 'response'} {len(self)} bytes>"
+
+
+cdef bytes _as_bytes(object data):
+    if isinstance(data, bytes):
+        return <bytes>data
+    if isinstance(data, str):
+        return (<str>data).encode("utf-8")
+    if isinstance(data, (bytearray, memoryview, Buffer)):
+        return bytes(data)
+    raise TypeError(f"body data must be bytes-like or str, not {type(data).__name__}")

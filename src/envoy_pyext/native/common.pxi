@@ -1,0 +1,203 @@
+# envoy-pyext: Apache-2.0
+#
+# Shared declarations: cimports, exceptions, Status, process-wide statistics, logging.
+
+from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_FillInfo
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.stdint cimport uint32_t, uint64_t
+from libc.stdlib cimport calloc, free, malloc
+from libc.string cimport memchr, memcpy
+
+from envoy_pyext.includes cimport abi
+from envoy_pyext.includes.shim cimport (
+    PYEXT_HOOK_DECODE_DATA, PYEXT_HOOK_DECODE_HEADERS, PYEXT_HOOK_DECODE_TRAILERS,
+    PYEXT_HOOK_ENCODE_DATA, PYEXT_HOOK_ENCODE_HEADERS, PYEXT_HOOK_ENCODE_TRAILERS,
+    PYEXT_HOOK_ON_DESTROY, PYEXT_HOOK_ON_LOG, pyext_config, pyext_stream)
+
+cdef extern from "Python.h":
+    unsigned long PyThread_get_thread_ident() nogil
+
+import enum as _enum
+import logging as _logging
+import sys as _sys
+import traceback as _traceback
+
+
+### Errors ###
+
+class EnvoyPyextError(Exception):
+    """Base class of every exception envoy-pyext raises."""
+
+
+class StreamDestroyedError(EnvoyPyextError):
+    """The stream this object belongs to is gone (Envoy destroyed it); nothing was touched."""
+
+
+class WrongThreadError(EnvoyPyextError):
+    """Envoy memory was touched from a thread that is not the stream's Envoy worker thread."""
+
+
+class FilterConfigError(EnvoyPyextError):
+    """A filter configuration cannot be loaded; Envoy rejects the configuration."""
+
+
+### Status ###
+
+class Status(_enum.IntEnum):
+    """What a hook tells the runtime to do next. Returning ``None`` means ``CONTINUE``."""
+    CONTINUE = 0
+    STOP_AND_BUFFER = 1
+    STOP_AND_BUFFER_WATERMARK = 2
+    STOP_NO_BUFFER = 3
+    LOCAL_REPLY = 4
+    RUNNING = 5
+
+
+cdef enum:
+    S_CONTINUE = 0
+    S_STOP_AND_BUFFER = 1
+    S_STOP_AND_BUFFER_WATERMARK = 2
+    S_STOP_NO_BUFFER = 3
+    S_LOCAL_REPLY = 4
+    S_RUNNING = 5
+
+# Envoy's statuses (envoy_abi.h), by hook kind.
+cdef enum:
+    HDR_CONTINUE = 0
+    HDR_STOP_ITERATION = 1
+    HDR_STOP_ALL_BUFFER = 3
+    HDR_STOP_ALL_WATERMARK = 4
+    BODY_CONTINUE = 0
+    BODY_STOP_BUFFER = 1
+    BODY_STOP_WATERMARK = 2
+    BODY_STOP_NO_BUFFER = 3
+    TRL_CONTINUE = 0
+    TRL_STOP_ITERATION = 1
+
+# Header map and body kinds (envoy_dynamic_module_type_http_header_type / _http_body_type).
+cdef enum:
+    HT_REQUEST_HEADERS = 0
+    HT_REQUEST_TRAILERS = 1
+    HT_RESPONSE_HEADERS = 2
+    HT_RESPONSE_TRAILERS = 3
+    BT_RECEIVED_REQUEST = 0
+    BT_BUFFERED_REQUEST = 1
+    BT_RECEIVED_RESPONSE = 2
+    BT_BUFFERED_RESPONSE = 3
+
+cdef enum:
+    SIDE_REQUEST = 0
+    SIDE_RESPONSE = 1
+    SIDE_NONE = 2       # on_log, on_destroy, scheduled: errors are logged only
+
+# Envoy log levels.
+cdef enum:
+    LL_TRACE = 0
+    LL_DEBUG = 1
+    LL_INFO = 2
+    LL_WARN = 3
+    LL_ERROR = 4
+    LL_CRITICAL = 5
+    LL_OFF = 6
+
+
+### Process-wide statistics (read with envoy_pyext.stats()) ###
+
+cdef struct _Stats:
+    long live_filters     # Filter instances not yet freed
+    long live_streams     # streams with a Python Filter that Envoy has not destroyed yet
+    long filters_created
+    long errors           # exceptions caught at the boundary
+    long escaped_views    # memoryviews of a body still held when their hook returned
+
+cdef _Stats _stats
+
+
+def stats():
+    """Process-wide counters of the runtime (this Envoy process), as a dict."""
+    return {
+        "live_filters": _stats.live_filters,
+        "live_streams": _stats.live_streams,
+        "filters_created": _stats.filters_created,
+        "errors": _stats.errors,
+        "escaped_views": _stats.escaped_views,
+    }
+
+
+def in_envoy():
+    """True inside an Envoy process (the callbacks resolved), False in a plain interpreter."""
+    return _in_envoy()
+
+
+cdef inline bint _in_envoy() noexcept:
+    return <void*>abi.envoy_dynamic_module_callback_log_v2 != NULL
+
+
+### Logging into Envoy's log ###
+
+cdef void _log_bytes(int level, bytes message, bytes source_file, uint32_t line) noexcept:
+    cdef abi.envoy_dynamic_module_type_module_buffer msg, src
+    if not _in_envoy():
+        _sys.stderr.write(message.decode("utf-8", "replace") + "\n")
+        return
+    msg.ptr = PyBytes_AS_STRING(message)
+    msg.length = PyBytes_GET_SIZE(message)
+    src.ptr = PyBytes_AS_STRING(source_file)
+    src.length = PyBytes_GET_SIZE(source_file)
+    abi.envoy_dynamic_module_callback_log_v2(
+        <abi.envoy_dynamic_module_type_log_level>level, msg, src, line)
+
+
+cdef int _log(int level, str message, str source_file="envoy_pyext", uint32_t line=0) except -1:
+    _log_bytes(level, message.encode("utf-8", "replace"),
+               source_file.encode("utf-8", "replace"), line)
+    return 0
+
+
+cdef int _envoy_level(object level) except -1:
+    """Maps a Python logging level (int) or a name ('info', 'WARNING', ...) to Envoy's."""
+    if isinstance(level, str):
+        name = (<str>level).lower()
+        if name in ("trace",):
+            return LL_TRACE
+        if name in ("debug",):
+            return LL_DEBUG
+        if name in ("info",):
+            return LL_INFO
+        if name in ("warn", "warning"):
+            return LL_WARN
+        if name in ("error",):
+            return LL_ERROR
+        if name in ("critical", "fatal"):
+            return LL_CRITICAL
+        raise ValueError(f"unknown log level {level!r}")
+    cdef int n = level
+    if n < 10:
+        return LL_TRACE
+    if n < 20:
+        return LL_DEBUG
+    if n < 30:
+        return LL_INFO
+    if n < 40:
+        return LL_WARN
+    if n < 50:
+        return LL_ERROR
+    return LL_CRITICAL
+
+
+class EnvoyLogHandler(_logging.Handler):
+    """Sends records of Python's ``logging`` module to Envoy's log (component dynamic_modules)."""
+
+    def emit(self, record):
+        try:
+            _log(_envoy_level(record.levelno), self.format(record),
+                 record.pathname or "python", record.lineno or 0)
+        except Exception:
+            self.handleError(record)
+
+
+cdef int _python_level_of_envoy() except -1:
+    cdef int lvl = abi.envoy_dynamic_module_callback_get_log_level()
+    return (5, 10, 20, 30, 40, 50, 60)[lvl] if 0 <= lvl <= 6 else 20

@@ -1,0 +1,272 @@
+# envoy-pyext: Apache-2.0
+#
+# HeaderMap: a view onto one of the stream's four header maps (request/response headers and
+# trailers). Every call checks that the stream is alive and that we are on its worker thread,
+# then goes straight to Envoy; nothing is cached, so the view always shows Envoy's current map.
+# Values come back as str decoded from UTF-8 with 'surrogateescape': bytes that are not UTF-8
+# become lone surrogates and turn back into the same bytes when written (or use get_bytes()).
+
+# RFC 9110 token characters (tchar), indexed by byte value.
+cdef bint _TCHAR[256]
+for _c in range(256):
+    _TCHAR[_c] = (chr(_c).isascii() and chr(_c).isalnum()) or chr(_c) in "!#$%&'*+-.^_`|~"
+
+
+cdef bytes _header_name(object name):
+    """Validates a header name (an HTTP token, or ':' + token for a pseudo-header) and returns
+    it lower-cased as bytes. Raises ValueError/TypeError; nothing reaches Envoy."""
+    cdef bytes b
+    if isinstance(name, str):
+        try:
+            b = (<str>name).encode("ascii")
+        except UnicodeEncodeError:
+            raise ValueError(f"invalid header name {name!r}: not ASCII") from None
+    elif isinstance(name, bytes):
+        b = <bytes>name
+    else:
+        raise TypeError(f"header name must be str or bytes, not {type(name).__name__}")
+    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(b)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(b), i = 0
+    cdef bint upper = False
+    if n > 1 and p[0] == b':':
+        i = 1
+    elif n == 0:
+        raise ValueError("invalid header name: empty")
+    while i < n:
+        if not _TCHAR[p[i]]:
+            raise ValueError(f"invalid header name {name!r}: {chr(p[i])!r} is not allowed")
+        if b'A' <= p[i] <= b'Z':
+            upper = True
+        i += 1
+    return b.lower() if upper else b
+
+
+cdef bytes _header_value(object value):
+    """Encodes a header value (str, bytes or int) and refuses CR, LF and NUL."""
+    cdef bytes b
+    if isinstance(value, str):
+        b = (<str>value).encode("utf-8", "surrogateescape")
+    elif isinstance(value, bytes):
+        b = <bytes>value
+    elif isinstance(value, (bytearray, memoryview)):
+        b = bytes(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        b = str(value).encode("ascii")
+    else:
+        raise TypeError(f"header value must be str or bytes, not {type(value).__name__}")
+    cdef const char* p = PyBytes_AS_STRING(b)
+    cdef size_t n = <size_t>PyBytes_GET_SIZE(b)
+    if memchr(p, b'\r', n) != NULL or memchr(p, b'\n', n) != NULL or memchr(p, 0, n) != NULL:
+        raise ValueError(f"invalid header value {value!r}: CR, LF and NUL are not allowed")
+    return b
+
+
+cdef inline str _decode_value(const char* ptr, size_t length):
+    return PyUnicode_DecodeUTF8(ptr, length, "surrogateescape")
+
+
+cdef inline abi.envoy_dynamic_module_type_module_buffer _mbuf(bytes b) noexcept:
+    cdef abi.envoy_dynamic_module_type_module_buffer m
+    m.ptr = PyBytes_AS_STRING(b)
+    m.length = PyBytes_GET_SIZE(b)
+    return m
+
+
+cdef class HeaderMap:
+    """Request or response headers (or trailers) of one stream. Names are case-insensitive."""
+
+    cdef Filter _f
+    cdef abi.envoy_dynamic_module_type_http_header_type _htype
+
+    def __init__(self):
+        raise TypeError("HeaderMap objects are created by envoy-pyext, not by user code")
+
+    @staticmethod
+    cdef HeaderMap new(Filter f, int htype):
+        cdef HeaderMap h = HeaderMap.__new__(HeaderMap)
+        h._f = f
+        h._htype = <abi.envoy_dynamic_module_type_http_header_type>htype
+        return h
+
+    cdef inline void* _ep(self) except NULL:
+        return self._f._envoy_ptr()
+
+    cdef bytes _lookup_key(self, object name):
+        # Reads need no validation (an invalid name is simply absent), only lower-casing.
+        if isinstance(name, str):
+            try:
+                return (<str>name).lower().encode("ascii")
+            except UnicodeEncodeError:
+                return None
+        if isinstance(name, bytes):
+            return (<bytes>name).lower()
+        raise TypeError(f"header name must be str or bytes, not {type(name).__name__}")
+
+    cdef object _get(self, object name, bint raw):
+        cdef void* ep = self._ep()
+        cdef bytes key = self._lookup_key(name)
+        if key is None:
+            return None
+        cdef abi.envoy_dynamic_module_type_envoy_buffer out
+        out.ptr = NULL
+        out.length = 0
+        if not abi.envoy_dynamic_module_callback_http_get_header(
+                ep, self._htype, _mbuf(key), &out, 0, NULL) or out.ptr == NULL:
+            return None
+        if raw:
+            return PyBytes_FromStringAndSize(out.ptr, out.length)
+        return _decode_value(out.ptr, out.length)
+
+    cdef list _get_all(self, object name, bint raw):
+        cdef void* ep = self._ep()
+        cdef bytes key = self._lookup_key(name)
+        cdef list result = []
+        if key is None:
+            return result
+        cdef abi.envoy_dynamic_module_type_envoy_buffer out
+        cdef size_t count = 0, i
+        out.ptr = NULL
+        out.length = 0
+        if not abi.envoy_dynamic_module_callback_http_get_header(
+                ep, self._htype, _mbuf(key), &out, 0, &count) or out.ptr == NULL:
+            return result
+        for i in range(count):
+            if i > 0:
+                out.ptr = NULL
+                out.length = 0
+                abi.envoy_dynamic_module_callback_http_get_header(
+                    ep, self._htype, _mbuf(key), &out, i, NULL)
+                if out.ptr == NULL:
+                    continue
+            result.append(PyBytes_FromStringAndSize(out.ptr, out.length) if raw
+                          else _decode_value(out.ptr, out.length))
+        return result
+
+    cdef list _items(self, bint raw):
+        cdef void* ep = self._ep()
+        cdef size_t n = abi.envoy_dynamic_module_callback_http_get_headers_size(ep, self._htype)
+        cdef list result = []
+        if n == 0:
+            return result
+        cdef abi.envoy_dynamic_module_type_envoy_http_header* arr = \
+            <abi.envoy_dynamic_module_type_envoy_http_header*>calloc(
+                n, sizeof(abi.envoy_dynamic_module_type_envoy_http_header))
+        if arr == NULL:
+            raise MemoryError()
+        cdef size_t i
+        try:
+            if not abi.envoy_dynamic_module_callback_http_get_headers(ep, self._htype, arr):
+                return result
+            for i in range(n):
+                key = PyBytes_FromStringAndSize(arr[i].key_ptr, arr[i].key_length)
+                if raw:
+                    value = PyBytes_FromStringAndSize(arr[i].value_ptr, arr[i].value_length)
+                else:
+                    key = key.decode("latin-1")
+                    value = _decode_value(arr[i].value_ptr, arr[i].value_length)
+                result.append((key, value))
+        finally:
+            free(arr)
+        return result
+
+    cdef int _write(self, object name, object value, bint add) except -1:
+        cdef bytes key = _header_name(name)
+        cdef bytes val = _header_value(value)
+        cdef void* ep = self._ep()
+        cdef bint ok
+        if add:
+            ok = abi.envoy_dynamic_module_callback_http_add_header(
+                ep, self._htype, _mbuf(key), _mbuf(val))
+        else:
+            ok = abi.envoy_dynamic_module_callback_http_set_header(
+                ep, self._htype, _mbuf(key), _mbuf(val))
+        if not ok:
+            raise EnvoyPyextError(
+                f"Envoy refused to change {_HEADER_MAP_NAMES[self._htype]} "
+                f"(the map does not exist in this phase)")
+        return 0
+
+    cdef int _remove(self, object name) except -1:
+        cdef bytes key = _header_name(name)
+        cdef void* ep = self._ep()
+        cdef abi.envoy_dynamic_module_type_module_buffer none
+        none.ptr = NULL     # a NULL value removes every value of the key (ABI convention)
+        none.length = 0
+        abi.envoy_dynamic_module_callback_http_set_header(ep, self._htype, _mbuf(key), none)
+        return 0
+
+    ### Public API ###
+
+    def get(self, name, default=None):
+        """The first value of ``name`` as str, or ``default``."""
+        v = self._get(name, False)
+        return default if v is None else v
+
+    def get_bytes(self, name, default=None):
+        """The first value of ``name`` as the exact bytes Envoy holds, or ``default``."""
+        v = self._get(name, True)
+        return default if v is None else v
+
+    def get_all(self, name):
+        """Every value of ``name``, in order (an empty list when absent)."""
+        return self._get_all(name, False)
+
+    def set(self, name, value):
+        """Replaces every value of ``name`` with ``value``."""
+        self._write(name, value, False)
+
+    def add(self, name, value):
+        """Appends a value for ``name``, keeping the existing ones."""
+        self._write(name, value, True)
+
+    def remove(self, name):
+        """Removes every value of ``name``; absent names are ignored."""
+        self._remove(name)
+
+    def keys(self):
+        """Distinct names, lower-case, in first-seen order."""
+        seen = {}
+        for k, _ in self._items(False):
+            seen[k] = None
+        return list(seen)
+
+    def items(self):
+        """Every (name, value) pair in order, repeated names included."""
+        return self._items(False)
+
+    def raw_items(self):
+        """Every (name, value) pair as bytes, exactly as Envoy holds them."""
+        return self._items(True)
+
+    def __getitem__(self, name):
+        v = self._get(name, False)
+        if v is None:
+            raise KeyError(name)
+        return v
+
+    def __setitem__(self, name, value):
+        self._write(name, value, False)
+
+    def __delitem__(self, name):
+        if self._get(name, True) is None:
+            raise KeyError(name)
+        self._remove(name)
+
+    def __contains__(self, name):
+        return self._get(name, True) is not None
+
+    def __len__(self):
+        """The number of distinct names (like a dict of lists)."""
+        return len(self.keys())
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def __repr__(self):
+        if self._f._s == NULL:
+            return f"<HeaderMap {_HEADER_MAP_NAMES[self._htype]} (stream destroyed)>"
+        return f"<HeaderMap {_HEADER_MAP_NAMES[self._htype]} {self.items()!r}>"
+
+
+_HEADER_MAP_NAMES = ("request headers", "request trailers", "response headers",
+                     "response trailers")
