@@ -60,12 +60,15 @@ std::string missing_callbacks() {
       PYEXT_REQ(envoy_dynamic_module_callback_http_filter_continue_decoding),
       PYEXT_REQ(envoy_dynamic_module_callback_http_filter_continue_encoding),
       PYEXT_REQ(envoy_dynamic_module_callback_http_filter_reset_stream),
+      PYEXT_REQ(envoy_dynamic_module_callback_http_get_buffer_limit),
+      PYEXT_REQ(envoy_dynamic_module_callback_http_set_buffer_limit),
       PYEXT_REQ(envoy_dynamic_module_callback_http_filter_get_worker_index),
       PYEXT_REQ(envoy_dynamic_module_callback_http_filter_scheduler_new),
       PYEXT_REQ(envoy_dynamic_module_callback_http_filter_scheduler_commit),
       PYEXT_REQ(envoy_dynamic_module_callback_http_filter_scheduler_delete),
       PYEXT_REQ(envoy_dynamic_module_callback_http_filter_config_define_counter),
       PYEXT_REQ(envoy_dynamic_module_callback_http_filter_increment_counter),
+      PYEXT_REQ(envoy_dynamic_module_callback_http_filter_config_increment_counter),
 #undef PYEXT_REQ
   };
   std::string missing;

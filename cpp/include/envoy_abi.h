@@ -196,6 +196,10 @@ PYEXT_WEAK void envoy_dynamic_module_callback_http_filter_reset_stream(
     envoy_dynamic_module_type_http_filter_envoy_ptr filter,
     envoy_dynamic_module_type_http_filter_stream_reset_reason reason,
     envoy_dynamic_module_type_module_buffer details);
+PYEXT_WEAK uint64_t envoy_dynamic_module_callback_http_get_buffer_limit(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter);
+PYEXT_WEAK void envoy_dynamic_module_callback_http_set_buffer_limit(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter, uint64_t limit);
 PYEXT_WEAK uint32_t envoy_dynamic_module_callback_http_filter_get_worker_index(
     envoy_dynamic_module_type_http_filter_envoy_ptr filter);
 
@@ -214,6 +218,10 @@ PYEXT_WEAK envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callbac
     envoy_dynamic_module_type_module_buffer name,
     envoy_dynamic_module_type_module_buffer* label_names, size_t label_names_length,
     size_t* counter_id_ptr);
+PYEXT_WEAK envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_config_increment_counter(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr config, size_t id,
+    envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+    uint64_t value);
 PYEXT_WEAK envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_increment_counter(
     envoy_dynamic_module_type_http_filter_envoy_ptr filter, size_t id,
     envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,

@@ -115,6 +115,10 @@ cdef extern from "envoy_abi.h" nogil:
         envoy_dynamic_module_type_http_filter_envoy_ptr filter,
         envoy_dynamic_module_type_http_filter_stream_reset_reason reason,
         envoy_dynamic_module_type_module_buffer details)
+    uint64_t envoy_dynamic_module_callback_http_get_buffer_limit(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter)
+    void envoy_dynamic_module_callback_http_set_buffer_limit(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter, uint64_t limit)
     uint32_t envoy_dynamic_module_callback_http_filter_get_worker_index(
         envoy_dynamic_module_type_http_filter_envoy_ptr filter)
 
@@ -132,6 +136,11 @@ cdef extern from "envoy_abi.h" nogil:
             envoy_dynamic_module_type_module_buffer name,
             envoy_dynamic_module_type_module_buffer* label_names, size_t label_names_length,
             size_t* counter_id_ptr)
+    envoy_dynamic_module_type_metrics_result \
+        envoy_dynamic_module_callback_http_filter_config_increment_counter(
+            envoy_dynamic_module_type_http_filter_config_envoy_ptr config, size_t id,
+            envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+            uint64_t value)
     envoy_dynamic_module_type_metrics_result \
         envoy_dynamic_module_callback_http_filter_increment_counter(
             envoy_dynamic_module_type_http_filter_envoy_ptr filter, size_t id,

@@ -88,6 +88,7 @@ cdef class FilterConfig:
     cdef pyext_config* _c
     cdef size_t error_counter
     cdef bint has_error_counter
+    cdef void* envoy_ptr          # the config's Envoy pointer: valid until config_destroy
 
     def __init__(self):
         raise TypeError("FilterConfig objects are created by envoy-pyext")
@@ -118,6 +119,7 @@ cdef class FilterConfig:
         fc.fn_on_log = _overridden(cls, "on_log")
         fc.fn_on_destroy = _overridden(cls, "on_destroy")
         fc.has_init = any("__init__" in k.__dict__ for k in cls.__mro__[:cls.__mro__.index(Filter)])
+        fc.envoy_ptr = config_envoy_ptr
         if config_envoy_ptr != NULL:
             fc._define_counters(config_envoy_ptr)
         return fc
@@ -139,6 +141,12 @@ cdef class FilterConfig:
         if self.has_init:
             obj.__init__()
         return f
+
+    cdef void count_error(self) noexcept:
+        # THREAD: Envoy counters are atomic; the config-level call needs no live stream.
+        if self.has_error_counter and _in_envoy():
+            abi.envoy_dynamic_module_callback_http_filter_config_increment_counter(
+                self.envoy_ptr, self.error_counter, NULL, 0, 1)
 
     def __repr__(self):
         return f"<FilterConfig {self.name} hooks=0x{self.hooks:02x}>"

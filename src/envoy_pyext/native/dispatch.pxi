@@ -85,9 +85,7 @@ cdef int _fail(pyext_stream* s, int side, str hook) noexcept:
         _log(LL_ERROR, f"envoy-pyext: {fc.name}.{hook} raised; "
                        f"{'continuing (fail_open)' if fc.fail_open else _FAIL_ACTION[side]}:\n"
                        f"{_traceback.format_exc()}")
-        if s.envoy_ptr != NULL and fc.has_error_counter and _in_envoy():
-            abi.envoy_dynamic_module_callback_http_filter_increment_counter(
-                s.envoy_ptr, fc.error_counter, NULL, 0, 1)
+        fc.count_error()
         if side == SIDE_NONE:
             return 0
         if fc.fail_open:

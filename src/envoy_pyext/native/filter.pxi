@@ -145,10 +145,15 @@ cdef class Filter:
                             bint in_hook) except -1:
         cdef Buffer buf = self._body(side)
         cdef int status
+        cdef Py_ssize_t size_before = -1
+        cdef bint resized = False
         buf._in_hook = in_hook
         buf._modified = False
         try:
+            if self._flags & _held(side):
+                size_before = buf._size()
             status = _status_of(fn(self, buf, end_of_stream), fn)
+            resized = buf._modified and size_before >= 0 and buf._size() != size_before
         finally:
             buf._in_hook = False
             if buf._exports:
@@ -163,7 +168,7 @@ cdef class Filter:
         if status == S_CONTINUE or status == S_STOP_AND_BUFFER:
             # (STOP_AND_BUFFER at end_of_stream: nothing is left to wait for; continue.)
             if self._flags & _held(side):
-                if buf._modified:
+                if resized:
                     self._fix_content_length(side, end_of_stream or
                                              (self._flags & _buffering(side)) != 0)
                 self._flags &= ~(_held(side) | _buffering(side))
@@ -323,6 +328,22 @@ cdef class Callbacks:
         finally:
             free(arr)
         return Status.LOCAL_REPLY
+
+    @property
+    def buffer_limit(self):
+        """Envoy's buffer limit for this stream in bytes (0: none). Raise it to buffer bodies
+        larger than the listener's default (1 MiB) with STOP_AND_BUFFER; a body over the
+        limit is answered 413 by Envoy."""
+        return abi.envoy_dynamic_module_callback_http_get_buffer_limit(self._f._envoy_ptr())
+
+    @buffer_limit.setter
+    def buffer_limit(self, uint64_t limit):
+        abi.envoy_dynamic_module_callback_http_set_buffer_limit(self._f._envoy_ptr(), limit)
+
+    @property
+    def worker_index(self):
+        """The index of the Envoy worker thread running this stream."""
+        return abi.envoy_dynamic_module_callback_http_filter_get_worker_index(self._f._envoy_ptr())
 
     def log(self, level, message):
         """Writes ``message`` to Envoy's log at ``level`` ('info', logging.WARNING, ...)."""

@@ -174,6 +174,11 @@ cdef class HeaderMap:
         cdef bytes val = _header_value(value)
         cdef void* ep = self._ep()
         cdef bint ok
+        if PyBytes_GET_SIZE(val) == 0:
+            # Envoy 1.40's ABI cannot store an empty value: add_header refuses it and
+            # set_header treats it as "remove". Say so instead of silently dropping it.
+            raise ValueError(f"empty value for header {name!r}: Envoy 1.40's dynamic-module "
+                             f"ABI cannot store empty header values (use remove() to delete)")
         if add:
             ok = abi.envoy_dynamic_module_callback_http_add_header(
                 ep, self._htype, _mbuf(key), _mbuf(val))

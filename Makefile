@@ -1,0 +1,65 @@
+# envoy-pyext. The two commands: `make run` (a sample filter in Envoy) and `make test`.
+# Everything else is installed into the project's virtualenv ($(VENV)) on first use.
+
+VENV ?= .venv
+PYTHON3 ?= python3
+PY := $(VENV)/bin/python
+DEPS := $(VENV)/.deps-installed
+EXT := $(VENV)/.ext-installed
+NATIVE_SRC := $(wildcard src/envoy_pyext/*.pyx src/envoy_pyext/*.py src/envoy_pyext/native/*.pxi \
+                src/envoy_pyext/includes/*.pxd cpp/*.cc cpp/*.h cpp/include/*.h) cpp/SOURCES
+PYTEST_ARGS ?=
+
+.PHONY: help venv build-so-local build-so-bazel run test test-unit test-integration bench \
+        clean distclean
+
+help:
+	@echo "make run             build libpyfilter.so and serve samples.add_header in Envoy on 127.0.0.1:10000"
+	@echo "make test            the whole test suite (unit + real-Envoy integration)"
+	@echo "make build-so-local  build ./libpyfilter.so against $(VENV)'s shared libpython"
+	@echo "make build-so-bazel  build the same .so with Bazel (bazel-bin/libpyfilter.so)"
+	@echo "make bench           side-by-side benchmark (docs/PERFORMANCE.md)"
+	@echo "make clean           remove build outputs"
+
+$(PY):
+	$(PYTHON3) -m venv $(VENV)
+
+venv: $(DEPS)
+$(DEPS): requirements-dev.txt | $(PY)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+# `pip install -e .`: the envoy_pyext package (and its extension, for use outside Envoy).
+$(EXT): $(DEPS) $(NATIVE_SRC) setup.py pyproject.toml
+	$(PY) -m pip install -q --no-build-isolation --no-deps -e .
+	touch $@
+
+libpyfilter.so: $(EXT) $(NATIVE_SRC) tools/build_so.py
+	$(PY) tools/build_so.py --out $@
+
+build-so-local: libpyfilter.so
+
+build-so-bazel: $(EXT)
+	PYTHON_BIN_PATH=$(abspath $(PY)) bash tools/bazel/build.sh
+
+run: build-so-local
+	$(PY) tools/run.py --config envoy-golang.yaml
+
+test: build-so-local
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+test-unit: build-so-local
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: build-so-local
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+bench: build-so-local
+	$(PY) bench/run.py
+
+clean:
+	rm -rf build libpyfilter.so src/envoy_pyext/*.so src/envoy_pyext/*.cpp $(EXT)
+
+distclean: clean
+	rm -rf $(VENV) *.egg-info src/*.egg-info .pytest_cache .hypothesis

