@@ -1,0 +1,62 @@
+"""Filters used by the unit tests (loaded by name, like Envoy does)."""
+
+from envoy_pyext import Filter, Status
+
+captured: list = []
+
+
+class Capture(Filter):
+    """Keeps itself so the test can use its views after the hook."""
+
+    def decode_headers(self, headers, end_stream):
+        captured.append(self)
+
+
+class HeadersOnly(Filter):
+    def decode_headers(self, headers, end_stream):
+        headers["x-seen"] = "1"
+
+
+class NothingOverridden(Filter):
+    pass
+
+
+class Buffering(Filter):
+    calls: list = []
+
+    def decode_data(self, buffer, end_stream):
+        Buffering.calls.append((bytes(buffer), end_stream))
+        if not end_stream:
+            return Status.STOP_AND_BUFFER
+        buffer.set(bytes(buffer).upper())
+
+
+class Raises(Filter):
+    def decode_headers(self, headers, end_stream):
+        raise ValueError("unit boom")
+
+    def encode_headers(self, headers, end_stream):
+        raise ValueError("unit boom response")
+
+
+class RaisesOpen(Raises):
+    fail_open = True
+
+
+class Replies(Filter):
+    def decode_headers(self, headers, end_stream):
+        return self.callbacks.send_local_reply(403, body=b"no", headers={"x-a": "b"})
+
+
+class Returns(Filter):
+    """Returns the status named by the filter config from every hook."""
+
+    @classmethod
+    def parse_config(cls, raw):
+        return Status[raw]
+
+    def decode_headers(self, headers, end_stream):
+        return self.config
+
+    def decode_data(self, buffer, end_stream):
+        return self.config

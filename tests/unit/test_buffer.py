@@ -1,0 +1,108 @@
+"""Buffer against a bytes model, over bodies split into several slices."""
+
+import ctypes
+import hashlib
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from envoy_pyext import StreamDestroyedError
+
+from . import filters
+from .fakehost import BT_BUFFERED_REQUEST, Config, Stream
+
+DATA = st.binary(max_size=40)
+OPS = st.one_of(
+    st.tuples(st.just("set"), DATA),
+    st.tuples(st.just("append"), DATA),
+    st.tuples(st.just("prepend"), DATA),
+    st.tuples(st.just("drain"), st.integers(0, 60)),
+    st.tuples(st.just("clear")),
+)
+
+
+@pytest.fixture(scope="module")
+def config():
+    cfg = Config("tests.unit.filters:Capture")
+    yield cfg
+    cfg.destroy()
+
+
+def body_view(stream, chunks):
+    """A Buffer over Envoy's buffered request body made of `chunks` (outside any hook)."""
+    for c in chunks:
+        stream.add_chunk(BT_BUFFERED_REQUEST, c)
+    filters.captured.clear()
+    stream.request_headers()
+    f = filters.captured[-1]
+    return f, f.request_body
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(min_size=1, max_size=20), max_size=5), st.lists(OPS, max_size=15))
+def test_buffer_matches_bytes_model(config, chunks, ops):
+    with Stream(config) as s:
+        _, buf = body_view(s, chunks)
+        model = b"".join(chunks)
+        for op in ops:
+            if op[0] == "set":
+                buf.set(op[1])
+                model = op[1]
+            elif op[0] == "append":
+                buf.append(op[1])
+                model += op[1]
+            elif op[0] == "prepend":
+                buf.prepend(op[1])
+                model = op[1] + model
+            elif op[0] == "drain":
+                buf.drain(op[1])
+                model = model[op[1]:]
+            else:
+                buf.clear()
+                model = b""
+            assert len(buf) == len(model)
+        assert bytes(buf) == model
+        assert buf.to_bytes() == model
+        with memoryview(buf) as mv:
+            assert mv.tobytes() == model
+            assert mv.readonly
+        assert s.body(BT_BUFFERED_REQUEST) == model
+
+
+def test_memoryview_is_zero_copy_for_one_slice(config):
+    with Stream(config) as s:
+        _, buf = body_view(s, [b"single slice"])
+        with memoryview(buf) as a, memoryview(buf) as b:
+            # both views point at the same (Envoy-owned) memory, not at fresh copies
+            assert a.tobytes() == b"single slice"
+            assert hashlib.sha256(a).hexdigest() == hashlib.sha256(b"single slice").hexdigest()
+
+
+def test_memoryview_refuses_writable(config):
+    with Stream(config) as s:
+        _, buf = body_view(s, [b"abc"])
+        # a writable export is refused (ctypes reports the BufferError as TypeError)
+        with pytest.raises((BufferError, TypeError), match="not writable|read-only"):
+            (ctypes.c_char * 3).from_buffer(buf)
+        assert bytes(buf) == b"abc"
+
+
+def test_str_is_utf8_and_bad_types_refused(config):
+    with Stream(config) as s:
+        _, buf = body_view(s, [])
+        buf.set("é")
+        assert bytes(buf) == "é".encode()
+        with pytest.raises(TypeError):
+            buf.append(12)
+        with pytest.raises(ValueError):
+            buf.drain(-1)
+
+
+def test_buffer_after_destroy_raises(config):
+    s = Stream(config)
+    _, buf = body_view(s, [b"x"])
+    s.free()
+    for call in (lambda: len(buf), lambda: bytes(buf), lambda: buf.set(b"y"), lambda: memoryview(buf)):
+        with pytest.raises(StreamDestroyedError):
+            call()

@@ -1,0 +1,186 @@
+"""HeaderMap against a simple model (a dict of lists), through the production Cython code and
+the fake host."""
+
+import threading
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import envoy_pyext
+from envoy_pyext import StreamDestroyedError, WrongThreadError
+
+from . import filters
+from .fakehost import Config, Stream
+
+TOKEN = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!#$%&'*+^`|~",
+                min_size=1, max_size=12)
+NAMES = st.sampled_from(["x-a", "X-A", "x-b", "content-type", "x-multi"]) | TOKEN
+VALUES = st.text(alphabet=st.characters(blacklist_characters="\r\n\x00", blacklist_categories=("Cs",)),
+                 min_size=1, max_size=20)
+
+OPS = st.one_of(
+    st.tuples(st.just("set"), NAMES, VALUES),
+    st.tuples(st.just("add"), NAMES, VALUES),
+    st.tuples(st.just("remove"), NAMES),
+    st.tuples(st.just("del"), NAMES),
+)
+
+
+@pytest.fixture(scope="module")
+def config():
+    cfg = Config("tests.unit.filters:Capture")
+    yield cfg
+    cfg.destroy()
+
+
+def captured_headers(stream):
+    filters.captured.clear()
+    stream.request_headers()
+    return filters.captured[-1].request_headers
+
+
+class Model:
+    def __init__(self):
+        self.items: list[tuple[str, str]] = []
+
+    def set(self, name, value):
+        name = name.lower()
+        first = next((i for i, (k, _) in enumerate(self.items) if k == name), None)
+        if first is None:
+            self.items.append((name, value))
+        else:
+            self.items[first] = (name, value)
+            self.items = [kv for i, kv in enumerate(self.items) if i <= first or kv[0] != name]
+
+    def add(self, name, value):
+        self.items.append((name.lower(), value))
+
+    def remove(self, name):
+        self.items = [kv for kv in self.items if kv[0] != name.lower()]
+
+    def get_all(self, name):
+        return [v for k, v in self.items if k == name.lower()]
+
+    def keys(self):
+        return list(dict.fromkeys(k for k, _ in self.items))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(OPS, max_size=25))
+def test_headermap_matches_model(config, ops):
+    with Stream(config) as s:
+        h = captured_headers(s)
+        model = Model()
+        for op in ops:
+            if op[0] == "set":
+                h.set(op[1], op[2])
+                model.set(op[1], op[2])
+            elif op[0] == "add":
+                h.add(op[1], op[2])
+                model.add(op[1], op[2])
+            elif op[0] == "remove":
+                h.remove(op[1])
+                model.remove(op[1])
+            else:
+                present = bool(model.get_all(op[1]))
+                if present:
+                    del h[op[1]]
+                    model.remove(op[1])
+                else:
+                    with pytest.raises(KeyError):
+                        del h[op[1]]
+        assert h.items() == model.items
+        assert h.keys() == model.keys()
+        assert len(h) == len(model.keys())
+        for name in set(model.keys()) | {"x-absent"}:
+            assert h.get_all(name) == model.get_all(name)
+            assert h.get(name) == (model.get_all(name) or [None])[0]
+            assert (name in h) == bool(model.get_all(name))
+            assert h.get(name.upper(), "dflt") == (model.get_all(name) or ["dflt"])[0]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(min_size=1, max_size=30).filter(lambda b: not set(b) & {0, 10, 13}))
+def test_any_bytes_round_trip(config, raw):
+    with Stream(config) as s:
+        h = captured_headers(s)
+        h["x-raw"] = raw
+        assert h.get_bytes("x-raw") == raw
+        text = h.get("x-raw")  # str; undecodable bytes become lone surrogates
+        h["x-copy"] = text
+        assert h.get_bytes("x-copy") == raw
+        assert dict(s.headers())[b"x-copy"] == raw
+
+
+@pytest.mark.parametrize("name", ["bad name", "x:y", "", "é", "x\r", ":"])
+def test_invalid_names_raise_and_write_nothing(config, name):
+    with Stream(config) as s:
+        h = captured_headers(s)
+        with pytest.raises(ValueError):
+            h[name] = "v"
+        with pytest.raises(ValueError):
+            h.add(name, "v")
+        assert s.headers() == []
+
+
+@pytest.mark.parametrize("value", ["a\rb", "a\nb", "a\x00b", b"a\r\nb", "", b""])
+def test_invalid_values_raise_and_write_nothing(config, value):
+    with Stream(config) as s:
+        h = captured_headers(s)
+        with pytest.raises(ValueError):
+            h["x-v"] = value
+        with pytest.raises(ValueError):
+            h.add("x-v", value)
+        assert s.headers() == []
+
+
+def test_wrong_types_raise_type_error(config):
+    with Stream(config) as s:
+        h = captured_headers(s)
+        with pytest.raises(TypeError):
+            h[1] = "v"
+        with pytest.raises(TypeError):
+            h["x"] = 1.5
+        h["x-int"] = 42
+        assert h["x-int"] == "42"
+
+
+def test_pseudo_headers(config):
+    with Stream(config, headers=[(":path", "/a"), (":method", "GET")]) as s:
+        h = captured_headers(s)
+        assert h[":path"] == "/a"
+        h[":path"] = "/b"
+        assert (b":path", b"/b") in s.headers()
+
+
+def test_views_raise_after_destroy(config):
+    s = Stream(config, headers={"x-a": "1"})
+    h = captured_headers(s)
+    f = filters.captured[-1]
+    assert h["x-a"] == "1"
+    s.free()
+    for call in (lambda: h.get("x-a"), lambda: h.set("x-a", "2"), lambda: h.items(),
+                 lambda: len(h), lambda: f.callbacks.send_local_reply(500),
+                 lambda: f.request_headers.get("x-a")):
+        with pytest.raises(StreamDestroyedError):
+            call()
+    assert "destroyed" in repr(h)
+
+
+def test_views_refuse_other_threads(config):
+    with Stream(config, headers={"x-a": "1"}) as s:
+        h = captured_headers(s)
+        errors = []
+        t = threading.Thread(target=lambda: errors.append(pytest.raises(WrongThreadError, h.get, "x-a")))
+        t.start()
+        t.join()
+        assert errors and errors[0].type is WrongThreadError
+        assert h.get("x-a") == "1"
+
+
+def test_views_cannot_be_constructed():
+    with pytest.raises(TypeError):
+        envoy_pyext.HeaderMap()
+    with pytest.raises(TypeError):
+        envoy_pyext.Buffer()
