@@ -59,6 +59,13 @@ cdef class Filter:
         if self._s != NULL:
             self._s = NULL
             _stats.live_streams -= 1
+        # Views point back at the filter: drop our side of those cycles so the objects are
+        # freed by reference counting right here, not by a later GC pass. A view user code
+        # kept still holds the filter and raises StreamDestroyedError when used.
+        self._v_request_headers = self._v_request_trailers = None
+        self._v_response_headers = self._v_response_trailers = None
+        self._v_request_body = self._v_response_body = None
+        self._callbacks = None
         return 0
 
     cdef inline void* _envoy_ptr(self) except NULL:
@@ -246,6 +253,16 @@ cdef class Filter:
         """The response headers of this stream (once they exist)."""
         return self._headers(HT_RESPONSE_HEADERS)
 
+    @property
+    def request_body(self):
+        """The request body as Envoy holds it (outside decode_data: what it buffered)."""
+        return self._body(SIDE_REQUEST)
+
+    @property
+    def response_body(self):
+        """The response body as Envoy holds it (outside encode_data: what it buffered)."""
+        return self._body(SIDE_RESPONSE)
+
     def decode_headers(self, headers, end_stream):
         return None
 
@@ -347,5 +364,5 @@ cdef class Callbacks:
 
     def log(self, level, message):
         """Writes ``message`` to Envoy's log at ``level`` ('info', logging.WARNING, ...)."""
-        frame = _sys._getframe(1)
+        frame = _sys._getframe(0)  # Cython functions have no frame: 0 is the caller
         _log(_envoy_level(level), str(message), frame.f_code.co_filename, frame.f_lineno)
