@@ -20,8 +20,11 @@ from ._native import (  # noqa: F401
     StreamDestroyedError,
     WrongThreadError,
     # runtime
+    FEATURES,
     EnvoyLogHandler,
+    event_loop,
     in_envoy,
+    reset_pending_peak,
     stats,
 )
 from ._version import __version__  # noqa: F401
@@ -40,7 +43,10 @@ __all__ = (
     "StreamDestroyedError",
     "WrongThreadError",
     # runtime
+    "FEATURES",
     "EnvoyLogHandler",
+    "event_loop",
     "in_envoy",
+    "reset_pending_peak",
     "stats",
 )

@@ -4,7 +4,8 @@
 # is what Envoy has buffered for this filter followed by the chunk just received; elsewhere it is
 # the buffered part only. Reads copy (bytes(buf)) unless you ask for a memoryview, which points
 # straight into Envoy's memory when the body is one slice (zero-copy) and is valid only until
-# the hook returns. Writes go to Envoy immediately.
+# the hook returns. Writes go to Envoy immediately. While a hook of the stream is pending
+# (async), reads and writes go to the stream's _Shadow copy instead (see shadow.pxi).
 
 cdef class Buffer:
     """The request or response body of one stream."""
@@ -13,6 +14,7 @@ cdef class Buffer:
     cdef int _side
     cdef bint _in_hook      # the received chunk is addressable (inside the data hook)
     cdef bint _modified     # written during the current hook (drives content-length fixes)
+    cdef Py_ssize_t _skip   # leading bytes the hook already saw (data delivered after a resume)
     cdef Py_ssize_t _exports
     cdef bytes _copy        # backing store of a memoryview over several slices
 
@@ -26,16 +28,18 @@ cdef class Buffer:
         b._side = side
         return b
 
-    # The body kinds that make up this view, in byte order; returns how many (0..2).
+    # ---- direct access to Envoy (worker thread, inside a hook or on_scheduled) ----------
+
+    # The body kinds that make up this view, in byte order; returns how many (1..2).
     cdef int _kinds(self, void* ep, abi.envoy_dynamic_module_type_http_body_type* kinds) except -1:
         cdef abi.envoy_dynamic_module_type_http_body_type received, buffered
+        cdef bint replay
         if self._side == SIDE_REQUEST:
             received = abi.envoy_dynamic_module_type_http_body_type_ReceivedRequestBody
             buffered = abi.envoy_dynamic_module_type_http_body_type_BufferedRequestBody
         else:
             received = abi.envoy_dynamic_module_type_http_body_type_ReceivedResponseBody
             buffered = abi.envoy_dynamic_module_type_http_body_type_BufferedResponseBody
-        cdef bint replay
         if not self._in_hook:
             kinds[0] = buffered
             return 1
@@ -50,8 +54,8 @@ cdef class Buffer:
         kinds[1] = received
         return 2
 
-    cdef Py_ssize_t _size(self) except -1:
-        cdef void* ep = self._f._envoy_ptr()
+    cdef Py_ssize_t _size_direct(self) except -1:
+        cdef void* ep = self._f._s.envoy_ptr
         cdef abi.envoy_dynamic_module_type_http_body_type kinds[2]
         cdef int n = self._kinds(ep, kinds), i
         cdef Py_ssize_t total = 0
@@ -59,9 +63,9 @@ cdef class Buffer:
             total += abi.envoy_dynamic_module_callback_http_get_body_size(ep, kinds[i])
         return total
 
-    # Calls fn(ptr, len) for every slice, in order. Returns the number of slices.
     cdef list _slices(self):
-        cdef void* ep = self._f._envoy_ptr()
+        # OWNERSHIP: (address, length) pairs into Envoy's buffer, valid until the hook returns.
+        cdef void* ep = self._f._s.envoy_ptr
         cdef abi.envoy_dynamic_module_type_http_body_type kinds[2]
         cdef int n = self._kinds(ep, kinds), i
         cdef size_t count, j
@@ -84,21 +88,21 @@ cdef class Buffer:
                 free(arr)
         return out
 
-    cdef bytes _read(self):
+    cdef bytes _read_direct(self):
         cdef list slices = self._slices()
         cdef Py_ssize_t total = 0, off = 0
-        for _, length in slices:
+        cdef size_t ptr, length
+        for ptr, length in slices:
             total += length
         cdef bytes result = PyBytes_FromStringAndSize(NULL, total)
         cdef char* dst = PyBytes_AS_STRING(result)
-        cdef size_t ptr, length_c
-        for ptr, length_c in slices:
-            memcpy(dst + off, <const char*>ptr, length_c)
-            off += length_c
+        for ptr, length in slices:
+            memcpy(dst + off, <const char*>ptr, length)
+            off += length
         return result
 
-    cdef int _drain(self, Py_ssize_t n) except -1:
-        cdef void* ep = self._f._envoy_ptr()
+    cdef int _drain_direct(self, Py_ssize_t n) except -1:
+        cdef void* ep = self._f._s.envoy_ptr
         cdef abi.envoy_dynamic_module_type_http_body_type kinds[2]
         cdef int k = self._kinds(ep, kinds), i
         cdef Py_ssize_t size, take
@@ -110,21 +114,83 @@ cdef class Buffer:
             if take > 0:
                 abi.envoy_dynamic_module_callback_http_drain_body(ep, kinds[i], take)
                 n -= take
-        self._modified = True
         return 0
 
-    cdef int _append(self, object data) except -1:
-        cdef bytes b = _as_bytes(data)
-        cdef void* ep = self._f._envoy_ptr()
+    cdef int _append_direct(self, bytes b) except -1:
+        cdef void* ep = self._f._s.envoy_ptr
         cdef abi.envoy_dynamic_module_type_http_body_type kinds[2]
         cdef int k = self._kinds(ep, kinds)
-        self._modified = True
         if PyBytes_GET_SIZE(b) == 0:
             return 0
         if not abi.envoy_dynamic_module_callback_http_append_body(ep, kinds[k - 1], _mbuf(b)):
             raise EnvoyPyextError(
                 "Envoy has no body to write to here (outside decode_data/encode_data a body "
                 "exists only once Envoy buffered it, e.g. after STOP_AND_BUFFER)")
+        return 0
+
+    cdef int _replace_prefix(self, Py_ssize_t base, bytes data) except -1:
+        """Replaces the first `base` bytes of Envoy's body with `data`, keeping the rest."""
+        cdef bytes current = self._read_direct()
+        self._drain_direct(PyBytes_GET_SIZE(current))
+        self._append_direct(data + current[base:])
+        return 0
+
+    # ---- the view: shadow, skip, or direct -----------------------------------------------
+
+    cdef Py_ssize_t _size(self) except -1:
+        cdef _Shadow sh = self._f._access()
+        if sh is not None:
+            return len(sh.body(self._side))
+        return self._size_direct() - self._skip
+
+    cdef bytes _read(self):
+        cdef _Shadow sh = self._f._access()
+        if sh is not None:
+            return bytes(sh.body(self._side))
+        if self._skip:
+            return self._read_direct()[self._skip:]
+        return self._read_direct()
+
+    cdef int _set(self, bytes data) except -1:
+        cdef _Shadow sh = self._f._access()
+        self._modified = True
+        if sh is not None:
+            sh.body(self._side)[:] = data
+            sh.touch(self._side)
+        elif self._skip:
+            self._replace_suffix(data)
+        else:
+            self._drain_direct(self._size_direct())
+            self._append_direct(data)
+        return 0
+
+    cdef int _replace_suffix(self, bytes data) except -1:
+        cdef bytes current = self._read_direct()
+        self._drain_direct(PyBytes_GET_SIZE(current))
+        self._append_direct(current[:self._skip] + data)
+        return 0
+
+    cdef int _drain(self, Py_ssize_t n) except -1:
+        cdef _Shadow sh = self._f._access()
+        self._modified = True
+        if sh is not None:
+            del sh.body(self._side)[:n]
+            sh.touch(self._side)
+        elif self._skip:
+            self._replace_suffix(self._read()[n:])
+        else:
+            self._drain_direct(n)
+        return 0
+
+    cdef int _append(self, object data) except -1:
+        cdef bytes b = _as_bytes(data)
+        cdef _Shadow sh = self._f._access()
+        self._modified = True
+        if sh is not None:
+            sh.body(self._side).extend(b)
+            sh.touch(self._side)
+        else:
+            self._append_direct(b)
         return 0
 
     ### Public API ###
@@ -141,9 +207,7 @@ cdef class Buffer:
 
     def set(self, data):
         """Replaces the body with ``data`` (bytes-like or str, UTF-8)."""
-        cdef bytes b = _as_bytes(data)
-        self._drain(self._size())
-        self._append(b)
+        self._set(_as_bytes(data))
 
     def append(self, data):
         """Adds ``data`` at the end of the body."""
@@ -151,10 +215,7 @@ cdef class Buffer:
 
     def prepend(self, data):
         """Adds ``data`` at the start of the body."""
-        cdef bytes b = _as_bytes(data)
-        cdef bytes old = self._read()
-        self._drain(PyBytes_GET_SIZE(old))
-        self._append(b + old)
+        self._set(_as_bytes(data) + self._read())
 
     def drain(self, Py_ssize_t n):
         """Removes the first ``n`` bytes (all of them if ``n`` is larger)."""
@@ -164,22 +225,26 @@ cdef class Buffer:
 
     def clear(self):
         """Removes the whole body."""
-        self._drain(self._size())
+        self._set(b"")
 
     def __getbuffer__(self, Py_buffer* view, int flags):
         # OWNERSHIP: a single slice is exposed in place (Envoy's memory, valid until the hook
-        # returns); several slices are copied once into self._copy, kept while views exist.
+        # returns); anything else is copied once into self._copy, kept while views exist.
         if flags & PyBUF_WRITABLE:
             raise BufferError("Buffer views are read-only; use set()/append()/drain()")
-        cdef list slices = self._slices()
+        cdef _Shadow sh = self._f._access()
+        cdef list slices
         cdef size_t ptr, length
-        if len(slices) == 1:
-            ptr, length = slices[0]
-            PyBuffer_FillInfo(view, self, <void*>ptr, length, 1, flags)
-        else:
-            self._copy = self._read()
-            PyBuffer_FillInfo(view, self, PyBytes_AS_STRING(self._copy),
-                              PyBytes_GET_SIZE(self._copy), 1, flags)
+        if sh is None and not self._skip:
+            slices = self._slices()
+            if len(slices) == 1:
+                ptr, length = slices[0]
+                PyBuffer_FillInfo(view, self, <void*>ptr, length, 1, flags)
+                self._exports += 1
+                return
+        self._copy = self._read()
+        PyBuffer_FillInfo(view, self, PyBytes_AS_STRING(self._copy),
+                          PyBytes_GET_SIZE(self._copy), 1, flags)
         self._exports += 1
 
     def __releasebuffer__(self, Py_buffer* view):

@@ -103,6 +103,9 @@ cdef enum:
     LL_OFF = 6
 
 
+FEATURES = frozenset({"async", "threads"})  # what this build of the runtime supports
+
+
 ### Process-wide statistics (read with envoy_pyext.stats()) ###
 
 cdef struct _Stats:
@@ -111,6 +114,8 @@ cdef struct _Stats:
     long filters_created
     long errors           # exceptions caught at the boundary
     long escaped_views    # memoryviews of a body still held when their hook returned
+    long pending          # streams whose hook is pending right now (async or RUNNING)
+    long pending_peak     # the most that were pending at the same moment
 
 cdef _Stats _stats
 
@@ -123,7 +128,14 @@ def stats():
         "filters_created": _stats.filters_created,
         "errors": _stats.errors,
         "escaped_views": _stats.escaped_views,
+        "pending": _stats.pending,
+        "pending_peak": _stats.pending_peak,
     }
+
+
+def reset_pending_peak():
+    """Starts a new measurement of stats()['pending_peak']."""
+    _stats.pending_peak = _stats.pending
 
 
 def in_envoy():

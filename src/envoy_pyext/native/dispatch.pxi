@@ -167,6 +167,8 @@ cdef public void pyext_on_stream_complete(pyext_stream* s) noexcept:
     cdef Filter f
     try:
         f = _filter_of(s)
+        if f._pend_side != SIDE_NONE:
+            f._cancel_pending()  # the stream is over: on_log must not overlap pending work
         if f._fc.fn_on_log is not None:
             f._fc.fn_on_log(f)
     except BaseException:
@@ -194,4 +196,19 @@ cdef public void pyext_on_destroy(pyext_stream* s) noexcept:
 
 
 cdef public void pyext_on_scheduled(pyext_stream* s, uint64_t event_id) noexcept:
-    pass
+    # Worker thread: a pending hook finished (coroutine done, or continue_request() & co).
+    cdef Filter f
+    cdef int side
+    if s.py == NULL:
+        return
+    f = <Filter>s.py
+    side = f._pend_side
+    try:
+        f._resume()
+    except BaseException:
+        name = _HOOK_NAMES[side][f._pend_kind] if side != SIDE_NONE else "async hook"
+        if side != SIDE_NONE and _fail(s, side, name) == 0:
+            try:
+                f._continue(side)  # fail_open: let the stream go on
+            except BaseException:
+                pass

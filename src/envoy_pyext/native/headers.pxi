@@ -88,8 +88,6 @@ cdef class HeaderMap:
         h._htype = <abi.envoy_dynamic_module_type_http_header_type>htype
         return h
 
-    cdef inline void* _ep(self) except NULL:
-        return self._f._envoy_ptr()
 
     cdef bytes _lookup_key(self, object name):
         # Reads need no validation (an invalid name is simply absent), only lower-casing.
@@ -103,10 +101,16 @@ cdef class HeaderMap:
         raise TypeError(f"header name must be str or bytes, not {type(name).__name__}")
 
     cdef object _get(self, object name, bint raw):
-        cdef void* ep = self._ep()
+        cdef _Shadow sh = self._f._access()
         cdef bytes key = self._lookup_key(name)
         if key is None:
             return None
+        if sh is not None:
+            values = sh.get_all(self._htype, key)
+            if not values:
+                return None
+            return values[0] if raw else (<bytes>values[0]).decode("utf-8", "surrogateescape")
+        cdef void* ep = self._f._s.envoy_ptr
         cdef abi.envoy_dynamic_module_type_envoy_buffer out
         out.ptr = NULL
         out.length = 0
@@ -118,11 +122,15 @@ cdef class HeaderMap:
         return _decode_value(out.ptr, out.length)
 
     cdef list _get_all(self, object name, bint raw):
-        cdef void* ep = self._ep()
+        cdef _Shadow sh = self._f._access()
         cdef bytes key = self._lookup_key(name)
         cdef list result = []
         if key is None:
             return result
+        if sh is not None:
+            values = sh.get_all(self._htype, key)
+            return values if raw else [(<bytes>v).decode("utf-8", "surrogateescape") for v in values]
+        cdef void* ep = self._f._s.envoy_ptr
         cdef abi.envoy_dynamic_module_type_envoy_buffer out
         cdef size_t count = 0, i
         out.ptr = NULL
@@ -143,7 +151,19 @@ cdef class HeaderMap:
         return result
 
     cdef list _items(self, bint raw):
-        cdef void* ep = self._ep()
+        cdef _Shadow sh = self._f._access()
+        if sh is None:
+            return self._items_direct(raw)
+        m = sh.maps[self._htype]
+        if m is None:
+            return []
+        if raw:
+            return [(k, v) for k, v in m]
+        return [((<bytes>k).decode("latin-1"), (<bytes>v).decode("utf-8", "surrogateescape"))
+                for k, v in m]
+
+    cdef list _items_direct(self, bint raw):
+        cdef void* ep = self._f._s.envoy_ptr
         cdef size_t n = abi.envoy_dynamic_module_callback_http_get_headers_size(ep, self._htype)
         cdef list result = []
         if n == 0:
@@ -172,13 +192,20 @@ cdef class HeaderMap:
     cdef int _write(self, object name, object value, bint add) except -1:
         cdef bytes key = _header_name(name)
         cdef bytes val = _header_value(value)
-        cdef void* ep = self._ep()
-        cdef bint ok
         if PyBytes_GET_SIZE(val) == 0:
             # Envoy 1.40's ABI cannot store an empty value: add_header refuses it and
             # set_header treats it as "remove". Say so instead of silently dropping it.
             raise ValueError(f"empty value for header {name!r}: Envoy 1.40's dynamic-module "
                              f"ABI cannot store empty header values (use remove() to delete)")
+        cdef _Shadow sh = self._f._access()
+        if sh is not None:
+            if add:
+                sh.add(self._htype, key, val)
+            else:
+                sh.set(self._htype, key, val)
+            return 0
+        cdef void* ep = self._f._s.envoy_ptr
+        cdef bint ok
         if add:
             ok = abi.envoy_dynamic_module_callback_http_add_header(
                 ep, self._htype, _mbuf(key), _mbuf(val))
@@ -193,11 +220,15 @@ cdef class HeaderMap:
 
     cdef int _remove(self, object name) except -1:
         cdef bytes key = _header_name(name)
-        cdef void* ep = self._ep()
+        cdef _Shadow sh = self._f._access()
+        if sh is not None:
+            sh.remove(self._htype, key)
+            return 0
         cdef abi.envoy_dynamic_module_type_module_buffer none
         none.ptr = NULL     # a NULL value removes every value of the key (ABI convention)
         none.length = 0
-        abi.envoy_dynamic_module_callback_http_set_header(ep, self._htype, _mbuf(key), none)
+        abi.envoy_dynamic_module_callback_http_set_header(
+            self._f._s.envoy_ptr, self._htype, _mbuf(key), none)
         return 0
 
     ### Public API ###
