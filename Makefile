@@ -17,7 +17,7 @@ help:
 	@echo "make run             build libpyfilter.so and serve samples.add_header in Envoy on 127.0.0.1:10000"
 	@echo "make test            the whole test suite (unit + real-Envoy integration)"
 	@echo "make build-so-local  build ./libpyfilter.so against $(VENV)'s shared libpython"
-	@echo "make build-so-bazel  build the same .so with Bazel (bazel-bin/libpyfilter.so)"
+	@echo "make build-so-bazel  build the same .so with Bazel (build/bazel/libpyfilter.so)"
 	@echo "make bench           side-by-side benchmark (docs/PERFORMANCE.md)"
 	@echo "make clean           remove build outputs"
 

@@ -14,8 +14,9 @@ VERSION = re.search(r'__version__ = "([^"]+)"',
                     (ROOT / "src/envoy_pyext/_version.py").read_text()).group(1)
 
 # The shim's hooks without module.cc (no interpreter bootstrap in an extension module).
-HOOKS = [s for s in (ROOT / "cpp/SOURCES").read_text().split()
-         if s.endswith(".cc") and not s.endswith("module.cc")]
+SOURCES = [ln.strip() for ln in (ROOT / "cpp/SOURCES").read_text().splitlines()
+           if ln.strip() and not ln.lstrip().startswith("#")]
+HOOKS = [s for s in SOURCES if not s.endswith("module.cc")]
 
 
 def extensions():

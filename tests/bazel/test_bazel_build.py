@@ -44,7 +44,7 @@ def bazel_so():
         proc = _run(["bash", "tools/bazel/build.sh"], timeout=540, env=env)
         assert proc.returncode == 0, (
             f"tools/bazel/build.sh failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-        printed = Path(proc.stdout.strip().splitlines()[-1])
+        printed = Path(proc.stdout.strip().splitlines()[-1]).resolve()
         assert printed == ROOT / "build" / "bazel" / "libpyfilter.so", proc.stdout
         assert printed.is_file()
         print(f"bazel build: {time.monotonic() - started:.1f}s")
@@ -131,3 +131,54 @@ def test_bazel_so_finds_the_venv_without_virtual_env(bazel_so):
             log = envoy.log()
     assert status == 200, log
     assert ("x-filter", "bob") in [(k.lower(), v) for k, v in headers], headers
+
+
+FAKE_ENVOY = r"""
+#include <dlfcn.h>
+#include <cstdio>
+// What Envoy 1.40 does for dynamic_module_config {name: "pyext"} before looking for a file.
+int main() {
+  void* prefixed = dlsym(RTLD_DEFAULT, "pyext_envoy_dynamic_module_on_program_init");
+  void* plain = dlsym(RTLD_DEFAULT, "envoy_dynamic_module_on_program_init");
+  std::printf("prefixed=%d plain=%d\n", prefixed != nullptr, plain != nullptr);
+  return prefixed != nullptr && plain == nullptr ? 0 : 1;
+}
+"""
+
+
+def test_shim_archive_renames_for_a_static_envoy(bazel_so, tmp_path):
+    # docs/bazel.md, "Linking the module into an Envoy built with Bazel": rename the hooks in
+    # the shim's archive with objcopy --redefine-syms and link it, with the Cython core and
+    # libpython, into an executable that exports them; a stand-in for Envoy then finds the
+    # module's init by its prefixed name only.
+    bazel = shutil.which("bazel")
+    proc = _run([bazel, "build", f"--repo_env=PYTHON_BIN_PATH={sys.executable}",
+                 "//:pyext_shim", "//:cython_core"], timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    bin_dir = Path(_run([bazel, "info", f"--repo_env=PYTHON_BIN_PATH={sys.executable}",
+                         "bazel-bin"], timeout=120).stdout.strip())
+    shim, core = bin_dir / "libpyext_shim.lo", bin_dir / "libcython_core.lo"
+    assert shim.is_file() and core.is_file(), sorted(p.name for p in bin_dir.iterdir())
+
+    hooks = sorted(exported_hooks(bazel_so))
+    (tmp_path / "syms.txt").write_text("".join(f"{h} pyext_{h}\n" for h in hooks))
+    renamed = tmp_path / "libpyext_shim_prefixed.a"
+    proc = _run(["objcopy", f"--redefine-syms={tmp_path / 'syms.txt'}", str(shim), str(renamed)],
+                timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    symbols = _run(["nm", str(renamed)], timeout=60).stdout.split()
+    assert [h for h in hooks if f"pyext_{h}" not in symbols] == []
+    assert [h for h in hooks if h in symbols] == []
+    assert "Py_Initialize" in symbols  # undefined references keep their names
+
+    (tmp_path / "main.cc").write_text(FAKE_ENVOY)
+    libdir = sysconfig.get_config_var("LIBDIR")
+    exe = tmp_path / "fake_envoy"
+    proc = _run([os.environ.get("CXX", "g++"), "-std=c++17", str(tmp_path / "main.cc"),
+                 "-o", str(exe), "-Wl,--export-dynamic",
+                 "-Wl,--whole-archive", str(renamed), str(core), "-Wl,--no-whole-archive",
+                 f"-L{libdir}", f"-lpython{sysconfig.get_config_var('LDVERSION')}",
+                 f"-Wl,-rpath,{libdir}", "-ldl"], timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    run = _run([str(exe)], timeout=60)
+    assert run.returncode == 0 and "prefixed=1 plain=0" in run.stdout, run.stdout + run.stderr

@@ -313,11 +313,16 @@ class _UpstreamHandler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 1024  # Envoy may open hundreds of upstream connections at once
+    daemon_threads = True
+
+
 class Upstream:
     """A threaded HTTP/1.1 upstream on 127.0.0.1 (port 0). `received` lists what it got."""
 
     def __init__(self):
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _UpstreamHandler)
+        self.server = _Server(("127.0.0.1", 0), _UpstreamHandler)
         self.server.daemon_threads = True
         self.server.received = []
         self.port = self.server.server_address[1]

@@ -138,13 +138,13 @@ cdef class Buffer:
     # ---- the view: shadow, skip, or direct -----------------------------------------------
 
     cdef Py_ssize_t _size(self) except -1:
-        cdef _Shadow sh = self._f._access()
+        cdef _Shadow sh = _access(self._f)
         if sh is not None:
             return len(sh.body(self._side))
         return self._size_direct() - self._skip
 
     cdef bytes _read(self):
-        cdef _Shadow sh = self._f._access()
+        cdef _Shadow sh = _access(self._f)
         if sh is not None:
             return bytes(sh.body(self._side))
         if self._skip:
@@ -152,7 +152,7 @@ cdef class Buffer:
         return self._read_direct()
 
     cdef int _set(self, bytes data) except -1:
-        cdef _Shadow sh = self._f._access()
+        cdef _Shadow sh = _access(self._f)
         self._modified = True
         if sh is not None:
             sh.body(self._side)[:] = data
@@ -171,7 +171,7 @@ cdef class Buffer:
         return 0
 
     cdef int _drain(self, Py_ssize_t n) except -1:
-        cdef _Shadow sh = self._f._access()
+        cdef _Shadow sh = _access(self._f)
         self._modified = True
         if sh is not None:
             del sh.body(self._side)[:n]
@@ -184,7 +184,7 @@ cdef class Buffer:
 
     cdef int _append(self, object data) except -1:
         cdef bytes b = _as_bytes(data)
-        cdef _Shadow sh = self._f._access()
+        cdef _Shadow sh = _access(self._f)
         self._modified = True
         if sh is not None:
             sh.body(self._side).extend(b)
@@ -232,7 +232,7 @@ cdef class Buffer:
         # returns); anything else is copied once into self._copy, kept while views exist.
         if flags & PyBUF_WRITABLE:
             raise BufferError("Buffer views are read-only; use set()/append()/drain()")
-        cdef _Shadow sh = self._f._access()
+        cdef _Shadow sh = _access(self._f)
         cdef list slices
         cdef size_t ptr, length
         if sh is None and not self._skip:
@@ -253,7 +253,7 @@ cdef class Buffer:
             self._copy = None
 
     def __repr__(self):
-        if self._f._s == NULL:
+        if self._f is None or self._f._s == NULL:
             return "<Buffer (stream destroyed)>"
         return f"<Buffer {'request' if self._side == SIDE_REQUEST else 'response'} {len(self)} bytes>"
 

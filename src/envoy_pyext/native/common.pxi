@@ -103,6 +103,11 @@ cdef enum:
     LL_OFF = 6
 
 
+import os as _os
+
+# ENVOY_PYEXT_DEBUG=1 logs every state transition of every stream at debug level.
+cdef bint _debug = _os.environ.get("ENVOY_PYEXT_DEBUG", "") not in ("", "0")
+
 FEATURES = frozenset({"async", "threads"})  # what this build of the runtime supports
 
 

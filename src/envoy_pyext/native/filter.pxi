@@ -115,9 +115,18 @@ cdef class Filter:
             self._sched = NULL
         self._s = NULL
         _stats.live_streams -= 1
-        # Views point back at the filter: drop our side of those cycles so the objects are
-        # freed by reference counting right here, not by a later GC pass. A view user code
-        # kept still holds the filter and raises StreamDestroyedError when used.
+        # Views point back at the filter: cut both directions so that the filter and its views
+        # are freed by reference counting, even when user code kept a view on the filter
+        # (self.headers = headers). Such a kept view raises StreamDestroyedError when used.
+        for view in (self._v_request_headers, self._v_request_trailers,
+                     self._v_response_headers, self._v_response_trailers):
+            if view is not None:
+                (<HeaderMap>view)._f = None
+        for view in (self._v_request_body, self._v_response_body):
+            if view is not None:
+                (<Buffer>view)._f = None
+        if self._callbacks is not None:
+            self._callbacks._f = None
         self._v_request_headers = self._v_request_trailers = None
         self._v_response_headers = self._v_response_trailers = None
         self._v_request_body = self._v_response_body = None
@@ -218,6 +227,12 @@ cdef class Filter:
                 self._settle_event.set()
                 self._settle_event = None
 
+    cdef int _trace(self, str what) except -1:
+        _log(LL_DEBUG, f"envoy-pyext: stream {<size_t>self._s:#x} {what} flags={self._flags:#x} "
+                       f"pending={self._pend_side}/{self._pend_kind} "
+                       f"arrived={self._arrived[0]}/{self._arrived[1]}")
+        return 0
+
     cdef int _go_pending(self, int side, int kind, bint eos) except -1:
         self._pend_side = side
         self._pend_kind = kind
@@ -229,6 +244,8 @@ cdef class Filter:
         self._shadow = _Shadow.snapshot(self, side if kind == K_DATA else SIDE_NONE)
         self._seen[side] = len(self._shadow.bodies[side])
         self._s.python_busy |= BUSY_PENDING
+        if _debug:
+            self._trace(f"pending side={side} kind={kind} eos={eos}")
         _stats.pending += 1
         if _stats.pending > _stats.pending_peak:
             _stats.pending_peak = _stats.pending
@@ -289,6 +306,8 @@ cdef class Filter:
     cdef int _on_headers(self, int side, bint end_of_stream) except -1:
         cdef int status = S_CONTINUE
         cdef object fn
+        if _debug:
+            self._trace(f"headers side={side} eos={end_of_stream}")
         if self._pend_side != SIDE_NONE:
             if self._pend_side == side:
                 return HDR_STOP_ALL_WATERMARK
@@ -297,15 +316,19 @@ cdef class Filter:
             self._cancel_pending()
         if self._flags & (F_LOCAL_REPLY | F_FAILED):
             return HDR_STOP_ITERATION
+        cdef bint data_hook = self._hook_fn(side, K_DATA) is not None
         fn = self._hook_fn(side, K_HEADERS)
         if fn is not None:
             status = self._invoke(side, K_HEADERS, fn, self._headers(_htype_of(side, K_HEADERS)),
                                   end_of_stream)
             if status == S_PENDING:
-                return HDR_STOP_ALL_WATERMARK
+                # With a data hook, only the headers stop: body chunks keep coming to
+                # _on_data, which parks them in Envoy (watermark back-pressure) until the
+                # headers hook is done, and the data hook then sees them in order, with the
+                # headers still held. Without one, Envoy holds everything.
+                return HDR_STOP_ITERATION if data_hook else HDR_STOP_ALL_WATERMARK
         if self._flags & (F_LOCAL_REPLY | F_FAILED):
             return HDR_STOP_ITERATION
-        cdef bint data_hook = self._hook_fn(side, K_DATA) is not None
         if status == S_CONTINUE:
             if data_hook and not end_of_stream:
                 # Hold the headers until the data hook has seen the first chunk, so that it can
@@ -326,6 +349,8 @@ cdef class Filter:
 
     cdef int _on_data(self, int side, bint end_of_stream) except -1:
         cdef object fn = self._hook_fn(side, K_DATA)
+        if _debug:
+            self._trace(f"data side={side} eos={end_of_stream}")
         if self._pend_side != SIDE_NONE:
             if fn is None:
                 return BODY_CONTINUE  # nobody on this side to keep it from
@@ -437,6 +462,8 @@ cdef class Filter:
         return TRL_CONTINUE
 
     cdef int _continue(self, int side) except -1:
+        if _debug:
+            self._trace(f"continue side={side}")
         self._flags &= ~(_stopped(side) | _held(side))
         if side == SIDE_REQUEST:
             abi.envoy_dynamic_module_callback_http_filter_continue_decoding(self._s.envoy_ptr)
@@ -453,6 +480,8 @@ cdef class Filter:
         cdef bint eos = self._pend_eos
         cdef _Shadow shadow = self._shadow
         cdef object fn = self._hook_fn(side, kind)
+        if _debug:
+            self._trace(f"resume side={side} kind={kind}")
         self._leave_pending()
         shadow.replay(self)  # writes made while pending reach Envoy first, in order
         cdef int status = self._take_completion(fn)
@@ -465,12 +494,19 @@ cdef class Filter:
         if status == S_RUNNING:  # a coroutine handed the rest to a thread
             self._go_pending(side, kind, eos)
             return 0
+        cdef bint data_hook = self._hook_fn(side, K_DATA) is not None
         if kind == K_HEADERS:
-            if status == S_STOP_AND_BUFFER and self._hook_fn(side, K_DATA) is not None:
+            if status == S_STOP_AND_BUFFER and data_hook:
                 self._flags |= _buffering(side)
             elif status != S_CONTINUE:
                 self._flags |= _stopped(side)
                 return 0
+            if data_hook and not eos:
+                # The headers stay held until the data hook has seen the body (as in the
+                # synchronous case); what arrived meanwhile goes to it now, the rest later.
+                self._flags |= _held(side)
+                if not (self._arrived[side] & (A_DATA | A_TRAILERS)):
+                    return 0
         elif kind == K_DATA:
             if self._data_status(side, status, eos) != BODY_CONTINUE \
                     and not (self._flags & _buffering(side)):
@@ -622,6 +658,15 @@ cdef class Filter:
         return None
 
 
+cdef inline _Shadow _access(Filter f):
+    """Liveness check for views and callbacks (f is None once the stream was destroyed)."""
+    if f is None:
+        raise StreamDestroyedError(
+            "the stream this object belonged to has been destroyed; its headers, body and "
+            "callbacks can no longer be used (copy what you need while the hook runs)")
+    return f._access()
+
+
 cdef int _status_of(object result, object fn) except -1:
     if result is None:
         return S_CONTINUE
@@ -660,7 +705,7 @@ cdef class Callbacks:
                 pairs.append((_header_name(name), _header_value(value)))
         cdef bytes details_b = ("_".join(details.split()) or "envoy_pyext_local_reply").encode()
         cdef Filter f = self._f
-        cdef _Shadow sh = f._access()
+        cdef _Shadow sh = _access(f)
         if sh is None:
             f._send_reply_direct(status_code, pairs, body_b, details_b)
         else:
@@ -680,7 +725,7 @@ cdef class Callbacks:
 
     cdef int _continue(self, int side) except -1:
         cdef Filter f = self._f
-        f._access()  # destroyed -> StreamDestroyedError
+        _access(f)  # destroyed -> StreamDestroyedError
         name = "request" if side == SIDE_REQUEST else "response"
         if f._pend_side == side:
             if f._task is not None:
@@ -702,15 +747,18 @@ cdef class Callbacks:
         """Envoy's buffer limit for this stream in bytes (0: none). Raise it to buffer bodies
         larger than the listener's default (1 MiB) with STOP_AND_BUFFER; a body over the
         limit is answered 413 (request) or 500 (response) by Envoy."""
+        _access(self._f)
         return abi.envoy_dynamic_module_callback_http_get_buffer_limit(self._f._envoy_ptr())
 
     @buffer_limit.setter
     def buffer_limit(self, uint64_t limit):
+        _access(self._f)
         abi.envoy_dynamic_module_callback_http_set_buffer_limit(self._f._envoy_ptr(), limit)
 
     @property
     def worker_index(self):
         """The index of the Envoy worker thread running this stream."""
+        _access(self._f)
         return abi.envoy_dynamic_module_callback_http_filter_get_worker_index(self._f._envoy_ptr())
 
     def log(self, level, message):

@@ -101,7 +101,7 @@ cdef class HeaderMap:
         raise TypeError(f"header name must be str or bytes, not {type(name).__name__}")
 
     cdef object _get(self, object name, bint raw):
-        cdef _Shadow sh = self._f._access()
+        cdef _Shadow sh = _access(self._f)
         cdef bytes key = self._lookup_key(name)
         if key is None:
             return None
@@ -122,7 +122,7 @@ cdef class HeaderMap:
         return _decode_value(out.ptr, out.length)
 
     cdef list _get_all(self, object name, bint raw):
-        cdef _Shadow sh = self._f._access()
+        cdef _Shadow sh = _access(self._f)
         cdef bytes key = self._lookup_key(name)
         cdef list result = []
         if key is None:
@@ -151,7 +151,7 @@ cdef class HeaderMap:
         return result
 
     cdef list _items(self, bint raw):
-        cdef _Shadow sh = self._f._access()
+        cdef _Shadow sh = _access(self._f)
         if sh is None:
             return self._items_direct(raw)
         m = sh.maps[self._htype]
@@ -197,7 +197,7 @@ cdef class HeaderMap:
             # set_header treats it as "remove". Say so instead of silently dropping it.
             raise ValueError(f"empty value for header {name!r}: Envoy 1.40's dynamic-module "
                              f"ABI cannot store empty header values (use remove() to delete)")
-        cdef _Shadow sh = self._f._access()
+        cdef _Shadow sh = _access(self._f)
         if sh is not None:
             if add:
                 sh.add(self._htype, key, val)
@@ -220,7 +220,7 @@ cdef class HeaderMap:
 
     cdef int _remove(self, object name) except -1:
         cdef bytes key = _header_name(name)
-        cdef _Shadow sh = self._f._access()
+        cdef _Shadow sh = _access(self._f)
         if sh is not None:
             sh.remove(self._htype, key)
             return 0
@@ -299,7 +299,7 @@ cdef class HeaderMap:
         return iter(self.keys())
 
     def __repr__(self):
-        if self._f._s == NULL:
+        if self._f is None or self._f._s == NULL:
             return f"<HeaderMap {_HEADER_MAP_NAMES[self._htype]} (stream destroyed)>"
         return f"<HeaderMap {_HEADER_MAP_NAMES[self._htype]} {self.items()!r}>"
 

@@ -1,0 +1,36 @@
+# envoy-pyext: Apache-2.0
+"""Local stand-in for @rules_java//java:defs.bzl: each rule forwards to Bazel's native rule.
+
+Bazel 4.2.3's own tools (@bazel_tools//tools/jdk and friends) load these names from
+@rules_java; this project builds no Java, but the names must resolve without a download.
+"""
+
+def java_binary(**attrs):
+    native.java_binary(**attrs)
+
+def java_import(**attrs):
+    native.java_import(**attrs)
+
+def java_library(**attrs):
+    native.java_library(**attrs)
+
+def java_lite_proto_library(**attrs):
+    native.java_lite_proto_library(**attrs)
+
+def java_proto_library(**attrs):
+    native.java_proto_library(**attrs)
+
+def java_test(**attrs):
+    native.java_test(**attrs)
+
+def java_package_configuration(**attrs):
+    native.java_package_configuration(**attrs)
+
+def java_plugin(**attrs):
+    native.java_plugin(**attrs)
+
+def java_runtime(**attrs):
+    native.java_runtime(**attrs)
+
+def java_toolchain(**attrs):
+    native.java_toolchain(**attrs)
