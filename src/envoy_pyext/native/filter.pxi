@@ -118,13 +118,18 @@ cdef class Filter:
         # Views point back at the filter: cut both directions so that the filter and its views
         # are freed by reference counting, even when user code kept a view on the filter
         # (self.headers = headers). Such a kept view raises StreamDestroyedError when used.
-        for view in (self._v_request_headers, self._v_request_trailers,
-                     self._v_response_headers, self._v_response_trailers):
-            if view is not None:
-                (<HeaderMap>view)._f = None
-        for view in (self._v_request_body, self._v_response_body):
-            if view is not None:
-                (<Buffer>view)._f = None
+        if self._v_request_headers is not None:
+            self._v_request_headers._f = None
+        if self._v_response_headers is not None:
+            self._v_response_headers._f = None
+        if self._v_request_trailers is not None:
+            self._v_request_trailers._f = None
+        if self._v_response_trailers is not None:
+            self._v_response_trailers._f = None
+        if self._v_request_body is not None:
+            self._v_request_body._f = None
+        if self._v_response_body is not None:
+            self._v_response_body._f = None
         if self._callbacks is not None:
             self._callbacks._f = None
         self._v_request_headers = self._v_request_trailers = None
@@ -195,8 +200,12 @@ cdef class Filter:
     cdef inline object _hook_fn(self, int side, int kind):
         cdef FilterConfig fc = self._fc
         if side == SIDE_REQUEST:
-            return (fc.fn_decode_headers, fc.fn_decode_data, fc.fn_decode_trailers)[kind]
-        return (fc.fn_encode_headers, fc.fn_encode_data, fc.fn_encode_trailers)[kind]
+            if kind == K_HEADERS:
+                return fc.fn_decode_headers
+            return fc.fn_decode_data if kind == K_DATA else fc.fn_decode_trailers
+        if kind == K_HEADERS:
+            return fc.fn_encode_headers
+        return fc.fn_encode_data if kind == K_DATA else fc.fn_encode_trailers
 
     # ---- calling a user hook ----------------------------------------------------------------
 

@@ -12,9 +12,28 @@ for _c in range(256):
     _TCHAR[_c] = (chr(_c).isascii() and chr(_c).isalnum()) or chr(_c) in "!#$%&'*+-.^_`|~"
 
 
+# name (as given) -> validated lower-case bytes. Filters use a handful of names over and over;
+# the cache saves the encode/validate/lower work per call. Bounded: cleared when full.
+cdef dict _NAME_CACHE = {}
+cdef dict _KEY_CACHE = {}
+cdef Py_ssize_t _NAME_CACHE_MAX = 4096
+
+
 cdef bytes _header_name(object name):
     """Validates a header name (an HTTP token, or ':' + token for a pseudo-header) and returns
     it lower-cased as bytes. Raises ValueError/TypeError; nothing reaches Envoy."""
+    cached = _NAME_CACHE.get(name) if type(name) is str else None
+    if cached is not None:
+        return <bytes>cached
+    cdef bytes result = _header_name_slow(name)
+    if type(name) is str:
+        if len(_NAME_CACHE) >= _NAME_CACHE_MAX:
+            _NAME_CACHE.clear()
+        _NAME_CACHE[name] = result
+    return result
+
+
+cdef bytes _header_name_slow(object name):
     cdef bytes b
     if isinstance(name, str):
         try:
@@ -91,6 +110,19 @@ cdef class HeaderMap:
 
     cdef bytes _lookup_key(self, object name):
         # Reads need no validation (an invalid name is simply absent), only lower-casing.
+        cdef bytes key
+        if type(name) is str:
+            cached = _KEY_CACHE.get(name)
+            if cached is not None:
+                return <bytes>cached
+            try:
+                key = (<str>name).lower().encode("ascii")
+            except UnicodeEncodeError:
+                return None
+            if len(_KEY_CACHE) >= _NAME_CACHE_MAX:
+                _KEY_CACHE.clear()
+            _KEY_CACHE[name] = key
+            return key
         if isinstance(name, str):
             try:
                 return (<str>name).lower().encode("ascii")
