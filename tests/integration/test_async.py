@@ -26,6 +26,7 @@ FILTERS = {
     "raises-open": ("filters.asyncf:AsyncRaisesOpen", ""),
     "inline": ("filters.asyncf:AsyncNoSuspend", ""),
     "async-reply": ("filters.asyncf:AsyncLocalReply", ""),
+    "slow-body": ("filters.asyncf:AsyncSlowBody", ""),
     "report": ("filters.asyncf:Report", ""),
 }
 
@@ -214,3 +215,45 @@ def test_1000_clients_abort_while_pending(envoy):
     assert r["destroyed_error"] >= base["destroyed_error"] + 1000
     assert envoy.alive()
     assert envoy.request("sleep")[0] == 200
+
+
+def settled_after(envoy, base, cancelled):
+    def check():
+        r = report(envoy)
+        ok = (r["cancelled"] >= base["cancelled"] + cancelled and r["pending"] == 0
+              and r["live_streams"] == 1 and r["live_filters"] == 1)
+        return r if ok else None
+    return wait_for(check, f"{cancelled} cancellations")
+
+
+def test_client_disconnects_mid_body_while_data_hook_pending(envoy, upstream):
+    base = report(envoy)
+    before = len(upstream.received)
+    for i in range(20):
+        s = socket.create_connection(("127.0.0.1", envoy.ports["slow-body"]))
+        s.sendall(b"POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: 100000\r\n\r\n")
+        s.sendall(b"x" * 30000)  # a third of the body, then the client is gone
+        s.close()
+    r = settled_after(envoy, base, 20)
+    assert r["cancelled"] == base["cancelled"] + 20
+    assert len(upstream.received) == before  # nothing half-done reached the upstream
+    assert envoy.alive()
+
+
+def test_http2_streams_reset_while_pending(envoy):
+    base = report(envoy)
+    url = f"http://127.0.0.1:{envoy.ports['cancel']}/"
+
+    async def abandon():
+        async with httpx.AsyncClient(http1=False, http2=True, timeout=60) as c:
+            tasks = [asyncio.create_task(c.get(url)) for _ in range(50)]
+            done, _ = await asyncio.wait(tasks, timeout=0.5)
+            assert not done  # all 50 are pending in the filter
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(abandon())
+    r = settled_after(envoy, base, 50)
+    assert r["cancelled"] == base["cancelled"] + 50
+    assert envoy.alive()

@@ -60,3 +60,11 @@ class Returns(Filter):
 
     def decode_data(self, buffer, end_stream):
         return self.config
+
+
+class Running(Filter):
+    """Returns RUNNING; the test plays the worker thread's part."""
+
+    def decode_headers(self, headers, end_stream):
+        captured.append(self)
+        return Status.RUNNING

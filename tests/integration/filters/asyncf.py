@@ -189,3 +189,15 @@ class Report(Filter):
                     "threads": len(observed["thread_ids"])}
         return self.callbacks.send_local_reply(200, body=json.dumps(data),
                                                headers={"content-type": "application/json"})
+
+
+class AsyncSlowBody(Filter):
+    """Each body chunk waits on a slow lookup: a client that hangs up mid-body finds the
+    data hook pending."""
+
+    async def decode_data(self, buffer, end_stream):
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            bump("cancelled")
+            raise
