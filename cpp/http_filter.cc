@@ -6,6 +6,7 @@
 // try/catch is a last resort for allocation failures, since the Cython functions are noexcept.
 #include <cstdlib>
 #include <new>
+#include <vector>
 
 #include "gil.h"
 #include "log.h"
@@ -25,6 +26,34 @@ constexpr uint32_t kRequestTrailers = PYEXT_HOOK_DECODE_TRAILERS | PYEXT_HOOK_DE
 constexpr uint32_t kResponseHeaders = PYEXT_HOOK_ENCODE_HEADERS | PYEXT_HOOK_ENCODE_DATA;
 constexpr uint32_t kResponseBody = PYEXT_HOOK_ENCODE_DATA;
 constexpr uint32_t kResponseTrailers = PYEXT_HOOK_ENCODE_TRAILERS | PYEXT_HOOK_ENCODE_DATA;
+
+// Streams Envoy destroyed whose Python side has nothing left to run (no on_destroy hook, no
+// pending work): instead of taking the GIL in destroy, they wait here, per worker thread, and
+// are finalised (Python object released, struct freed) the next time this worker holds the
+// GIL anyway, or when kGraveyardFlush of them have piled up. Their envoy_ptr is cleared at
+// once, so a view kept by user code already raises StreamDestroyedError meanwhile.
+thread_local std::vector<pyext_stream*> t_graveyard;
+constexpr size_t kGraveyardFlush = 64;
+
+// With the GIL held.
+void flush_graveyard() {
+  if (t_graveyard.empty()) return;
+  std::vector<pyext_stream*> batch;
+  batch.swap(t_graveyard);
+  for (pyext_stream* s : batch) {
+    pyext_on_destroy(s);
+    std::free(s);
+  }
+}
+
+// The GIL plus the graveyard flush: how every hook enters Python.
+class PythonScope {
+ public:
+  PythonScope() { flush_graveyard(); }
+
+ private:
+  GilGuard gil_;  // constructed first, destroyed last
+};
 
 inline pyext_stream* stream_of(envoy_dynamic_module_type_http_filter_module_ptr p) {
   return static_cast<pyext_stream*>(const_cast<void*>(p));
@@ -72,7 +101,7 @@ PYEXT_EXPORT envoy_dynamic_module_type_http_filter_module_ptr envoy_dynamic_modu
     pyext_stream* s = stream_of(filter_module_ptr);                                    \
     if (!wants(s, bits)) return static_cast<decltype(fallback)>(0);                   \
     try {                                                                              \
-      GilGuard gil;                                                                    \
+      PythonScope python;                                                              \
       return static_cast<decltype(fallback)>(call);                                    \
     } catch (...) {                                                                    \
       pyext::log_error("envoy-pyext: internal error in " hook);                        \
@@ -129,27 +158,43 @@ PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_stream_complete(
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr) {
   pyext_stream* s = stream_of(filter_module_ptr);
   if (!wants(s, PYEXT_HOOK_ON_LOG)) return;
-  GilGuard gil;
+  PythonScope python;
   pyext_on_stream_complete(s);
 }
 
 PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_destroy(
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr) {
   pyext_stream* s = stream_of(filter_module_ptr);
-  if (s->py != nullptr) {
-    // The Python object outlives this call only if user code kept a reference; Cython clears
-    // its pointer to this struct first, so such a reference can never reach freed memory.
-    GilGuard gil;
-    pyext_on_destroy(s);
+  if (s->py == nullptr) {  // Python never saw this stream
+    std::free(s);
+    return;
   }
-  std::free(s);
+  // From here on the stream is dead to Python, with or without the GIL. Cython clears its own
+  // pointer to this struct before the struct is freed, so a Filter or view that user code kept
+  // can never reach freed memory.
+  s->envoy_ptr = nullptr;
+  if ((s->config->hooks & PYEXT_HOOK_ON_DESTROY) != 0 || (s->python_busy & PYEXT_BUSY_PENDING)) {
+    PythonScope python;  // on_destroy to run, or pending work to cancel: now
+    pyext_on_destroy(s);
+    std::free(s);
+    return;
+  }
+  t_graveyard.push_back(s);
+  if (t_graveyard.size() >= kGraveyardFlush) {
+    PythonScope python;
+  }
+}
+
+// For tests: finalise the streams this thread's graveyard holds (the caller holds the GIL).
+PYEXT_EXPORT void envoy_pyext_flush_destroyed_streams(void) {
+  PythonScope python;
 }
 
 PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_scheduled(
     envoy_dynamic_module_type_http_filter_envoy_ptr,
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, uint64_t event_id) {
   pyext_stream* s = stream_of(filter_module_ptr);
-  GilGuard gil;
+  PythonScope python;
   pyext_on_scheduled(s, event_id);
 }
 

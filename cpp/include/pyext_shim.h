@@ -32,9 +32,17 @@ typedef struct pyext_config {
   PyObject* py;    // OWNERSHIP: strong ref to the Cython FilterConfig.
 } pyext_config;
 
-// One per HTTP stream. Allocated by the shim in filter_new (no GIL), freed by the shim in destroy.
+// pyext_stream.python_busy bits (set by Cython, read by the shim without the GIL).
+enum {
+  PYEXT_BUSY_REPLIED = 1u << 0,  // a local reply was sent, or an error answered
+  PYEXT_BUSY_PENDING = 1u << 1,  // a hook is pending (coroutine or thread)
+};
+
+// One per HTTP stream. Allocated by the shim in filter_new (no GIL), freed by the shim after
+// destroy (at once, or at the worker's next GIL hold; see http_filter.cc).
 typedef struct pyext_stream {
   pyext_config* config;
+  // NULL once Envoy destroyed the stream (set by the shim, no GIL needed: only ever cleared).
   envoy_dynamic_module_type_http_filter_envoy_ptr envoy_ptr;
   PyObject* py;  // OWNERSHIP: strong ref to the user's Filter instance, NULL until first needed.
   // Set by Cython while the stream waits on Python (a coroutine or thread is pending), so that

@@ -48,6 +48,7 @@ for name, restype, argtypes in [
      [ctypes.c_void_p, ctypes.c_void_p]),
     ("envoy_dynamic_module_on_http_filter_stream_complete", None, [ctypes.c_void_p, ctypes.c_void_p]),
     ("envoy_dynamic_module_on_http_filter_destroy", None, [ctypes.c_void_p]),
+    ("envoy_pyext_flush_destroyed_streams", None, []),
     ("envoy_dynamic_module_on_http_filter_scheduled", None,
      [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64]),
 ]:
@@ -179,10 +180,14 @@ class Stream:
     def scheduled(self, event_id: int):
         hooks.envoy_dynamic_module_on_http_filter_scheduled(self.ep, self.mp, event_id)
 
-    def destroy(self):
+    def destroy(self, flush=True):
+        """Envoy's destroy. Unless the filter must run Python now, the runtime finalises the
+        stream at the worker's next GIL hold; `flush` makes that happen here."""
         if not self.destroyed:
             hooks.envoy_dynamic_module_on_http_filter_destroy(self.mp)
             self.destroyed = True
+        if flush:
+            hooks.envoy_pyext_flush_destroyed_streams()
 
     def free(self):
         self.destroy()

@@ -133,3 +133,25 @@ def test_bad_config_returns_null_and_logs(name, message):
     cfg = Config(name, "NOT_A_STATUS")
     assert cfg.ptr is None
     assert any(message in m for _, m in logs()), logs()[-3:]
+
+
+def test_destroy_defers_python_work_but_views_die_at_once():
+    cfg = Config("tests.unit.filters:Capture")
+    before = envoy_pyext.stats()
+    s = Stream(cfg, headers={"x-a": "1"})
+    filters.captured.clear()
+    s.request_headers(True)
+    f = filters.captured.pop()
+    h = f.request_headers
+    s.destroy(flush=False)  # no on_destroy, nothing pending: no GIL needed in destroy
+    assert envoy_pyext.stats()["live_streams"] == before["live_streams"] + 1  # not final yet
+    with pytest.raises(envoy_pyext.StreamDestroyedError):
+        h.get("x-a")  # but the stream is already dead to Python
+    with Stream(cfg) as other:
+        other.request_headers(True)  # the next hook on this thread finalises it
+        # s is finalised, other is alive
+        assert envoy_pyext.stats()["live_streams"] == before["live_streams"] + 1
+    with pytest.raises(envoy_pyext.StreamDestroyedError):
+        h.get("x-a")
+    s.free()
+    cfg.destroy()

@@ -17,6 +17,8 @@ cdef extern from "pyext_shim.h":
         PYEXT_HOOK_ENCODE_TRAILERS
         PYEXT_HOOK_ON_LOG
         PYEXT_HOOK_ON_DESTROY
+        PYEXT_BUSY_REPLIED
+        PYEXT_BUSY_PENDING
 
     ctypedef struct pyext_config:
         uint32_t hooks

@@ -14,7 +14,8 @@ from envoy_pyext.includes cimport abi
 from envoy_pyext.includes.shim cimport (
     PYEXT_HOOK_DECODE_DATA, PYEXT_HOOK_DECODE_HEADERS, PYEXT_HOOK_DECODE_TRAILERS,
     PYEXT_HOOK_ENCODE_DATA, PYEXT_HOOK_ENCODE_HEADERS, PYEXT_HOOK_ENCODE_TRAILERS,
-    PYEXT_HOOK_ON_DESTROY, PYEXT_HOOK_ON_LOG, pyext_config, pyext_stream)
+    PYEXT_HOOK_ON_DESTROY, PYEXT_HOOK_ON_LOG, PYEXT_BUSY_PENDING, PYEXT_BUSY_REPLIED,
+    pyext_config, pyext_stream)
 
 cdef extern from "Python.h":
     unsigned long PyThread_get_thread_ident() nogil

@@ -95,7 +95,7 @@ cdef int _fail(pyext_stream* s, int side, str hook) noexcept:
         already_replied = f is not None and (f._flags & (F_LOCAL_REPLY | F_FAILED))
         if f is not None:
             f._flags |= F_FAILED
-        s.python_busy = 1
+        s.python_busy |= PYEXT_BUSY_REPLIED
         if already_replied:
             return 1
         if side == SIDE_REQUEST:

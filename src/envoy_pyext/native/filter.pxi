@@ -32,8 +32,8 @@ cdef enum:
 
 cdef enum:
     S_PENDING = 100             # internal: the hook went asynchronous
-    BUSY_REPLIED = 1            # pyext_stream.python_busy bits
-    BUSY_PENDING = 2
+    BUSY_REPLIED = PYEXT_BUSY_REPLIED    # pyext_stream.python_busy bits
+    BUSY_PENDING = PYEXT_BUSY_PENDING
 
 cdef inline int _held(int side) noexcept:
     return F_REQ_HELD if side == SIDE_REQUEST else F_RESP_HELD
@@ -143,7 +143,7 @@ cdef class Filter:
     cdef _Shadow _access(self):
         """The liveness check every view goes through. Returns the shadow while a hook is
         pending, None when the caller may use Envoy directly (worker thread)."""
-        if self._s == NULL:
+        if self._s == NULL or self._s.envoy_ptr == NULL:
             raise StreamDestroyedError(
                 "the stream this filter belonged to has been destroyed; its headers, body and "
                 "callbacks can no longer be used (copy what you need while the hook runs)")
@@ -280,7 +280,7 @@ cdef class Filter:
 
     def _pyext_task_done(self, task):
         # Event-loop thread: the coroutine of a pending hook finished.
-        if self._s == NULL or task is not self._task:
+        if self._s == NULL or self._s.envoy_ptr == NULL or task is not self._task:
             return  # destroyed or abandoned: nobody waits for it
         if task.cancelled():
             self._complete(True, _asyncio.CancelledError("the hook's task was cancelled"))
