@@ -27,6 +27,7 @@ FILTERS = {
     "inline": ("filters.asyncf:AsyncNoSuspend", ""),
     "async-reply": ("filters.asyncf:AsyncLocalReply", ""),
     "slow-body": ("filters.asyncf:AsyncSlowBody", ""),
+    "awaitable": ("filters.asyncf:AwaitableReturn", ""),
     "report": ("filters.asyncf:Report", ""),
 }
 
@@ -257,3 +258,10 @@ def test_http2_streams_reset_while_pending(envoy):
     r = settled_after(envoy, base, 50)
     assert r["cancelled"] == base["cancelled"] + 50
     assert envoy.alive()
+
+
+def test_awaitable_return_and_async_on_log(envoy):
+    status, _, body = envoy.request("awaitable", headers={"x-user": "zed"})
+    assert status == 200
+    assert upstream_view(body)["h"]["x-awaitable"] == ["1"]
+    wait_for(lambda: "zed" in report(envoy).get("async_on_log", []), "async on_log")

@@ -104,6 +104,38 @@ async def _drive(coro, first):
     return await _Resume(coro, first)
 
 
+async def _await(awaitable):
+    return await awaitable
+
+
+cdef inline bint _is_awaitable(object result):
+    return PyCoro_CheckExact(result) or hasattr(result, "__await__")
+
+
+cdef inline object _as_coroutine(object awaitable):
+    """Native and Cython-compiled coroutines step as they are; any other awaitable (a Future,
+    an object with __await__) is wrapped in a coroutine."""
+    if PyCoro_CheckExact(awaitable) or (hasattr(awaitable, "send") and hasattr(awaitable, "throw")):
+        return awaitable
+    return _await(awaitable)
+
+
+def _log_detached(task):
+    if not task.cancelled() and task.exception() is not None:
+        exc = task.exception()
+        _log(LL_ERROR, "envoy-pyext: an async on_log/on_destroy raised:\n" + "".join(
+            _traceback.format_exception(type(exc), exc, exc.__traceback__)))
+
+
+cdef int _run_detached(object result) except -1:
+    """on_log / on_destroy declared async: the first step runs here, the rest (if it suspends)
+    on the loop, detached from the stream; errors are logged."""
+    if result is None or isinstance(result, int) or not _is_awaitable(result):
+        return 0
+    _step_inline(_as_coroutine(result), _log_detached)
+    return 0
+
+
 cdef tuple _step_inline(object coro, object done_callback):
     """Runs the coroutine's first step here. Returns (True, result) if it finished, else
     (False, task) after handing it to the loop thread as a Task with `done_callback`."""

@@ -170,7 +170,7 @@ cdef public void pyext_on_stream_complete(pyext_stream* s) noexcept:
         if f._pend_side != SIDE_NONE:
             f._cancel_pending()  # the stream is over: on_log must not overlap pending work
         if f._fc.fn_on_log is not None:
-            f._fc.fn_on_log(f)
+            _run_detached(f._fc.fn_on_log(f))
     except BaseException:
         _fail(s, SIDE_NONE, "on_log")
 
@@ -188,7 +188,7 @@ cdef public void pyext_on_destroy(pyext_stream* s) noexcept:
     try:
         f._unbind()
         if f._fc.fn_on_destroy is not None:
-            f._fc.fn_on_destroy(f)
+            _run_detached(f._fc.fn_on_destroy(f))
     except BaseException:
         _fail(s, SIDE_NONE, "on_destroy")
     finally:

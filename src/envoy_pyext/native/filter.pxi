@@ -216,8 +216,8 @@ cdef class Filter:
         self._hook_depth += 1
         try:
             result = fn(self, arg) if kind == K_TRAILERS else fn(self, arg, eos)
-            if result is not None and PyCoro_CheckExact(result):
-                done, result = _step_inline(result, self._pyext_task_done)
+            if result is not None and not isinstance(result, int) and _is_awaitable(result):
+                done, result = _step_inline(_as_coroutine(result), self._pyext_task_done)
                 if not done:
                     self._task = result
                     self._go_pending(side, kind, eos)

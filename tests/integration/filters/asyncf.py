@@ -185,7 +185,8 @@ class Report(Filter):
         if headers.get(":path") == "/reset-peak":
             envoy_pyext.reset_pending_peak()
         with _lock:
-            data = {**envoy_pyext.stats(), **{k: v for k, v in observed.items() if k != "thread_ids"},
+            data = {**envoy_pyext.stats(),
+                    **{k: v for k, v in observed.items() if k != "thread_ids"},
                     "threads": len(observed["thread_ids"])}
         return self.callbacks.send_local_reply(200, body=json.dumps(data),
                                                headers={"content-type": "application/json"})
@@ -201,3 +202,25 @@ class AsyncSlowBody(Filter):
         except asyncio.CancelledError:
             bump("cancelled")
             raise
+
+
+class _Later:
+    """An awaitable that is not a coroutine (a hand-written __await__)."""
+
+    def __await__(self):
+        yield from asyncio.sleep(0.01).__await__()
+        return None
+
+
+class AwaitableReturn(Filter):
+    """A plain def hook that returns an awaitable; on_log is async (runs detached)."""
+
+    def decode_headers(self, headers, end_stream):
+        headers["x-awaitable"] = "1"
+        return _Later()
+
+    async def on_log(self):
+        user = self.request_headers.get("x-user")  # before the first await: still inline
+        await asyncio.sleep(0)
+        with _lock:
+            observed.setdefault("async_on_log", []).append(user)
