@@ -90,3 +90,20 @@ def test_sample_config_file_validates():
         cwd=root, env=envoy_env(), capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "OK" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("active_venv", [True, False], ids=["VIRTUAL_ENV set", "no VIRTUAL_ENV"])
+def test_embedded_python_uses_the_virtualenv(upstream, active_venv):
+    import sys
+
+    with EnvoyProcess({"venv": ("filters.probe:VenvProbe", "")}, upstream.port) as env:
+        if not active_venv:  # then the venv libpyfilter.so was built with (baked in)
+            env.stop()
+            env.env.pop("VIRTUAL_ENV", None)
+            env.start()
+        status, _, body = env.request("venv")
+        assert status == 200, body
+        seen = json.loads(body)
+        assert seen["in_envoy"] is True
+        assert seen["prefix"] == sys.prefix
+        assert seen["hypothesis"].startswith(sys.prefix)

@@ -269,3 +269,17 @@ class InitState(Filter):
     def decode_headers(self, headers, end_stream):
         self.count += 1
         headers["x-init"] = f"{self.count}:{self.cfg_at_init}"
+
+
+class VenvProbe(Filter):
+    """Reports where Python found things: the venv's site-packages must be on sys.path."""
+
+    def decode_headers(self, headers, end_stream):
+        import sys
+
+        import hypothesis  # installed only in the project virtualenv
+
+        return self.callbacks.send_local_reply(200, body=json.dumps({
+            "prefix": sys.prefix, "executable": sys.executable,
+            "hypothesis": hypothesis.__file__, "envoy_pyext": envoy_pyext.__file__,
+            "in_envoy": envoy_pyext.in_envoy()}))
