@@ -1,14 +1,18 @@
 # envoy-pyext: Apache-2.0
 #
-# The runtime's asyncio event loop: ONE thread ("envoy-pyext-asyncio"), started lazily, shared
-# by every stream of every filter config. A hook that returns a coroutine first runs it inline on
-# the Envoy worker, with this loop installed as the running loop; a coroutine that finishes
-# without suspending costs no thread hop at all. One that suspends continues as a Task on the
-# loop thread, and its result comes back to the worker through Envoy's scheduler.
+# Coroutines. A hook that returns a coroutine (or any awaitable) is stepped right there on the
+# Envoy worker, with the runtime's event loop installed as the running loop:
+#   - it finishes without suspending: done, no thread hop;
+#   - it yields a bare None (asyncio.sleep(0), a cooperative yield): the next step runs on the
+#     same worker, from Envoy's scheduler (no other thread involved);
+#   - it waits on a future (I/O, timers, other tasks): it continues as a Task on the event-loop
+#     thread, and its result comes back to the worker through Envoy's scheduler.
 #
-# THREAD: the loop thread holds `lock` whenever it runs loop code and releases it only while it
-# waits in select(). The worker takes the same lock for the inline step, so loop internals
-# (timers, ready queue, selector registrations) are never touched by two threads at once.
+# The event loop: ONE thread ("envoy-pyext-asyncio"), started lazily, shared by every stream of
+# every filter config. THREAD: the loop thread holds `_loop_lock` whenever it runs loop code and
+# releases it only while it waits in select(); a worker takes the same lock to step a coroutine
+# or create a Task, so loop internals (timers, ready queue, selector registrations) are never
+# touched by two threads at once. Both sides wait for the lock with the GIL released.
 
 import asyncio as _asyncio
 import threading as _threading
@@ -16,34 +20,65 @@ from asyncio import events as _aio_events
 
 cdef extern from "Python.h":
     bint PyCoro_CheckExact(object o)
+    # Returns PYGEN_RETURN (0), PYGEN_NEXT (1), or PYGEN_ERROR (-1) with an exception set.
+    int PyIter_Send(object iter, object arg, PyObject** presult) except -1
+    ctypedef void* PyThread_type_lock
+    PyThread_type_lock PyThread_allocate_lock()
+    int PyThread_acquire_lock(PyThread_type_lock lock, int waitflag) nogil
+    void PyThread_release_lock(PyThread_type_lock lock) nogil
+
+cdef PyThread_type_lock _loop_lock = PyThread_allocate_lock()
+_set_running_loop = _aio_events._set_running_loop
+
+
+cdef inline void _lock_loop() noexcept:
+    if PyThread_acquire_lock(_loop_lock, 0):
+        return
+    with nogil:
+        PyThread_acquire_lock(_loop_lock, 1)
+
+
+cdef inline void _unlock_loop() noexcept:
+    PyThread_release_lock(_loop_lock)
+
+
+cdef class _LockedSelect:
+    """Replaces the loop's selector.select: waits for I/O without holding the loop lock."""
+    cdef object select
+
+    def __call__(self, timeout=None):
+        _unlock_loop()
+        try:
+            return self.select(timeout)
+        finally:
+            _lock_loop()
+
+
+cdef class _LockedRunOnce:
+    """Replaces loop._run_once: one iteration of the loop, under the loop lock."""
+    cdef object run_once
+
+    def __call__(self):
+        _lock_loop()
+        try:
+            self.run_once()
+        finally:
+            _unlock_loop()
 
 
 cdef class _EventLoop:
     cdef readonly object loop
-    cdef readonly object lock
     cdef readonly object thread
 
     def __init__(self):
         loop = _asyncio.new_event_loop()
-        lock = _threading.Lock()
-        selector_select = loop._selector.select
-        loop_run_once = loop._run_once
-
-        def select(timeout=None):
-            lock.release()
-            try:
-                return selector_select(timeout)
-            finally:
-                lock.acquire()
-
-        def run_once():
-            with lock:
-                loop_run_once()
-
+        select = _LockedSelect()
+        select.select = loop._selector.select
+        run_once = _LockedRunOnce()
+        run_once.run_once = loop._run_once
         loop._selector.select = select
         loop._run_once = run_once
         self.loop = loop
-        self.lock = lock
         self.thread = _threading.Thread(target=self._run, name="envoy-pyext-asyncio", daemon=True)
         self.thread.start()
 
@@ -68,9 +103,9 @@ cdef _EventLoop _get_event_loop():
 
 
 class _Resume:
-    """Awaitable that continues a coroutine already advanced by one step (inline, on the
-    worker): it hands the Task what the coroutine yielded and forwards what the Task sends or
-    throws (including cancellation) back into it."""
+    """Awaitable that continues a coroutine already advanced on a worker: it hands the Task
+    what the coroutine yielded and forwards what the Task sends or throws (including
+    cancellation) back into it."""
 
     __slots__ = ("coro", "first")
 
@@ -120,6 +155,62 @@ cdef inline object _as_coroutine(object awaitable):
     return _await(awaitable)
 
 
+cdef object _step(object coro, object value, bint* finished):
+    """Advances `coro` by one step on this thread, with the runtime's loop as the running loop.
+    Sets finished[0] and returns the coroutine's result if it finished, else what it yielded.
+    Raises what the coroutine raised."""
+    cdef PyObject* res = NULL
+    cdef int r
+    cdef object loop = _get_event_loop().loop
+    _lock_loop()
+    try:
+        _set_running_loop(loop)
+        try:
+            r = PyIter_Send(coro, value, &res)
+        finally:
+            _set_running_loop(None)
+    finally:
+        _unlock_loop()
+    finished[0] = r == 0
+    cdef object out = <object>res
+    Py_DECREF(out)  # PyIter_Send returned a new reference; <object> took another
+    return out
+
+
+cdef object _hand_to_loop(object coro, object yielded, object done_callback):
+    """Continues a coroutine that waits on a future as a Task on the loop thread."""
+    cdef _EventLoop el = _get_event_loop()
+    _lock_loop()
+    try:
+        task = el.loop.create_task(_drive(coro, yielded))
+        task.add_done_callback(done_callback)
+    finally:
+        _unlock_loop()
+    el.loop._write_to_self()  # wake select() so the loop sees the new task
+    return task
+
+
+cdef int _throw_into(object coro, object exc) except -1:
+    """Cancels a coroutine parked on a worker: it sees `exc` at its await; if it insists on
+    going on it is closed. Its own errors are logged."""
+    cdef object loop = _get_event_loop().loop
+    _lock_loop()
+    try:
+        _set_running_loop(loop)
+        try:
+            coro.throw(exc)
+            coro.close()  # it swallowed the cancellation and yielded again
+        except (StopIteration, _asyncio.CancelledError):
+            pass
+        except BaseException as e:
+            _log(LL_DEBUG, f"envoy-pyext: a cancelled coroutine raised {e!r}")
+        finally:
+            _set_running_loop(None)
+    finally:
+        _unlock_loop()
+    return 0
+
+
 def _log_detached(task):
     if not task.cancelled() and task.exception() is not None:
         exc = task.exception()
@@ -130,28 +221,11 @@ def _log_detached(task):
 cdef int _run_detached(object result) except -1:
     """on_log / on_destroy declared async: the first step runs here, the rest (if it suspends)
     on the loop, detached from the stream; errors are logged."""
+    cdef bint finished
     if result is None or isinstance(result, int) or not _is_awaitable(result):
         return 0
-    _step_inline(_as_coroutine(result), _log_detached)
+    coro = _as_coroutine(result)
+    yielded = _step(coro, None, &finished)
+    if not finished:
+        _hand_to_loop(coro, yielded, _log_detached)
     return 0
-
-
-cdef tuple _step_inline(object coro, object done_callback):
-    """Runs the coroutine's first step here. Returns (True, result) if it finished, else
-    (False, task) after handing it to the loop thread as a Task with `done_callback`."""
-    cdef _EventLoop el = _get_event_loop()
-    el.lock.acquire()
-    try:
-        _aio_events._set_running_loop(el.loop)
-        try:
-            yielded = coro.send(None)
-        except StopIteration as stop:
-            return True, stop.value
-        finally:
-            _aio_events._set_running_loop(None)
-        task = el.loop.create_task(_drive(coro, yielded))
-        task.add_done_callback(done_callback)
-    finally:
-        el.lock.release()
-    el.loop._write_to_self()  # wake select() so the loop sees the new task and timers
-    return False, task

@@ -6,6 +6,18 @@
 
 import importlib as _importlib
 
+cdef extern from *:
+    """
+    /* Calls a type's tp_new directly: the per-stream Filter without cls.__new__'s lookup
+       and argument parsing. */
+    static PyObject* pyext_tp_new(PyObject* cls, PyObject* empty_args) {
+        return ((PyTypeObject*)cls)->tp_new((PyTypeObject*)cls, empty_args, NULL);
+    }
+    """
+    object pyext_tp_new(object cls, object empty_args)
+
+cdef tuple _NO_ARGS = ()
+
 _HOOKS = (
     ("decode_headers", PYEXT_HOOK_DECODE_HEADERS),
     ("decode_data", PYEXT_HOOK_DECODE_DATA),
@@ -135,7 +147,7 @@ cdef class FilterConfig:
         return 0
 
     cdef Filter new_filter(self, pyext_stream* s):
-        cdef object obj = self.cls.__new__(self.cls)
+        cdef object obj = pyext_tp_new(self.cls, _NO_ARGS)
         cdef Filter f = <Filter>obj
         f._bind(s, self)
         if self.has_init:

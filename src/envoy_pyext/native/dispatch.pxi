@@ -204,7 +204,10 @@ cdef public void pyext_on_scheduled(pyext_stream* s, uint64_t event_id) noexcept
     f = <Filter>s.py
     side = f._pend_side
     try:
-        f._resume()
+        if event_id == EV_STEP:
+            f._step_parked()
+        else:
+            f._resume()
     except BaseException:
         name = _HOOK_NAMES[side][f._pend_kind] if side != SIDE_NONE else "async hook"
         if side != SIDE_NONE and _fail(s, side, name) == 0:

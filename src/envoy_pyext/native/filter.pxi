@@ -32,6 +32,8 @@ cdef enum:
 
 cdef enum:
     S_PENDING = 100             # internal: the hook went asynchronous
+    EV_RESUME = 1               # scheduler event ids: the pending hook completed
+    EV_STEP = 2                 #   a coroutine parked on the worker takes its next step
     BUSY_REPLIED = PYEXT_BUSY_REPLIED    # pyext_stream.python_busy bits
     BUSY_PENDING = PYEXT_BUSY_PENDING
 
@@ -75,7 +77,8 @@ cdef class Filter:
     cdef int _pend_side         # SIDE_NONE when no hook is pending
     cdef int _pend_kind
     cdef bint _pend_eos
-    cdef object _task           # the asyncio Task of a pending coroutine
+    cdef object _task           # the asyncio Task of a pending coroutine (loop thread)
+    cdef object _coro           # a pending coroutine parked on the worker (it yielded None)
     cdef bint _has_completion
     cdef bint _completion_error
     cdef object _completion     # the hook's result, or the exception it raised
@@ -213,14 +216,16 @@ cdef class Filter:
         """Calls a user hook. Returns its status, or S_PENDING if it went asynchronous."""
         cdef object result
         cdef int status
+        cdef bint finished
         self._hook_depth += 1
         try:
             result = fn(self, arg) if kind == K_TRAILERS else fn(self, arg, eos)
             if result is not None and not isinstance(result, int) and _is_awaitable(result):
-                done, result = _step_inline(_as_coroutine(result), self._pyext_task_done)
-                if not done:
-                    self._task = result
+                coro = _as_coroutine(result)
+                result = _step(coro, None, &finished)
+                if not finished:
                     self._go_pending(side, kind, eos)
+                    self._park(coro, result)
                     return S_PENDING
             status = _status_of(result, fn)
             if status == S_RUNNING:
@@ -241,6 +246,33 @@ cdef class Filter:
                        f"pending={self._pend_side}/{self._pend_kind} "
                        f"arrived={self._arrived[0]}/{self._arrived[1]}")
         return 0
+
+    cdef int _park(self, object coro, object yielded) except -1:
+        """A pending coroutine suspended: a bare yield steps again on this worker (through
+        Envoy's scheduler), a future sends it to the event-loop thread."""
+        if yielded is None:
+            self._coro = coro
+            abi.envoy_dynamic_module_callback_http_filter_scheduler_commit(self._sched, EV_STEP)
+        else:
+            self._task = _hand_to_loop(coro, yielded, self._pyext_task_done)
+        return 0
+
+    cdef int _step_parked(self) except -1:
+        """Worker thread (on_scheduled): the next step of a coroutine parked here."""
+        cdef bint finished
+        coro = self._coro
+        if coro is None or self._pend_side == SIDE_NONE:
+            return 0
+        self._coro = None
+        try:
+            value = _step(coro, None, &finished)
+        except BaseException as exc:
+            self._record(True, exc)
+            return self._resume()
+        if finished:
+            self._record(False, value)
+            return self._resume()
+        return self._park(coro, value)
 
     cdef int _go_pending(self, int side, int kind, bint eos) except -1:
         self._pend_side = side
@@ -271,11 +303,15 @@ cdef class Filter:
     cdef int _cancel_pending(self) except -1:
         """Abandons the pending hook: its coroutine sees CancelledError, its writes are lost."""
         task = self._task
+        coro = self._coro
+        self._coro = None
         self._has_completion = False
         self._completion = None
         self._leave_pending()
         if task is not None:
             _get_event_loop().loop.call_soon_threadsafe(task.cancel)
+        if coro is not None:
+            _throw_into(coro, _asyncio.CancelledError("the stream went away"))
         return 0
 
     def _pyext_task_done(self, task):
@@ -291,14 +327,18 @@ cdef class Filter:
         else:
             self._complete(False, task.result())
 
-    cdef int _complete(self, bint is_error, object value) except -1:
-        """Records the outcome of the pending hook and wakes the worker (any thread)."""
+    cdef int _record(self, bint is_error, object value) except -1:
         self._completion = value
         self._completion_error = is_error
         self._has_completion = True
+        return 0
+
+    cdef int _complete(self, bint is_error, object value) except -1:
+        """Records the outcome of the pending hook and wakes the worker (any thread)."""
+        self._record(is_error, value)
         if self._pend_side != SIDE_NONE and self._sched != NULL:
             # THREAD: safe from any thread; Envoy runs on_scheduled on the stream's worker.
-            abi.envoy_dynamic_module_callback_http_filter_scheduler_commit(self._sched, 1)
+            abi.envoy_dynamic_module_callback_http_filter_scheduler_commit(self._sched, EV_RESUME)
         return 0
 
     cdef int _take_completion(self, object fn) except -1:
@@ -720,7 +760,8 @@ cdef class Callbacks:
         else:
             sh.reply = (status_code, pairs, body_b, details_b)
             f._flags |= F_LOCAL_REPLY
-            if f._task is None and f._pend_side != SIDE_NONE and not f._has_completion:
+            if f._task is None and f._coro is None and f._pend_side != SIDE_NONE \
+                    and not f._has_completion:
                 f._complete(False, S_LOCAL_REPLY)  # a thread answered for the pending hook
         return Status.LOCAL_REPLY
 
@@ -737,7 +778,7 @@ cdef class Callbacks:
         _access(f)  # destroyed -> StreamDestroyedError
         name = "request" if side == SIDE_REQUEST else "response"
         if f._pend_side == side:
-            if f._task is not None:
+            if f._task is not None or f._coro is not None:
                 raise EnvoyPyextError(f"the {name} waits for a coroutine: return from it instead")
             if f._has_completion:
                 raise EnvoyPyextError(f"the {name} was already continued")

@@ -60,24 +60,44 @@ cdef bytes _header_name_slow(object name):
     return b.lower() if upper else b
 
 
-cdef bytes _header_value(object value):
-    """Encodes a header value (str, bytes or int) and refuses CR, LF and NUL."""
-    cdef bytes b
-    if isinstance(value, str):
-        b = (<str>value).encode("utf-8", "surrogateescape")
+cdef object _value_buffer(object value, const char** ptr, Py_ssize_t* length):
+    """Points ptr/length at the bytes of a header value (str, bytes, bytearray, memoryview or
+    int), refusing CR, LF and NUL. Returns the object that owns that memory. A str is used in
+    place (its cached UTF-8 form, no copy) unless it holds surrogates: then it is encoded with
+    'surrogateescape', so values read with get() are written back byte for byte."""
+    cdef object owner
+    if type(value) is str:
+        try:
+            ptr[0] = PyUnicode_AsUTF8AndSize(value, length)
+            owner = value
+        except UnicodeEncodeError:
+            owner = (<str>value).encode("utf-8", "surrogateescape")
     elif isinstance(value, bytes):
-        b = <bytes>value
+        owner = value
+    elif isinstance(value, str):
+        owner = (<str>value).encode("utf-8", "surrogateescape")
     elif isinstance(value, (bytearray, memoryview)):
-        b = bytes(value)
+        owner = bytes(value)
     elif isinstance(value, int) and not isinstance(value, bool):
-        b = str(value).encode("ascii")
+        owner = str(value).encode("ascii")
     else:
         raise TypeError(f"header value must be str or bytes, not {type(value).__name__}")
-    cdef const char* p = PyBytes_AS_STRING(b)
-    cdef size_t n = <size_t>PyBytes_GET_SIZE(b)
-    if memchr(p, b'\r', n) != NULL or memchr(p, b'\n', n) != NULL or memchr(p, 0, n) != NULL:
+    if owner is not value or type(value) is not str:
+        ptr[0] = PyBytes_AS_STRING(owner)
+        length[0] = PyBytes_GET_SIZE(owner)
+    cdef size_t n = <size_t>length[0]
+    if memchr(ptr[0], b'\r', n) != NULL or memchr(ptr[0], b'\n', n) != NULL \
+            or memchr(ptr[0], 0, n) != NULL:
         raise ValueError(f"invalid header value {value!r}: CR, LF and NUL are not allowed")
-    return b
+    return owner
+
+
+cdef bytes _header_value(object value):
+    """A header value as validated bytes (see _value_buffer)."""
+    cdef const char* ptr
+    cdef Py_ssize_t length
+    _value_buffer(value, &ptr, &length)
+    return PyBytes_FromStringAndSize(ptr, length)
 
 
 cdef inline str _decode_value(const char* ptr, size_t length):
@@ -223,8 +243,11 @@ cdef class HeaderMap:
 
     cdef int _write(self, object name, object value, bint add) except -1:
         cdef bytes key = _header_name(name)
-        cdef bytes val = _header_value(value)
-        if PyBytes_GET_SIZE(val) == 0:
+        cdef abi.envoy_dynamic_module_type_module_buffer val
+        cdef Py_ssize_t val_length
+        cdef object owner = _value_buffer(value, &val.ptr, &val_length)  # keeps val.ptr alive
+        val.length = <size_t>val_length
+        if val_length == 0:
             # Envoy 1.40's ABI cannot store an empty value: add_header refuses it and
             # set_header treats it as "remove". Say so instead of silently dropping it.
             raise ValueError(f"empty value for header {name!r}: Envoy 1.40's dynamic-module "
@@ -232,18 +255,18 @@ cdef class HeaderMap:
         cdef _Shadow sh = _access(self._f)
         if sh is not None:
             if add:
-                sh.add(self._htype, key, val)
+                sh.add(self._htype, key, PyBytes_FromStringAndSize(val.ptr, val_length))
             else:
-                sh.set(self._htype, key, val)
+                sh.set(self._htype, key, PyBytes_FromStringAndSize(val.ptr, val_length))
             return 0
         cdef void* ep = self._f._s.envoy_ptr
         cdef bint ok
         if add:
             ok = abi.envoy_dynamic_module_callback_http_add_header(
-                ep, self._htype, _mbuf(key), _mbuf(val))
+                ep, self._htype, _mbuf(key), val)
         else:
             ok = abi.envoy_dynamic_module_callback_http_set_header(
-                ep, self._htype, _mbuf(key), _mbuf(val))
+                ep, self._htype, _mbuf(key), val)
         if not ok:
             raise EnvoyPyextError(
                 f"Envoy refused to change {_HEADER_MAP_NAMES[self._htype]} "
