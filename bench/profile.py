@@ -229,6 +229,9 @@ def render_callgrind(runs: dict[str, dict]) -> str:
                        ("lua-all", "Lua filter, whole Envoy"),
                        ("py-all", "envoy-pyext pure Python, whole Envoy"),
                        ("cy-all", "envoy-pyext Cython, whole Envoy"),
+                       ("async-all", "envoy-pyext async def (no await), whole Envoy"),
+                       ("async_sleep-all", "envoy-pyext async def + await asyncio.sleep(0), "
+                                           "whole Envoy (all threads)"),
                        ("py-hooks", "envoy-pyext pure Python, inside the module's hooks"),
                        ("cy-hooks", "envoy-pyext Cython, inside the module's hooks")):
         if key in runs:
@@ -308,7 +311,7 @@ def main() -> int:
         print(text)
         sections.append(f"### perf (sampling, {args.seconds:g} s under wrk -c16)\n\n{text}")
     if do_cg:
-        specs = R.process_specs(False)
+        specs = R.process_specs(E.async_available())
         specs["noop"] = E.ProcessSpec("noop", [E.ListenerSpec(
             "hdr", [E.pyext_filter("bench_noop:Noop")])], python=True)
         fleet = E.Fleet(E.new_log_dir())
@@ -317,8 +320,11 @@ def main() -> int:
             up = E.EnvoyProc("upstream", E.upstream_config(), fleet.log_dir, cpus="1")
             fleet.add(up)
             E.wait_ready([up])
-            for name, hooks_only in (("base", False), ("noop", False), ("lua", False),
-                                     ("py", False), ("cy", False), ("py", True), ("cy", True)):
+            kinds = [("base", False), ("noop", False), ("lua", False),
+                     ("py", False), ("cy", False), ("py", True), ("cy", True)]
+            if "async" in specs:
+                kinds += [("async", False), ("async_sleep", False)]
+            for name, hooks_only in kinds:
                 r = callgrind_run(fleet, up, specs[name], hooks_only, 300, args.requests)
                 runs[f"{name}-{'hooks' if hooks_only else 'all'}"] = r
                 print(f"callgrind {name} {'hooks' if hooks_only else 'all'}: "
