@@ -28,6 +28,7 @@ FILTERS = {
     "async-reply": ("filters.asyncf:AsyncLocalReply", ""),
     "slow-body": ("filters.asyncf:AsyncSlowBody", ""),
     "awaitable": ("filters.asyncf:AwaitableReturn", ""),
+    "yield-wait": ("filters.asyncf:YieldThenWait", ""),
     "report": ("filters.asyncf:Report", ""),
 }
 
@@ -265,3 +266,10 @@ def test_awaitable_return_and_async_on_log(envoy):
     assert status == 200
     assert upstream_view(body)["h"]["x-awaitable"] == ["1"]
     wait_for(lambda: "zed" in report(envoy).get("async_on_log", []), "async on_log")
+
+
+def test_bare_yields_and_real_waits_keep_every_write_in_order(envoy):
+    status, _, body = envoy.request("yield-wait")
+    assert status == 200
+    assert upstream_view(body)["h"]["x-steps"] == ["after-yield", "after-wait",
+                                                   "after-second-yield"]

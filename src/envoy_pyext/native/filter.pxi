@@ -224,14 +224,16 @@ cdef class Filter:
                 coro = _as_coroutine(result)
                 result = _step(coro, None, &finished)
                 if not finished:
-                    self._go_pending(side, kind, eos)
+                    # A coroutine that only yields (stays on this worker) and is not in a data
+                    # hook can keep using Envoy directly: no copy unless it leaves the worker.
+                    self._go_pending(side, kind, eos, kind == K_DATA or result is not None)
                     self._park(coro, result)
                     return S_PENDING
             status = _status_of(result, fn)
             if status == S_RUNNING:
                 if self._has_completion:   # the thread finished before the hook returned
                     return self._take_completion(fn)
-                self._go_pending(side, kind, eos)
+                self._go_pending(side, kind, eos, True)
                 return S_PENDING
             self._has_completion = False
             return status
@@ -254,6 +256,8 @@ cdef class Filter:
             self._coro = coro
             abi.envoy_dynamic_module_callback_http_filter_scheduler_commit(self._sched, EV_STEP)
         else:
+            if self._shadow is None:  # leaving the worker: from now on views use copies
+                self._shadow = _Shadow.snapshot(self, SIDE_NONE)
             self._task = _hand_to_loop(coro, yielded, self._pyext_task_done)
         return 0
 
@@ -274,7 +278,7 @@ cdef class Filter:
             return self._resume()
         return self._park(coro, value)
 
-    cdef int _go_pending(self, int side, int kind, bint eos) except -1:
+    cdef int _go_pending(self, int side, int kind, bint eos, bint shadow) except -1:
         self._pend_side = side
         self._pend_kind = kind
         self._pend_eos = eos
@@ -282,8 +286,11 @@ cdef class Filter:
         if self._sched == NULL:
             self._sched = abi.envoy_dynamic_module_callback_http_filter_scheduler_new(
                 self._s.envoy_ptr)
-        self._shadow = _Shadow.snapshot(self, side if kind == K_DATA else SIDE_NONE)
-        self._seen[side] = len(self._shadow.bodies[side])
+        if shadow:
+            self._shadow = _Shadow.snapshot(self, side if kind == K_DATA else SIDE_NONE)
+            self._seen[side] = len(self._shadow.bodies[side])
+        else:
+            self._seen[side] = self._body(side)._size_direct()
         self._s.python_busy |= BUSY_PENDING
         if _debug:
             self._trace(f"pending side={side} kind={kind} eos={eos}")
@@ -532,16 +539,18 @@ cdef class Filter:
         if _debug:
             self._trace(f"resume side={side} kind={kind}")
         self._leave_pending()
-        shadow.replay(self)  # writes made while pending reach Envoy first, in order
+        if shadow is not None:
+            shadow.replay(self)  # writes made while pending reach Envoy first, in order
         cdef int status = self._take_completion(fn)
         if self._flags & (F_LOCAL_REPLY | F_FAILED):
             return 0
-        if kind == K_DATA and shadow.changed[side] and (self._flags & _held(side)) \
+        if kind == K_DATA and shadow is not None and shadow.changed[side] \
+                and (self._flags & _held(side)) \
                 and len(shadow.bodies[side]) != shadow.body_base[side] \
                 and (status == S_CONTINUE or status == S_STOP_AND_BUFFER):
             self._fix_content_length(side, eos or (self._flags & _buffering(side)) != 0)
         if status == S_RUNNING:  # a coroutine handed the rest to a thread
-            self._go_pending(side, kind, eos)
+            self._go_pending(side, kind, eos, True)
             return 0
         cdef bint data_hook = self._hook_fn(side, K_DATA) is not None
         if kind == K_HEADERS:

@@ -224,3 +224,16 @@ class AwaitableReturn(Filter):
         await asyncio.sleep(0)
         with _lock:
             observed.setdefault("async_on_log", []).append(user)
+
+
+class YieldThenWait(Filter):
+    """Bare yields (stepped on the worker) mixed with real waits (on the loop thread): every
+    write lands, in order."""
+
+    async def decode_headers(self, headers, end_stream):
+        await asyncio.sleep(0)
+        headers.add("x-steps", "after-yield")
+        await asyncio.sleep(0.01)
+        headers.add("x-steps", "after-wait")
+        await asyncio.sleep(0)
+        headers.add("x-steps", "after-second-yield")
