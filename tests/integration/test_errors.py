@@ -2,6 +2,7 @@
 answered fail-closed (500 on the request path, reset on the response path) or fail-open."""
 
 import http.client
+import time
 
 import pytest
 
@@ -66,9 +67,9 @@ def test_log_and_destroy_exceptions_are_logged(envoy, hook):
     status, _, _ = send(envoy, "closed", hook)
     assert status == 200
     # on_destroy runs after the response: wait for its log line (bounded)
-    deadline = __import__("time").monotonic() + 10
+    deadline = time.monotonic() + 10
     while f"Raising.{hook} raised" not in envoy.log():
-        assert __import__("time").monotonic() < deadline, envoy.log()[-2000:]
+        assert time.monotonic() < deadline, envoy.log()[-2000:]
         envoy.admin("/ready")  # an event, not a sleep: one admin round trip
     assert error_count(envoy, "Raising") == before + 1
     assert envoy.alive()
