@@ -168,11 +168,6 @@ cdef class Filter:
             "Envoy memory can only be used on the stream's Envoy worker thread, or while one "
             "of the stream's hooks is pending (async def, or after returning Status.RUNNING)")
 
-    cdef inline void* _envoy_ptr(self) except NULL:
-        if self._access() is not None:
-            raise EnvoyPyextError("not available while a hook of this stream is pending")
-        return self._s.envoy_ptr
-
     cdef HeaderMap _headers(self, int htype):
         # One view per map for the life of the stream: hooks reuse it instead of allocating.
         if htype == HT_REQUEST_HEADERS:
@@ -725,6 +720,13 @@ cdef inline _Shadow _access(Filter f):
     return f._access()
 
 
+cdef inline void* _direct_envoy_ptr(Filter f) except NULL:
+    """For callbacks that only make sense on the worker, not on the shadow copy."""
+    if _access(f) is not None:
+        raise EnvoyPyextError("not available while a hook of this stream is pending")
+    return f._s.envoy_ptr
+
+
 cdef int _status_of(object result, object fn) except -1:
     if result is None:
         return S_CONTINUE
@@ -806,19 +808,17 @@ cdef class Callbacks:
         """Envoy's buffer limit for this stream in bytes (0: none). Raise it to buffer bodies
         larger than the listener's default (1 MiB) with STOP_AND_BUFFER; a body over the
         limit is answered 413 (request) or 500 (response) by Envoy."""
-        _access(self._f)
-        return abi.envoy_dynamic_module_callback_http_get_buffer_limit(self._f._envoy_ptr())
+        return abi.envoy_dynamic_module_callback_http_get_buffer_limit(_direct_envoy_ptr(self._f))
 
     @buffer_limit.setter
     def buffer_limit(self, uint64_t limit):
-        _access(self._f)
-        abi.envoy_dynamic_module_callback_http_set_buffer_limit(self._f._envoy_ptr(), limit)
+        abi.envoy_dynamic_module_callback_http_set_buffer_limit(_direct_envoy_ptr(self._f), limit)
 
     @property
     def worker_index(self):
         """The index of the Envoy worker thread running this stream."""
-        _access(self._f)
-        return abi.envoy_dynamic_module_callback_http_filter_get_worker_index(self._f._envoy_ptr())
+        return abi.envoy_dynamic_module_callback_http_filter_get_worker_index(
+            _direct_envoy_ptr(self._f))
 
     def log(self, level, message):
         """Writes ``message`` to Envoy's log at ``level`` ('info', logging.WARNING, ...)."""
