@@ -20,13 +20,6 @@ thread_local PyThreadState* GilGuard::thread_state_ = nullptr;
 
 namespace {
 
-constexpr uint32_t kRequestHeaders = PYEXT_HOOK_DECODE_HEADERS | PYEXT_HOOK_DECODE_DATA;
-constexpr uint32_t kRequestBody = PYEXT_HOOK_DECODE_DATA;
-constexpr uint32_t kRequestTrailers = PYEXT_HOOK_DECODE_TRAILERS | PYEXT_HOOK_DECODE_DATA;
-constexpr uint32_t kResponseHeaders = PYEXT_HOOK_ENCODE_HEADERS | PYEXT_HOOK_ENCODE_DATA;
-constexpr uint32_t kResponseBody = PYEXT_HOOK_ENCODE_DATA;
-constexpr uint32_t kResponseTrailers = PYEXT_HOOK_ENCODE_TRAILERS | PYEXT_HOOK_ENCODE_DATA;
-
 // Streams Envoy destroyed whose Python side has nothing left to run (no on_destroy hook, no
 // pending work): instead of taking the GIL in destroy, they wait here, per worker thread, and
 // are finalised (Python object released, struct freed) the next time this worker holds the
@@ -59,10 +52,10 @@ inline pyext_stream* stream_of(envoy_dynamic_module_type_http_filter_module_ptr 
   return static_cast<pyext_stream*>(const_cast<void*>(p));
 }
 
-// True when this event must reach Python: the class overrides a hook that needs it, or the
-// stream is in a state (async work pending, local reply sent, error) where Python decides.
-inline bool wants(const pyext_stream* s, uint32_t bits) {
-  return (s->config->hooks & bits) != 0 || s->python_busy != 0;
+// True when this event must reach Python: the filter config routes it (Cython decided from
+// the class's hooks), or the stream's phase needs Python for every event.
+inline bool wants(const pyext_stream* s, uint32_t event) {
+  return (s->config->events & event) != 0 || s->python_busy != 0;
 }
 
 }  // namespace
@@ -96,10 +89,10 @@ PYEXT_EXPORT envoy_dynamic_module_type_http_filter_module_ptr envoy_dynamic_modu
   return s;
 }
 
-#define PYEXT_STATUS_HOOK(hook, bits, call, fallback)                                  \
+#define PYEXT_STATUS_HOOK(hook, event, call, fallback)                                 \
   {                                                                                    \
     pyext_stream* s = stream_of(filter_module_ptr);                                    \
-    if (!wants(s, bits)) return static_cast<decltype(fallback)>(0);                   \
+    if (!wants(s, event)) return static_cast<decltype(fallback)>(0);                   \
     try {                                                                              \
       PythonScope python;                                                              \
       return static_cast<decltype(fallback)>(call);                                    \
@@ -113,7 +106,7 @@ PYEXT_EXPORT envoy_dynamic_module_type_on_http_filter_request_headers_status
 envoy_dynamic_module_on_http_filter_request_headers(
     envoy_dynamic_module_type_http_filter_envoy_ptr,
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, bool end_of_stream)
-    PYEXT_STATUS_HOOK("request_headers", kRequestHeaders,
+    PYEXT_STATUS_HOOK("request_headers", PYEXT_EV_REQUEST_HEADERS,
                       pyext_on_request_headers(s, end_of_stream),
                       envoy_dynamic_module_type_on_http_filter_request_headers_status_StopIteration)
 
@@ -121,21 +114,21 @@ PYEXT_EXPORT envoy_dynamic_module_type_on_http_filter_request_body_status
 envoy_dynamic_module_on_http_filter_request_body(
     envoy_dynamic_module_type_http_filter_envoy_ptr,
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, bool end_of_stream)
-    PYEXT_STATUS_HOOK("request_body", kRequestBody, pyext_on_request_body(s, end_of_stream),
+    PYEXT_STATUS_HOOK("request_body", PYEXT_EV_REQUEST_BODY, pyext_on_request_body(s, end_of_stream),
                       envoy_dynamic_module_type_on_http_filter_request_body_status_StopIterationNoBuffer)
 
 PYEXT_EXPORT envoy_dynamic_module_type_on_http_filter_request_trailers_status
 envoy_dynamic_module_on_http_filter_request_trailers(
     envoy_dynamic_module_type_http_filter_envoy_ptr,
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr)
-    PYEXT_STATUS_HOOK("request_trailers", kRequestTrailers, pyext_on_request_trailers(s),
+    PYEXT_STATUS_HOOK("request_trailers", PYEXT_EV_REQUEST_TRAILERS, pyext_on_request_trailers(s),
                       envoy_dynamic_module_type_on_http_filter_request_trailers_status_StopIteration)
 
 PYEXT_EXPORT envoy_dynamic_module_type_on_http_filter_response_headers_status
 envoy_dynamic_module_on_http_filter_response_headers(
     envoy_dynamic_module_type_http_filter_envoy_ptr,
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, bool end_of_stream)
-    PYEXT_STATUS_HOOK("response_headers", kResponseHeaders,
+    PYEXT_STATUS_HOOK("response_headers", PYEXT_EV_RESPONSE_HEADERS,
                       pyext_on_response_headers(s, end_of_stream),
                       envoy_dynamic_module_type_on_http_filter_request_headers_status_StopIteration)
 
@@ -143,21 +136,21 @@ PYEXT_EXPORT envoy_dynamic_module_type_on_http_filter_response_body_status
 envoy_dynamic_module_on_http_filter_response_body(
     envoy_dynamic_module_type_http_filter_envoy_ptr,
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, bool end_of_stream)
-    PYEXT_STATUS_HOOK("response_body", kResponseBody, pyext_on_response_body(s, end_of_stream),
+    PYEXT_STATUS_HOOK("response_body", PYEXT_EV_RESPONSE_BODY, pyext_on_response_body(s, end_of_stream),
                       envoy_dynamic_module_type_on_http_filter_request_body_status_StopIterationNoBuffer)
 
 PYEXT_EXPORT envoy_dynamic_module_type_on_http_filter_response_trailers_status
 envoy_dynamic_module_on_http_filter_response_trailers(
     envoy_dynamic_module_type_http_filter_envoy_ptr,
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr)
-    PYEXT_STATUS_HOOK("response_trailers", kResponseTrailers, pyext_on_response_trailers(s),
+    PYEXT_STATUS_HOOK("response_trailers", PYEXT_EV_RESPONSE_TRAILERS, pyext_on_response_trailers(s),
                       envoy_dynamic_module_type_on_http_filter_request_trailers_status_StopIteration)
 
 PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_stream_complete(
     envoy_dynamic_module_type_http_filter_envoy_ptr,
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr) {
   pyext_stream* s = stream_of(filter_module_ptr);
-  if (!wants(s, PYEXT_HOOK_ON_LOG)) return;
+  if (!wants(s, PYEXT_EV_STREAM_COMPLETE)) return;
   PythonScope python;
   pyext_on_stream_complete(s);
 }
@@ -173,7 +166,7 @@ PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_destroy(
   // pointer to this struct before the struct is freed, so a Filter or view that user code kept
   // can never reach freed memory.
   s->envoy_ptr = nullptr;
-  if ((s->config->hooks & PYEXT_HOOK_ON_DESTROY) != 0 || (s->python_busy & PYEXT_BUSY_PENDING)) {
+  if ((s->config->events & PYEXT_EV_DESTROY) != 0 || (s->python_busy & PYEXT_BUSY_PENDING)) {
     PythonScope python;  // on_destroy to run, or pending work to cancel: now
     pyext_on_destroy(s);
     std::free(s);

@@ -1,5 +1,7 @@
 """Buffers whole bodies and rewrites them: every occurrence of ``old`` becomes ``new`` in the
-request body, and the response body is upper-cased. Envoy keeps content-length right.
+request body, and the response body is upper-cased. STOP_AND_BUFFER from the headers hooks holds
+the headers until the data hook saw the whole body, so the runtime can make content-length
+match the rewritten body.
 
 filter_config is "old=new" (default "hello=goodbye").
 """
@@ -15,13 +17,15 @@ class BodyRewrite(Filter):
             raise ValueError(f"expected 'old=new', got {raw!r}")
         return old.encode(), new.encode()
 
+    def decode_headers(self, headers, end_stream):
+        return Status.STOP_AND_BUFFER  # decode_data sees the whole body once, at the end
+
+    def encode_headers(self, headers, end_stream):
+        return Status.STOP_AND_BUFFER
+
     def decode_data(self, buffer, end_stream):
-        if not end_stream:
-            return Status.STOP_AND_BUFFER  # see the whole body once, at the end
         old, new = self.config
         buffer.set(bytes(buffer).replace(old, new))
 
     def encode_data(self, buffer, end_stream):
-        if not end_stream:
-            return Status.STOP_AND_BUFFER
         buffer.set(bytes(buffer).upper())

@@ -2,7 +2,7 @@
 //
 // The contract between the C++ shim (cpp/*.cc) and the Cython core (src/envoy_pyext/_native.pyx).
 // The shim owns the two small structs below and decides, without touching Python, whether a hook
-// needs Python at all (`hooks` bitmask). Everything else (views, policy, errors) is Cython.
+// needs Python at all (`events` bitmask). Everything else (views, policy, errors) is Cython.
 #pragma once
 
 #include <Python.h>
@@ -14,28 +14,30 @@
 extern "C" {
 #endif
 
-// Bits of pyext_config.hooks: which hooks the user's class overrides (computed once per config).
+// The ABI events the shim can route to Python: bits of pyext_config.events. WHICH events a
+// filter class needs is decided in Cython (native/config.pxi) from the hooks the class
+// overrides; the shim only tests the bit, so no rule is written twice.
 enum {
-  PYEXT_HOOK_DECODE_HEADERS = 1u << 0,
-  PYEXT_HOOK_DECODE_DATA = 1u << 1,
-  PYEXT_HOOK_DECODE_TRAILERS = 1u << 2,
-  PYEXT_HOOK_ENCODE_HEADERS = 1u << 3,
-  PYEXT_HOOK_ENCODE_DATA = 1u << 4,
-  PYEXT_HOOK_ENCODE_TRAILERS = 1u << 5,
-  PYEXT_HOOK_ON_LOG = 1u << 6,
-  PYEXT_HOOK_ON_DESTROY = 1u << 7,
+  PYEXT_EV_REQUEST_HEADERS = 1u << 0,
+  PYEXT_EV_REQUEST_BODY = 1u << 1,
+  PYEXT_EV_REQUEST_TRAILERS = 1u << 2,
+  PYEXT_EV_RESPONSE_HEADERS = 1u << 3,
+  PYEXT_EV_RESPONSE_BODY = 1u << 4,
+  PYEXT_EV_RESPONSE_TRAILERS = 1u << 5,
+  PYEXT_EV_STREAM_COMPLETE = 1u << 6,
+  PYEXT_EV_DESTROY = 1u << 7,
 };
 
 // One per filter config (DynamicModuleFilter entry). Created on Envoy's main thread.
 typedef struct pyext_config {
-  uint32_t hooks;  // PYEXT_HOOK_* bits; read without the GIL on worker threads (immutable).
-  PyObject* py;    // OWNERSHIP: strong ref to the Cython FilterConfig.
+  uint32_t events;  // PYEXT_EV_* bits; read without the GIL on worker threads (immutable).
+  PyObject* py;     // OWNERSHIP: strong ref to the Cython FilterConfig.
 } pyext_config;
 
 // pyext_stream.python_busy bits (set by Cython, read by the shim without the GIL).
 enum {
-  PYEXT_BUSY_REPLIED = 1u << 0,  // a local reply was sent, or an error answered
-  PYEXT_BUSY_PENDING = 1u << 1,  // a hook is pending (coroutine or thread)
+  PYEXT_BUSY_ROUTE_ALL = 1u << 0,  // the stream's phase needs Python for every event
+  PYEXT_BUSY_PENDING = 1u << 1,    // a hook is pending (coroutine or thread): destroy at once
 };
 
 // One per HTTP stream. Allocated by the shim in filter_new (no GIL), freed by the shim after
@@ -44,9 +46,9 @@ typedef struct pyext_stream {
   pyext_config* config;
   // NULL once Envoy destroyed the stream (set by the shim, no GIL needed: only ever cleared).
   envoy_dynamic_module_type_http_filter_envoy_ptr envoy_ptr;
-  PyObject* py;  // OWNERSHIP: strong ref to the user's Filter instance, NULL until first needed.
-  // Set by Cython while the stream waits on Python (a coroutine or thread is pending), so that
-  // the shim routes every event to Python even for hooks the class does not override.
+  PyObject* py;  // OWNERSHIP: strong ref to the Cython _Stream, NULL until first needed.
+  // THREAD: written by Cython on the stream's worker (GIL held), read by the shim on the same
+  // worker without the GIL.
   uint32_t python_busy;
 } pyext_stream;
 

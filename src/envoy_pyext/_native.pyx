@@ -5,13 +5,23 @@
 # The Cython core of envoy-pyext, compiled as ONE unit (uvloop style) and linked into
 # libpyfilter.so, where the shim registers it as the builtin module `envoy_pyext._native`.
 # The same source also builds as an ordinary extension for unit tests against a fake host.
+# _native.pxd (and native/*.pxd) is the contract: the fields of every cdef class and the cdef
+# functions shared between topic files. docs/design.md has the map of the code.
 #
 # Topic files, in dependency order:
-include "native/common.pxi"     # cimports, errors, Status, stats, logging into Envoy
+cimport cython
+
+include "native/common.pxi"     # cimports, errors, stats, logging into Envoy
+include "native/status.pxi"     # Status, Envoy's statuses, sides and hook kinds (from the ABI)
 include "native/aio.pxi"        # the shared asyncio event-loop thread, coroutine stepping
 include "native/headers.pxi"    # HeaderMap: a view onto one of the stream's header maps
 include "native/buffer.pxi"     # Buffer: a view onto the stream's body
 include "native/shadow.pxi"     # _Shadow: what views use while a hook is pending
-include "native/filter.pxi"     # Filter (user base class), Callbacks, per-hook state machine
+include "native/stream.pxi"     # _Stream: the per-stream runtime object, access checks, hooks
+include "native/phase.pxi"      # the phase machine: transitions, hook status -> Envoy status
+include "native/events.pxi"     # what each Envoy event does in each phase
+include "native/pending.pxi"    # pending hooks: coroutines and threads, resume, cancel
+include "native/callbacks.pxi"  # Callbacks (self.callbacks), local replies
+include "native/filter.pxi"     # Filter: the class users subclass
 include "native/config.pxi"     # FilterConfig: loading `package.module:Class`, parse_config
 include "native/dispatch.pxi"   # pyext_on_*: the functions the C++ shim calls; the error barrier

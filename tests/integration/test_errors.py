@@ -46,17 +46,21 @@ def test_request_path_exception_is_a_500(envoy, hook):
 
 
 @pytest.mark.parametrize("hook", RESPONSE_HOOKS)
-def test_response_path_exception_resets_the_stream(envoy, hook):
+def test_response_path_exception_fails_closed(envoy, hook):
     before = error_count(envoy, "Raising")
     try:
-        status, headers, _ = send(envoy, "closed", hook)
+        status, headers, body = send(envoy, "closed", hook)
     except (http.client.HTTPException, ConnectionError):
-        status = None  # reset before the response started
-    if status is not None:
+        status = None  # reset
+    if hook == "encode_headers":
+        # The response headers had not gone out: the client gets a clean 500, not a reset.
+        assert status == 500 and body == b"Internal Server Error\n"
+        assert f"filters.probe:Raising.{hook} raised; answering 500" in envoy.log()
+    else:
         # encode_data/encode_trailers fail after the headers went out: the reset truncates
-        assert hook != "encode_headers"
-        assert "x-raising-saw-response" in {k.lower() for k, _ in headers}
-    assert f"filters.probe:Raising.{hook} raised; resetting the stream" in envoy.log()
+        if status is not None:
+            assert "x-raising-saw-response" in {k.lower() for k, _ in headers}
+        assert f"filters.probe:Raising.{hook} raised; resetting the stream" in envoy.log()
     assert error_count(envoy, "Raising") == before + 1
     assert envoy.alive()
 

@@ -12,6 +12,14 @@ class Capture(Filter):
         captured.append(self)
 
 
+class CaptureHolding(Filter):
+    """Keeps itself and holds the request (STOP_AND_BUFFER): its body may be written."""
+
+    def decode_headers(self, headers, end_stream):
+        captured.append(self)
+        return Status.STOP_AND_BUFFER
+
+
 class HeadersOnly(Filter):
     def decode_headers(self, headers, end_stream):
         headers["x-seen"] = "1"
@@ -37,6 +45,11 @@ class Raises(Filter):
 
     def encode_headers(self, headers, end_stream):
         raise ValueError("unit boom response")
+
+
+class RaisesInResponseBody(Filter):
+    def encode_data(self, buffer, end_stream):
+        raise ValueError("unit boom response body")
 
 
 class RaisesOpen(Raises):

@@ -8,8 +8,8 @@ from envoy_pyext import Status
 from . import filters
 import ctypes
 
-from .fakehost import (BT_BUFFERED_REQUEST, BT_RECEIVED_REQUEST, HT_REQUEST_HEADERS, Config,
-                       Stream, lib, logs)
+from .fakehost import (BT_BUFFERED_REQUEST, BT_RECEIVED_REQUEST, BT_RECEIVED_RESPONSE,
+                       HT_REQUEST_HEADERS, Config, Stream, lib, logs)
 
 lib.envoy_dynamic_module_callback_http_drain_body.argtypes = [ctypes.c_void_p, ctypes.c_int,
                                                               ctypes.c_size_t]
@@ -57,8 +57,8 @@ def test_stop_and_buffer_calls_data_hook_once_with_whole_body():
     cfg = Config("tests.unit.filters:Buffering")
     filters.Buffering.calls.clear()
     with Stream(cfg, headers={"content-length": "9"}) as s:
-        # decode_data is overridden: the headers are held until it has seen the body
-        assert s.request_headers(False) == STOP_ITERATION
+        # no decode_headers: the headers go on at once (never held until the first chunk)
+        assert s.request_headers(False) == CONTINUE
         s.add_chunk(BT_RECEIVED_REQUEST, b"abc")
         assert s.request_body(False) == BODY_STOP_BUFFER      # the hook asked to buffer
         envoy_buffers(s)
@@ -73,9 +73,9 @@ def test_stop_and_buffer_calls_data_hook_once_with_whole_body():
 
 
 @pytest.mark.parametrize("status,headers_code,body_code", [
-    ("CONTINUE", STOP_ITERATION, BODY_CONTINUE),   # headers held because decode_data exists
+    ("CONTINUE", CONTINUE, BODY_CONTINUE),   # headers go on: never held for the data hook
     ("STOP_AND_BUFFER", STOP_ITERATION, BODY_STOP_BUFFER),
-    ("STOP_AND_BUFFER_WATERMARK", STOP_ALL_WATERMARK, BODY_STOP_WATERMARK),
+    ("STOP_AND_BUFFER_WATERMARK", STOP_ITERATION, BODY_STOP_WATERMARK),
     ("STOP_NO_BUFFER", STOP_ITERATION, BODY_STOP_NO_BUFFER),
 ])
 def test_status_mapping(status, headers_code, body_code):
@@ -97,11 +97,23 @@ def test_exception_on_request_path_answers_500_and_logs_traceback():
     cfg.destroy()
 
 
-def test_exception_on_response_path_resets():
+def test_exception_in_response_headers_answers_500():
+    # The response headers have not gone out: the client still gets a clean 500.
     cfg = Config("tests.unit.filters:Raises")
     with Stream(cfg) as s:
         s.set_has_map(2, True)
         assert s.response_headers(True) == STOP_ITERATION
+        assert s.resets() == 0 and s.reply()[0] == 500
+    cfg.destroy()
+
+
+def test_exception_on_response_path_after_headers_went_out_resets():
+    cfg = Config("tests.unit.filters:RaisesInResponseBody")
+    with Stream(cfg) as s:
+        s.set_has_map(2, True)
+        assert s.response_headers(False) == CONTINUE
+        s.add_chunk(BT_RECEIVED_RESPONSE, b"x")
+        assert s.response_body(True) == BODY_STOP_NO_BUFFER
         assert s.resets() == 1 and s.reply()[0] == 0
     cfg.destroy()
 

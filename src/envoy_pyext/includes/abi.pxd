@@ -42,11 +42,29 @@ cdef extern from "envoy_abi.h" nogil:
         envoy_dynamic_module_type_http_body_type_BufferedResponseBody
     ctypedef enum envoy_dynamic_module_type_log_level:
         envoy_dynamic_module_type_log_level_Trace
+        envoy_dynamic_module_type_log_level_Debug
+        envoy_dynamic_module_type_log_level_Info
+        envoy_dynamic_module_type_log_level_Warn
+        envoy_dynamic_module_type_log_level_Error
+        envoy_dynamic_module_type_log_level_Critical
         envoy_dynamic_module_type_log_level_Off
     ctypedef enum envoy_dynamic_module_type_metrics_result:
         envoy_dynamic_module_type_metrics_result_Success
     ctypedef enum envoy_dynamic_module_type_http_filter_stream_reset_reason:
         envoy_dynamic_module_type_http_filter_stream_reset_reason_LocalReset
+    ctypedef enum envoy_dynamic_module_type_on_http_filter_request_headers_status:
+        envoy_dynamic_module_type_on_http_filter_request_headers_status_Continue
+        envoy_dynamic_module_type_on_http_filter_request_headers_status_StopIteration
+        envoy_dynamic_module_type_on_http_filter_request_headers_status_StopAllIterationAndBuffer
+        envoy_dynamic_module_type_on_http_filter_request_headers_status_StopAllIterationAndWatermark
+    ctypedef enum envoy_dynamic_module_type_on_http_filter_request_body_status:
+        envoy_dynamic_module_type_on_http_filter_request_body_status_Continue
+        envoy_dynamic_module_type_on_http_filter_request_body_status_StopIterationAndBuffer
+        envoy_dynamic_module_type_on_http_filter_request_body_status_StopIterationAndWatermark
+        envoy_dynamic_module_type_on_http_filter_request_body_status_StopIterationNoBuffer
+    ctypedef enum envoy_dynamic_module_type_on_http_filter_request_trailers_status:
+        envoy_dynamic_module_type_on_http_filter_request_trailers_status_Continue
+        envoy_dynamic_module_type_on_http_filter_request_trailers_status_StopIteration
 
     void envoy_dynamic_module_callback_log_v2(
         envoy_dynamic_module_type_log_level level,

@@ -9,19 +9,19 @@ from envoy_pyext.includes cimport abi
 
 cdef extern from "pyext_shim.h":
     enum:
-        PYEXT_HOOK_DECODE_HEADERS
-        PYEXT_HOOK_DECODE_DATA
-        PYEXT_HOOK_DECODE_TRAILERS
-        PYEXT_HOOK_ENCODE_HEADERS
-        PYEXT_HOOK_ENCODE_DATA
-        PYEXT_HOOK_ENCODE_TRAILERS
-        PYEXT_HOOK_ON_LOG
-        PYEXT_HOOK_ON_DESTROY
-        PYEXT_BUSY_REPLIED
+        PYEXT_EV_REQUEST_HEADERS
+        PYEXT_EV_REQUEST_BODY
+        PYEXT_EV_REQUEST_TRAILERS
+        PYEXT_EV_RESPONSE_HEADERS
+        PYEXT_EV_RESPONSE_BODY
+        PYEXT_EV_RESPONSE_TRAILERS
+        PYEXT_EV_STREAM_COMPLETE
+        PYEXT_EV_DESTROY
+        PYEXT_BUSY_ROUTE_ALL
         PYEXT_BUSY_PENDING
 
     ctypedef struct pyext_config:
-        uint32_t hooks
+        uint32_t events
         PyObject* py
 
     ctypedef struct pyext_stream:

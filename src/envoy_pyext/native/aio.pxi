@@ -211,21 +211,33 @@ cdef int _throw_into(object coro, object exc) except -1:
     return 0
 
 
-def _log_detached(task):
-    if not task.cancelled() and task.exception() is not None:
+cdef class _Detached:
+    """Done callback of an async on_log/on_destroy that went on on the loop: its error is
+    logged and counted like any other."""
+    cdef FilterConfig fc
+    cdef str hook
+
+    def __call__(self, task):
+        if task.cancelled() or task.exception() is None:
+            return
         exc = task.exception()
-        _log(LL_ERROR, "envoy-pyext: an async on_log/on_destroy raised:\n" + "".join(
-            _traceback.format_exception(type(exc), exc, exc.__traceback__)))
+        _stats.errors += 1
+        self.fc.count_error()
+        _log(LL_ERROR, f"envoy-pyext: {self.fc.name}.{self.hook} raised:\n{_format_exc(exc)}")
 
 
-cdef int _run_detached(object result) except -1:
+cdef int _run_detached(_Stream st, object result, str hook) except -1:
     """on_log / on_destroy declared async: the first step runs here, the rest (if it suspends)
-    on the loop, detached from the stream; errors are logged."""
+    on the loop, detached from the stream; errors are logged and counted."""
     cdef bint finished
-    if result is None or isinstance(result, int) or not _is_awaitable(result):
+    cdef _Detached done
+    if result is None or type(result) is _StatusType or not _is_awaitable(result):
         return 0
     coro = _as_coroutine(result)
     yielded = _step(coro, None, &finished)
     if not finished:
-        _hand_to_loop(coro, yielded, _log_detached)
+        done = _Detached.__new__(_Detached)
+        done.fc = st._fc
+        done.hook = hook
+        _hand_to_loop(coro, yielded, done)
     return 0

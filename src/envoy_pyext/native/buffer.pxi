@@ -10,21 +10,13 @@
 cdef class Buffer:
     """The request or response body of one stream."""
 
-    cdef Filter _f
-    cdef int _side
-    cdef bint _in_hook      # the received chunk is addressable (inside the data hook)
-    cdef bint _modified     # written during the current hook (drives content-length fixes)
-    cdef Py_ssize_t _skip   # leading bytes the hook already saw (data delivered after a resume)
-    cdef Py_ssize_t _exports
-    cdef bytes _copy        # backing store of a memoryview over several slices
-
     def __init__(self):
         raise TypeError("Buffer objects are created by envoy-pyext, not by user code")
 
     @staticmethod
-    cdef Buffer new(Filter f, int side):
+    cdef Buffer new(_Stream st, int side):
         cdef Buffer b = Buffer.__new__(Buffer)
-        b._f = f
+        b._st = st
         b._side = side
         return b
 
@@ -55,7 +47,7 @@ cdef class Buffer:
         return 2
 
     cdef Py_ssize_t _size_direct(self) except -1:
-        cdef void* ep = self._f._s.envoy_ptr
+        cdef void* ep = self._st._s.envoy_ptr
         cdef abi.envoy_dynamic_module_type_http_body_type kinds[2]
         cdef int n = self._kinds(ep, kinds), i
         cdef Py_ssize_t total = 0
@@ -65,7 +57,7 @@ cdef class Buffer:
 
     cdef list _slices(self):
         # OWNERSHIP: (address, length) pairs into Envoy's buffer, valid until the hook returns.
-        cdef void* ep = self._f._s.envoy_ptr
+        cdef void* ep = self._st._s.envoy_ptr
         cdef abi.envoy_dynamic_module_type_http_body_type kinds[2]
         cdef int n = self._kinds(ep, kinds), i
         cdef size_t count, j
@@ -102,7 +94,7 @@ cdef class Buffer:
         return result
 
     cdef int _drain_direct(self, Py_ssize_t n) except -1:
-        cdef void* ep = self._f._s.envoy_ptr
+        cdef void* ep = self._st._s.envoy_ptr
         cdef abi.envoy_dynamic_module_type_http_body_type kinds[2]
         cdef int k = self._kinds(ep, kinds), i
         cdef Py_ssize_t size, take
@@ -117,7 +109,7 @@ cdef class Buffer:
         return 0
 
     cdef int _append_direct(self, bytes b) except -1:
-        cdef void* ep = self._f._s.envoy_ptr
+        cdef void* ep = self._st._s.envoy_ptr
         cdef abi.envoy_dynamic_module_type_http_body_type kinds[2]
         cdef int k = self._kinds(ep, kinds)
         if PyBytes_GET_SIZE(b) == 0:
@@ -128,69 +120,62 @@ cdef class Buffer:
                 "exists only once Envoy buffered it, e.g. after STOP_AND_BUFFER)")
         return 0
 
-    cdef int _replace_prefix(self, Py_ssize_t base, bytes data) except -1:
-        """Replaces the first `base` bytes of Envoy's body with `data`, keeping the rest."""
+    cdef int _replace_range(self, Py_ssize_t start, Py_ssize_t length, bytes data) except -1:
+        """Replaces `length` bytes of Envoy's body from `start` with `data`, keeping the rest."""
         cdef bytes current = self._read_direct()
         self._drain_direct(PyBytes_GET_SIZE(current))
-        self._append_direct(data + current[base:])
+        self._append_direct(current[:start] + data + current[start + length:])
         return 0
 
     # ---- the view: shadow, skip, or direct -----------------------------------------------
 
     cdef Py_ssize_t _size(self) except -1:
-        cdef _Shadow sh = _access(self._f)
+        cdef _Shadow sh = _access(self._st)
         if sh is not None:
-            return len(sh.body(self._side))
+            return len(sh.bodies[self._side])
         return self._size_direct() - self._skip
 
     cdef bytes _read(self):
-        cdef _Shadow sh = _access(self._f)
+        cdef _Shadow sh = _access(self._st)
         if sh is not None:
-            return bytes(sh.body(self._side))
+            return bytes(sh.bodies[self._side])
         if self._skip:
             return self._read_direct()[self._skip:]
         return self._read_direct()
 
     cdef int _set(self, bytes data) except -1:
-        cdef _Shadow sh = _access(self._f)
-        self._modified = True
+        cdef _Shadow sh = _access(self._st)
+        _check_body_write(self._st, self._side)
         if sh is not None:
-            sh.body(self._side)[:] = data
-            sh.touch(self._side)
+            sh.bodies[self._side][:] = data
+            sh.changed[self._side] = True
         elif self._skip:
-            self._replace_suffix(data)
+            self._replace_range(self._skip, self._size_direct() - self._skip, data)
         else:
             self._drain_direct(self._size_direct())
             self._append_direct(data)
         return 0
 
-    cdef int _replace_suffix(self, bytes data) except -1:
-        cdef bytes current = self._read_direct()
-        self._drain_direct(PyBytes_GET_SIZE(current))
-        self._append_direct(current[:self._skip] + data)
-        return 0
-
     cdef int _drain(self, Py_ssize_t n) except -1:
-        cdef _Shadow sh = _access(self._f)
-        self._modified = True
+        cdef _Shadow sh = _access(self._st)
+        _check_body_write(self._st, self._side)
         if sh is not None:
-            del sh.body(self._side)[:n]
-            sh.touch(self._side)
+            del sh.bodies[self._side][:n]
+            sh.changed[self._side] = True
         elif self._skip:
-            self._replace_suffix(self._read()[n:])
+            self._replace_range(self._skip, n, b"")
         else:
             self._drain_direct(n)
         return 0
 
-    cdef int _append(self, object data) except -1:
-        cdef bytes b = _as_bytes(data)
-        cdef _Shadow sh = _access(self._f)
-        self._modified = True
+    cdef int _append(self, bytes data) except -1:
+        cdef _Shadow sh = _access(self._st)
+        _check_body_write(self._st, self._side)
         if sh is not None:
-            sh.body(self._side).extend(b)
-            sh.touch(self._side)
+            sh.bodies[self._side].extend(data)
+            sh.changed[self._side] = True
         else:
-            self._append_direct(b)
+            self._append_direct(data)
         return 0
 
     ### Public API ###
@@ -211,17 +196,17 @@ cdef class Buffer:
 
     def append(self, data):
         """Adds ``data`` at the end of the body."""
-        self._append(data)
+        self._append(_as_bytes(data))
 
     def prepend(self, data):
         """Adds ``data`` at the start of the body."""
         self._set(_as_bytes(data) + self._read())
 
     def drain(self, Py_ssize_t n):
-        """Removes the first ``n`` bytes (all of them if ``n`` is larger)."""
-        if n < 0:
-            raise ValueError("drain() needs a non-negative count")
-        self._drain(n)
+        """Removes the first ``n`` bytes; a negative ``n``, or one larger than the body,
+        removes everything."""
+        cdef Py_ssize_t size = self._size()
+        self._drain(size if n < 0 or n > size else n)
 
     def clear(self):
         """Removes the whole body."""
@@ -232,7 +217,7 @@ cdef class Buffer:
         # returns); anything else is copied once into self._copy, kept while views exist.
         if flags & PyBUF_WRITABLE:
             raise BufferError("Buffer views are read-only; use set()/append()/drain()")
-        cdef _Shadow sh = _access(self._f)
+        cdef _Shadow sh = _access(self._st)
         cdef list slices
         cdef size_t ptr, length
         if sh is None and not self._skip:
@@ -253,7 +238,7 @@ cdef class Buffer:
             self._copy = None
 
     def __repr__(self):
-        if self._f is None or self._f._s == NULL:
+        if self._st is None or self._st._s == NULL:
             return "<Buffer (stream destroyed)>"
         return f"<Buffer {'request' if self._side == SIDE_REQUEST else 'response'} {len(self)} bytes>"
 

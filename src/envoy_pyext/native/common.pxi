@@ -1,6 +1,6 @@
 # envoy-pyext: Apache-2.0
 #
-# Shared declarations: cimports, exceptions, Status, process-wide statistics, logging.
+# Shared declarations: cimports, exceptions, process-wide statistics, logging.
 
 from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_FillInfo
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
@@ -12,15 +12,12 @@ from libc.string cimport memchr, memcpy
 
 from envoy_pyext.includes cimport abi
 from envoy_pyext.includes.shim cimport (
-    PYEXT_HOOK_DECODE_DATA, PYEXT_HOOK_DECODE_HEADERS, PYEXT_HOOK_DECODE_TRAILERS,
-    PYEXT_HOOK_ENCODE_DATA, PYEXT_HOOK_ENCODE_HEADERS, PYEXT_HOOK_ENCODE_TRAILERS,
-    PYEXT_HOOK_ON_DESTROY, PYEXT_HOOK_ON_LOG, PYEXT_BUSY_PENDING, PYEXT_BUSY_REPLIED,
-    pyext_config, pyext_stream)
-
-cdef extern from "Python.h":
-    unsigned long PyThread_get_thread_ident() nogil
+    PYEXT_BUSY_PENDING, PYEXT_BUSY_ROUTE_ALL, PYEXT_EV_DESTROY, PYEXT_EV_REQUEST_BODY,
+    PYEXT_EV_REQUEST_HEADERS, PYEXT_EV_REQUEST_TRAILERS, PYEXT_EV_RESPONSE_BODY,
+    PYEXT_EV_RESPONSE_HEADERS, PYEXT_EV_RESPONSE_TRAILERS, PYEXT_EV_STREAM_COMPLETE)
 
 import enum as _enum
+import threading as _threading
 import logging as _logging
 import sys as _sys
 import traceback as _traceback
@@ -44,64 +41,19 @@ class FilterConfigError(EnvoyPyextError):
     """A filter configuration cannot be loaded; Envoy rejects the configuration."""
 
 
-### Status ###
-
-class Status(_enum.IntEnum):
-    """What a hook tells the runtime to do next. Returning ``None`` means ``CONTINUE``."""
-    CONTINUE = 0
-    STOP_AND_BUFFER = 1
-    STOP_AND_BUFFER_WATERMARK = 2
-    STOP_NO_BUFFER = 3
-    LOCAL_REPLY = 4
-    RUNNING = 5
-
-
+# Envoy log levels (the ABI's names, shorter).
 cdef enum:
-    S_CONTINUE = 0
-    S_STOP_AND_BUFFER = 1
-    S_STOP_AND_BUFFER_WATERMARK = 2
-    S_STOP_NO_BUFFER = 3
-    S_LOCAL_REPLY = 4
-    S_RUNNING = 5
+    LL_TRACE = abi.envoy_dynamic_module_type_log_level_Trace
+    LL_DEBUG = abi.envoy_dynamic_module_type_log_level_Debug
+    LL_INFO = abi.envoy_dynamic_module_type_log_level_Info
+    LL_WARN = abi.envoy_dynamic_module_type_log_level_Warn
+    LL_ERROR = abi.envoy_dynamic_module_type_log_level_Error
+    LL_CRITICAL = abi.envoy_dynamic_module_type_log_level_Critical
+    LL_OFF = abi.envoy_dynamic_module_type_log_level_Off
 
-# Envoy's statuses (envoy_abi.h), by hook kind.
-cdef enum:
-    HDR_CONTINUE = 0
-    HDR_STOP_ITERATION = 1
-    HDR_STOP_ALL_BUFFER = 3
-    HDR_STOP_ALL_WATERMARK = 4
-    BODY_CONTINUE = 0
-    BODY_STOP_BUFFER = 1
-    BODY_STOP_WATERMARK = 2
-    BODY_STOP_NO_BUFFER = 3
-    TRL_CONTINUE = 0
-    TRL_STOP_ITERATION = 1
 
-# Header map and body kinds (envoy_dynamic_module_type_http_header_type / _http_body_type).
-cdef enum:
-    HT_REQUEST_HEADERS = 0
-    HT_REQUEST_TRAILERS = 1
-    HT_RESPONSE_HEADERS = 2
-    HT_RESPONSE_TRAILERS = 3
-    BT_RECEIVED_REQUEST = 0
-    BT_BUFFERED_REQUEST = 1
-    BT_RECEIVED_RESPONSE = 2
-    BT_BUFFERED_RESPONSE = 3
-
-cdef enum:
-    SIDE_REQUEST = 0
-    SIDE_RESPONSE = 1
-    SIDE_NONE = 2       # on_log, on_destroy, scheduled: errors are logged only
-
-# Envoy log levels.
-cdef enum:
-    LL_TRACE = 0
-    LL_DEBUG = 1
-    LL_INFO = 2
-    LL_WARN = 3
-    LL_ERROR = 4
-    LL_CRITICAL = 5
-    LL_OFF = 6
+class InvalidStatusError(EnvoyPyextError, TypeError):
+    """A hook returned something other than a Status or None (answered like an exception)."""
 
 
 import os as _os
@@ -218,4 +170,4 @@ class EnvoyLogHandler(_logging.Handler):
 
 cdef int _python_level_of_envoy() except -1:
     cdef int lvl = abi.envoy_dynamic_module_callback_get_log_level()
-    return (5, 10, 20, 30, 40, 50, 60)[lvl] if 0 <= lvl <= 6 else 20
+    return (5, 10, 20, 30, 40, 50, 60)[lvl] if LL_TRACE <= lvl <= LL_OFF else 20

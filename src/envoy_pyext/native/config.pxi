@@ -18,15 +18,17 @@ cdef extern from *:
 
 cdef tuple _NO_ARGS = ()
 
-_HOOKS = (
-    ("decode_headers", PYEXT_HOOK_DECODE_HEADERS),
-    ("decode_data", PYEXT_HOOK_DECODE_DATA),
-    ("decode_trailers", PYEXT_HOOK_DECODE_TRAILERS),
-    ("encode_headers", PYEXT_HOOK_ENCODE_HEADERS),
-    ("encode_data", PYEXT_HOOK_ENCODE_DATA),
-    ("encode_trailers", PYEXT_HOOK_ENCODE_TRAILERS),
-    ("on_log", PYEXT_HOOK_ON_LOG),
-    ("on_destroy", PYEXT_HOOK_ON_DESTROY),
+# Which ABI event each hook needs (the shim routes an event to Python only when its bit is
+# set, or when the stream's phase needs Python: pyext_stream.python_busy).
+_HOOK_EVENTS = (
+    ("decode_headers", PYEXT_EV_REQUEST_HEADERS),
+    ("decode_data", PYEXT_EV_REQUEST_BODY),
+    ("decode_trailers", PYEXT_EV_REQUEST_TRAILERS),
+    ("encode_headers", PYEXT_EV_RESPONSE_HEADERS),
+    ("encode_data", PYEXT_EV_RESPONSE_BODY),
+    ("encode_trailers", PYEXT_EV_RESPONSE_TRAILERS),
+    ("on_log", PYEXT_EV_STREAM_COMPLETE),
+    ("on_destroy", PYEXT_EV_DESTROY),
 )
 
 
@@ -88,20 +90,6 @@ cdef str _format_exc(BaseException e):
 cdef class FilterConfig:
     """A loaded filter configuration (one per DynamicModuleFilter entry)."""
 
-    cdef readonly str name
-    cdef readonly object cls
-    cdef readonly object config
-    cdef readonly bint fail_open
-    cdef uint32_t hooks
-    cdef bint has_init
-    cdef object fn_decode_headers, fn_decode_data, fn_decode_trailers
-    cdef object fn_encode_headers, fn_encode_data, fn_encode_trailers
-    cdef object fn_on_log, fn_on_destroy
-    cdef pyext_config* _c
-    cdef size_t error_counter
-    cdef bint has_error_counter
-    cdef void* envoy_ptr          # the config's Envoy pointer: valid until config_destroy
-
     def __init__(self):
         raise TypeError("FilterConfig objects are created by envoy-pyext")
 
@@ -118,10 +106,10 @@ cdef class FilterConfig:
                 f"envoy-pyext: {filter_name}: parse_config rejected the filter_config: "
                 f"{type(e).__name__}: {e}\n{_format_exc(e)}") from None
         fc.fail_open = bool(getattr(cls, "fail_open", False))
-        fc.hooks = 0
-        for hook_name, bit in _HOOKS:
+        fc.events = 0
+        for hook_name, bit in _HOOK_EVENTS:
             if _overridden(cls, hook_name) is not None:
-                fc.hooks |= bit
+                fc.events |= bit
         fc.fn_decode_headers = _overridden(cls, "decode_headers")
         fc.fn_decode_data = _overridden(cls, "decode_data")
         fc.fn_decode_trailers = _overridden(cls, "decode_trailers")
@@ -146,13 +134,14 @@ cdef class FilterConfig:
             self.has_error_counter = True
         return 0
 
-    cdef Filter new_filter(self, pyext_stream* s):
+    cdef _Stream new_stream(self, pyext_stream* s):
+        """The runtime's _Stream and the user's Filter for a stream (worker thread)."""
+        cdef _Stream st = _Stream.__new__(_Stream)
         cdef object obj = pyext_tp_new(self.cls, _NO_ARGS)
-        cdef Filter f = <Filter>obj
-        f._bind(s, self)
+        st._bind(s, self, <Filter>obj)
         if self.has_init:
             obj.__init__()
-        return f
+        return st
 
     cdef void count_error(self) noexcept:
         # THREAD: Envoy counters are atomic; the config-level call needs no live stream.
@@ -161,4 +150,4 @@ cdef class FilterConfig:
                 self.envoy_ptr, self.error_counter, NULL, 0, 1)
 
     def __repr__(self):
-        return f"<FilterConfig {self.name} hooks=0x{self.hooks:02x}>"
+        return f"<FilterConfig {self.name} events=0x{self.events:02x}>"

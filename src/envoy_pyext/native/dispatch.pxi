@@ -1,9 +1,11 @@
 # envoy-pyext: Apache-2.0
 #
-# The functions the C++ shim calls, with the GIL held, on Envoy's threads. This is the exception
-# barrier: nothing raised by user code (or by us) crosses into Envoy. A failure is logged with
-# its traceback, counted, and answered fail-closed (a 500 on the request path, a reset on the
-# response path) unless the filter class sets fail_open = True.
+# The functions the C++ shim calls, with the GIL held, on Envoy's threads: one generic entry for
+# the six header/data/trailers events (_dispatch), and the error barrier (_fail). Nothing
+# raised by user code (or by us) crosses into Envoy: a failure is logged with its traceback,
+# counted, and answered fail-closed (a 500 while the response has not started, a reset after)
+# unless the filter class sets fail_open = True, which lets the stream go on as if the hook
+# had returned CONTINUE.
 
 cdef bint _bootstrapped = False
 
@@ -40,7 +42,7 @@ cdef public pyext_config* pyext_on_config_new(void* config_envoy_ptr, const char
         c = <pyext_config*>calloc(1, sizeof(pyext_config))
         if c == NULL:
             raise MemoryError()
-        c.hooks = fc.hooks
+        c.events = fc.events
         c.py = <PyObject*>fc
         Py_INCREF(fc)
         fc._c = c
@@ -61,157 +63,170 @@ cdef public void pyext_on_config_destroy(pyext_config* c) noexcept:
     Py_DECREF(<object>fc)
 
 
-cdef inline Filter _filter_of(pyext_stream* s):
+cdef inline _Stream _stream_of(pyext_stream* s):
     if s.py != NULL:
-        return <Filter>s.py
-    cdef Filter f = (<FilterConfig>s.config.py).new_filter(s)
-    Py_INCREF(f)
-    s.py = <PyObject*>f
-    return f
+        return <_Stream>s.py
+    cdef _Stream st = (<FilterConfig>s.config.py).new_stream(s)
+    Py_INCREF(st)
+    s.py = <PyObject*>st
+    return st
 
 
-cdef int _fail(pyext_stream* s, int side, str hook) noexcept:
-    """Answers an exception raised in `hook`. Returns 1 when the stream must stop, 0 when it
-    may continue (fail_open). Must be called from inside the `except` block."""
+cdef int _fail(_Stream st, int side, str hook) noexcept:
+    """Answers an exception raised in `hook`. Returns 1 when the stream stops, 0 when it goes
+    on (fail_open, or nothing to answer). Must be called from inside the `except` block."""
     cdef FilterConfig fc
-    cdef Filter f = None
     cdef bytes body, details
     cdef abi.envoy_dynamic_module_type_module_http_header hdr
+    cdef bint reset
     try:
-        fc = <FilterConfig>s.config.py
-        if s.py != NULL:
-            f = <Filter>s.py
+        fc = st._fc
         _stats.errors += 1
-        _log(LL_ERROR, f"envoy-pyext: {fc.name}.{hook} raised; "
-                       f"{'continuing (fail_open)' if fc.fail_open else _FAIL_ACTION[side]}:\n"
-                       f"{_traceback.format_exc()}")
         fc.count_error()
+        reset = side == SIDE_RESPONSE and st._sides[SIDE_RESPONSE].headers_out
         if side == SIDE_NONE:
+            action = "logged only"
+        elif fc.fail_open:
+            action = "continuing (fail_open)"
+        else:
+            action = "resetting the stream" if reset else "answering 500"
+        _log(LL_ERROR, f"envoy-pyext: {fc.name}.{hook} raised; {action}:\n"
+                       f"{_format_exc(_sys.exc_info()[1])}")
+        if side == SIDE_NONE or st._s == NULL or st._s.envoy_ptr == NULL:
             return 0
         if fc.fail_open:
-            if f is not None:
-                f._flags &= ~(F_REQ_HELD | F_REQ_BUFFER | F_RESP_HELD | F_RESP_BUFFER)
             return 0
-        already_replied = f is not None and (f._flags & (F_LOCAL_REPLY | F_FAILED))
-        if f is not None:
-            f._flags |= F_FAILED
-        s.python_busy |= PYEXT_BUSY_REPLIED
-        if already_replied:
+        if st._closed:
             return 1
-        if side == SIDE_REQUEST:
-            body = b"Internal Server Error\n"
-            details = b"envoy_pyext_filter_error"
-            hdr.key_ptr = b"content-type"
-            hdr.key_length = 12
-            hdr.value_ptr = b"text/plain"
-            hdr.value_length = 10
-            abi.envoy_dynamic_module_callback_http_send_response(
-                s.envoy_ptr, 500, &hdr, 1, _mbuf(body), _mbuf(details))
-        else:
+        _close(st)
+        if reset:
             details = b"envoy_pyext_filter_error"
             abi.envoy_dynamic_module_callback_http_filter_reset_stream(
-                s.envoy_ptr,
+                st._s.envoy_ptr,
                 abi.envoy_dynamic_module_type_http_filter_stream_reset_reason_LocalReset,
                 _mbuf(details))
+            return 1
+        # Envoy sends this through the filter chain, or straight to the client when the
+        # response already started in the chain, or resets when it already went out.
+        body = b"Internal Server Error\n"
+        details = b"envoy_pyext_filter_error"
+        hdr.key_ptr = b"content-type"
+        hdr.key_length = 12
+        hdr.value_ptr = b"text/plain"
+        hdr.value_length = 10
+        abi.envoy_dynamic_module_callback_http_send_response(
+            st._s.envoy_ptr, 500, &hdr, 1, _mbuf(body), _mbuf(details))
         return 1
     except BaseException:
         return 1
 
 
-_FAIL_ACTION = ("answering 500", "resetting the stream", "logged only")
+cdef int _dispatch(pyext_stream* s, int side, int kind, bint eos) noexcept:
+    """The entry of every header/data/trailers event: the phase machine, behind the barrier."""
+    cdef _Stream st = None
+    try:
+        st = _stream_of(s)
+        if kind == K_HEADERS:
+            return ev_headers(st, side, eos)
+        if kind == K_DATA:
+            return ev_data(st, side, eos)
+        return ev_trailers(st, side)
+    except BaseException:
+        if st is None:
+            _log(LL_CRITICAL, f"envoy-pyext: creating the filter failed:\n"
+                              f"{_format_exc(_sys.exc_info()[1])}")
+            return _stop_status(kind)
+        if _fail(st, side, _HOOK_NAMES[side][kind]):
+            return _stop_status(kind)
+        try:  # fail_open: as if the hook had returned CONTINUE
+            return _outcome(st, side, kind, S_CONTINUE, eos or kind == K_TRAILERS)
+        except BaseException:
+            return _continue_status(kind)
 
 
 cdef public int pyext_on_request_headers(pyext_stream* s, int end_of_stream) noexcept:
-    try:
-        return _filter_of(s)._on_headers(SIDE_REQUEST, end_of_stream)
-    except BaseException:
-        return HDR_STOP_ITERATION if _fail(s, SIDE_REQUEST, "decode_headers") else HDR_CONTINUE
+    return _dispatch(s, SIDE_REQUEST, K_HEADERS, end_of_stream)
 
 
 cdef public int pyext_on_request_body(pyext_stream* s, int end_of_stream) noexcept:
-    try:
-        return _filter_of(s)._on_data(SIDE_REQUEST, end_of_stream)
-    except BaseException:
-        return BODY_STOP_NO_BUFFER if _fail(s, SIDE_REQUEST, "decode_data") else BODY_CONTINUE
+    return _dispatch(s, SIDE_REQUEST, K_DATA, end_of_stream)
 
 
 cdef public int pyext_on_request_trailers(pyext_stream* s) noexcept:
-    try:
-        return _filter_of(s)._on_trailers(SIDE_REQUEST)
-    except BaseException:
-        return TRL_STOP_ITERATION if _fail(s, SIDE_REQUEST, "decode_trailers") else TRL_CONTINUE
+    return _dispatch(s, SIDE_REQUEST, K_TRAILERS, True)
 
 
 cdef public int pyext_on_response_headers(pyext_stream* s, int end_of_stream) noexcept:
-    try:
-        return _filter_of(s)._on_headers(SIDE_RESPONSE, end_of_stream)
-    except BaseException:
-        return HDR_STOP_ITERATION if _fail(s, SIDE_RESPONSE, "encode_headers") else HDR_CONTINUE
+    return _dispatch(s, SIDE_RESPONSE, K_HEADERS, end_of_stream)
 
 
 cdef public int pyext_on_response_body(pyext_stream* s, int end_of_stream) noexcept:
-    try:
-        return _filter_of(s)._on_data(SIDE_RESPONSE, end_of_stream)
-    except BaseException:
-        return BODY_STOP_NO_BUFFER if _fail(s, SIDE_RESPONSE, "encode_data") else BODY_CONTINUE
+    return _dispatch(s, SIDE_RESPONSE, K_DATA, end_of_stream)
 
 
 cdef public int pyext_on_response_trailers(pyext_stream* s) noexcept:
-    try:
-        return _filter_of(s)._on_trailers(SIDE_RESPONSE)
-    except BaseException:
-        return TRL_STOP_ITERATION if _fail(s, SIDE_RESPONSE, "encode_trailers") else TRL_CONTINUE
+    return _dispatch(s, SIDE_RESPONSE, K_TRAILERS, True)
 
 
 cdef public void pyext_on_stream_complete(pyext_stream* s) noexcept:
-    cdef Filter f
+    cdef _Stream st = None
     try:
-        f = _filter_of(s)
-        if f._pend_side != SIDE_NONE:
-            f._cancel_pending()  # the stream is over: on_log must not overlap pending work
-        if f._fc.fn_on_log is not None:
-            _run_detached(f._fc.fn_on_log(f))
+        st = _stream_of(s)
+        st._ended = True
+        if st._pend is not None:
+            pending_cancel(st)  # the stream is over: on_log must not overlap pending work
+        if st._fc.fn_on_log is not None:
+            _run_detached(st, st._fc.fn_on_log(st._filter), "on_log")
     except BaseException:
-        _fail(s, SIDE_NONE, "on_log")
+        if st is not None:
+            _fail(st, SIDE_NONE, "on_log")
 
 
 cdef public void pyext_on_destroy(pyext_stream* s) noexcept:
-    # OWNERSHIP: after this returns the shim frees `s`; the Filter forgets it first, so a
-    # reference user code kept raises StreamDestroyedError instead of reaching freed memory.
+    # OWNERSHIP: after this returns the shim frees `s`; the _Stream forgets it first, so a
+    # Filter or view user code kept raises StreamDestroyedError instead of reaching freed memory.
     cdef PyObject* obj = s.py
-    cdef Filter f
+    cdef _Stream st
+    cdef object f
     if obj == NULL:
         return
-    f = <Filter>obj
+    st = <_Stream>obj
     s.py = NULL
     s.envoy_ptr = NULL
+    f = st._filter
     try:
-        f._unbind()
-        if f._fc.fn_on_destroy is not None:
-            _run_detached(f._fc.fn_on_destroy(f))
+        st._unbind()
+        if st._fc.fn_on_destroy is not None:
+            _run_detached(st, st._fc.fn_on_destroy(f), "on_destroy")
     except BaseException:
-        _fail(s, SIDE_NONE, "on_destroy")
+        _fail(st, SIDE_NONE, "on_destroy")
     finally:
-        Py_DECREF(f)
+        f = None
+        Py_DECREF(st)
 
 
 cdef public void pyext_on_scheduled(pyext_stream* s, uint64_t event_id) noexcept:
-    # Worker thread: a pending hook finished (coroutine done, or continue_request() & co).
-    cdef Filter f
-    cdef int side
+    # Worker thread: a pending hook finished (coroutine done, continue_request() & co), or a
+    # coroutine parked on this worker takes its next step.
+    cdef _Stream st
+    cdef _Pending p
     if s.py == NULL:
         return
-    f = <Filter>s.py
-    side = f._pend_side
+    st = <_Stream>s.py
+    p = st._pend
     try:
         if event_id == EV_STEP:
-            f._step_parked()
+            pending_step(st)
         else:
-            f._resume()
+            pending_resume(st)
     except BaseException:
-        name = _HOOK_NAMES[side][f._pend_kind] if side != SIDE_NONE else "async hook"
-        if side != SIDE_NONE and _fail(s, side, name) == 0:
-            try:
-                f._continue(side)  # fail_open: let the stream go on
+        if p is None:
+            _fail(st, SIDE_NONE, "async hook")
+        elif _fail(st, p.side, _HOOK_NAMES[p.side][p.kind]) == 0 and st._pend is None \
+                and st._s != NULL and st._s.envoy_ptr != NULL:
+            try:  # fail_open: the stream goes on as if the hook had returned CONTINUE
+                _finish(st, p.side, p.kind, p.eos, S_CONTINUE)
+                if st._sides[p.side].phase == P_STREAMING or st._sides[p.side].phase == P_DONE:
+                    pass
             except BaseException:
-                pass
+                _fail(st, SIDE_NONE, "async hook")

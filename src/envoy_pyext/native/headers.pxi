@@ -114,16 +114,13 @@ cdef inline abi.envoy_dynamic_module_type_module_buffer _mbuf(bytes b) noexcept:
 cdef class HeaderMap:
     """Request or response headers (or trailers) of one stream. Names are case-insensitive."""
 
-    cdef Filter _f
-    cdef abi.envoy_dynamic_module_type_http_header_type _htype
-
     def __init__(self):
         raise TypeError("HeaderMap objects are created by envoy-pyext, not by user code")
 
     @staticmethod
-    cdef HeaderMap new(Filter f, int htype):
+    cdef HeaderMap new(_Stream st, int htype):
         cdef HeaderMap h = HeaderMap.__new__(HeaderMap)
-        h._f = f
+        h._st = st
         h._htype = <abi.envoy_dynamic_module_type_http_header_type>htype
         return h
 
@@ -153,7 +150,7 @@ cdef class HeaderMap:
         raise TypeError(f"header name must be str or bytes, not {type(name).__name__}")
 
     cdef object _get(self, object name, bint raw):
-        cdef _Shadow sh = _access(self._f)
+        cdef _Shadow sh = _access(self._st)
         cdef bytes key = self._lookup_key(name)
         if key is None:
             return None
@@ -162,7 +159,7 @@ cdef class HeaderMap:
             if not values:
                 return None
             return values[0] if raw else (<bytes>values[0]).decode("utf-8", "surrogateescape")
-        cdef void* ep = self._f._s.envoy_ptr
+        cdef void* ep = self._st._s.envoy_ptr
         cdef abi.envoy_dynamic_module_type_envoy_buffer out
         out.ptr = NULL
         out.length = 0
@@ -174,7 +171,7 @@ cdef class HeaderMap:
         return _decode_value(out.ptr, out.length)
 
     cdef list _get_all(self, object name, bint raw):
-        cdef _Shadow sh = _access(self._f)
+        cdef _Shadow sh = _access(self._st)
         cdef bytes key = self._lookup_key(name)
         cdef list result = []
         if key is None:
@@ -182,7 +179,7 @@ cdef class HeaderMap:
         if sh is not None:
             values = sh.get_all(self._htype, key)
             return values if raw else [(<bytes>v).decode("utf-8", "surrogateescape") for v in values]
-        cdef void* ep = self._f._s.envoy_ptr
+        cdef void* ep = self._st._s.envoy_ptr
         cdef abi.envoy_dynamic_module_type_envoy_buffer out
         cdef size_t count = 0, i
         out.ptr = NULL
@@ -203,7 +200,7 @@ cdef class HeaderMap:
         return result
 
     cdef list _items(self, bint raw):
-        cdef _Shadow sh = _access(self._f)
+        cdef _Shadow sh = _access(self._st)
         if sh is None:
             return self._items_direct(raw)
         m = sh.maps[self._htype]
@@ -215,7 +212,7 @@ cdef class HeaderMap:
                 for k, v in m]
 
     cdef list _items_direct(self, bint raw):
-        cdef void* ep = self._f._s.envoy_ptr
+        cdef void* ep = self._st._s.envoy_ptr
         cdef size_t n = abi.envoy_dynamic_module_callback_http_get_headers_size(ep, self._htype)
         cdef list result = []
         if n == 0:
@@ -252,14 +249,14 @@ cdef class HeaderMap:
             # set_header treats it as "remove". Say so instead of silently dropping it.
             raise ValueError(f"empty value for header {name!r}: Envoy 1.40's dynamic-module "
                              f"ABI cannot store empty header values (use remove() to delete)")
-        cdef _Shadow sh = _access(self._f)
+        cdef _Shadow sh = _access(self._st)
         if sh is not None:
             if add:
                 sh.add(self._htype, key, PyBytes_FromStringAndSize(val.ptr, val_length))
             else:
                 sh.set(self._htype, key, PyBytes_FromStringAndSize(val.ptr, val_length))
             return 0
-        cdef void* ep = self._f._s.envoy_ptr
+        cdef void* ep = self._st._s.envoy_ptr
         cdef bint ok
         if add:
             ok = abi.envoy_dynamic_module_callback_http_add_header(
@@ -275,7 +272,7 @@ cdef class HeaderMap:
 
     cdef int _remove(self, object name) except -1:
         cdef bytes key = _header_name(name)
-        cdef _Shadow sh = _access(self._f)
+        cdef _Shadow sh = _access(self._st)
         if sh is not None:
             sh.remove(self._htype, key)
             return 0
@@ -283,7 +280,7 @@ cdef class HeaderMap:
         none.ptr = NULL     # a NULL value removes every value of the key (ABI convention)
         none.length = 0
         abi.envoy_dynamic_module_callback_http_set_header(
-            self._f._s.envoy_ptr, self._htype, _mbuf(key), none)
+            self._st._s.envoy_ptr, self._htype, _mbuf(key), none)
         return 0
 
     ### Public API ###
@@ -354,7 +351,7 @@ cdef class HeaderMap:
         return iter(self.keys())
 
     def __repr__(self):
-        if self._f is None or self._f._s == NULL:
+        if self._st is None or self._st._s == NULL:
             return f"<HeaderMap {_HEADER_MAP_NAMES[self._htype]} (stream destroyed)>"
         return f"<HeaderMap {_HEADER_MAP_NAMES[self._htype]} {self.items()!r}>"
 

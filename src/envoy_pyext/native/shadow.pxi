@@ -1,50 +1,47 @@
 # envoy-pyext: Apache-2.0
 #
 # _Shadow: what a stream's views read and write while one of its hooks is pending (a coroutine
-# on the event-loop thread, or a thread that returned Status.RUNNING). Envoy's memory must only
-# be touched on the stream's worker thread during a hook, so when a hook goes asynchronous the
-# runtime COPIES, on the worker:
-#   - every header map that exists (request/response headers and trailers), as (name, value)
-#     byte pairs;
-#   - each direction's body as Envoy holds it (in a data hook: buffered + the chunk received).
+# on the event-loop thread, or a thread after Status.RUNNING). Envoy's memory is touched only on
+# the stream's worker, so when a hook leaves it the runtime COPIES, on the worker:
+#   - every header map that exists, as [name, value] byte pairs;
+#   - each direction's body as the hook sees it (in a data hook: what Envoy holds plus the chunk
+#     received, less what the hook already saw).
 # Reads are served from the copies. Writes change the copies and are RECORDED in order; when the
-# work finishes, the worker replays them into Envoy (headers in the order they were made, then
-# each body that changed, then a local reply if one was asked for) before the stream resumes.
+# work is done, the worker replays them into Envoy (headers in call order, then each body that
+# changed, then a local reply if one was asked for) before the stream goes on.
+
 
 cdef class _Shadow:
-    cdef list maps          # 4 entries (by header type): list of [name, value] bytes, or None
-    cdef list ops           # (is_add/remove/set, htype, name, value) in call order
-    cdef list bodies        # 2 entries (by side): bytearray
-    cdef list body_base     # 2 entries: how many bytes of Envoy's buffer each copy stands for
-    cdef bint changed[2]
-    cdef object reply       # (status, [(name, value)], body, details) or None
 
     @staticmethod
-    cdef _Shadow snapshot(Filter f, int data_side):
-        """Copies the stream's state. `data_side` is the side whose data hook is running
-        (its received chunk is part of the body) or SIDE_NONE."""
+    cdef _Shadow snapshot(_Stream st, int data_side):
+        """Copies the stream's state. `data_side` is the direction whose data hook is running
+        (its received chunk is part of the body), or SIDE_NONE."""
         cdef _Shadow sh = _Shadow.__new__(_Shadow)
         cdef HeaderMap h
         cdef Buffer b
         cdef int htype, side
+        cdef bytes data
         sh.maps = [None, None, None, None]
         for htype in range(4):
-            h = f._headers(htype)
-            if abi.envoy_dynamic_module_callback_http_get_headers_size(f._s.envoy_ptr, h._htype) \
+            h = st._headers(htype)
+            if abi.envoy_dynamic_module_callback_http_get_headers_size(st._s.envoy_ptr, h._htype) \
                     or htype == HT_REQUEST_HEADERS:
                 sh.maps[htype] = [list(kv) for kv in h._items_direct(True)]
         sh.ops = []
         sh.bodies = [None, None]
-        sh.body_base = [0, 0]
         for side in range(2):
-            b = f._body(side)
+            b = st._body(side)
+            saved = b._in_hook
             b._in_hook = side == data_side
             try:
                 data = b._read_direct()
             finally:
-                b._in_hook = False
-            sh.bodies[side] = bytearray(data)
-            sh.body_base[side] = len(data)
+                b._in_hook = saved
+            skip = b._skip if side == data_side else 0
+            sh.bodies[side] = bytearray(data[skip:])
+            sh.body_skip[side] = skip
+            sh.body_base[side] = len(data) - skip
             sh.changed[side] = False
         return sh
 
@@ -85,30 +82,22 @@ cdef class _Shadow:
         self.ops.append((2, htype, key, None))
         return 0
 
-    # ---- bodies -------------------------------------------------------------------------
-    cdef bytearray body(self, int side):
-        return <bytearray>self.bodies[side]
-
-    cdef void touch(self, int side) noexcept:
-        self.changed[side] = True
-
     # ---- back into Envoy ----------------------------------------------------------------
-    cdef int replay(self, Filter f) except -1:
-        """On the worker, with f._shadow already cleared: writes the recorded changes."""
+    cdef int replay(self, _Stream st) except -1:
+        """On the worker, once the pending hook is over: writes the recorded changes."""
         cdef HeaderMap h
-        cdef Buffer b
         cdef int side
         for kind, htype, key, value in self.ops:
-            h = f._headers(htype)
+            h = st._headers(htype)
             if kind == 2:
                 h._remove(key)
             else:
                 h._write(key, value, kind == 1)
         for side in range(2):
             if self.changed[side]:
-                b = f._body(side)
-                b._replace_prefix(self.body_base[side], bytes(self.bodies[side]))
+                st._body(side)._replace_range(self.body_skip[side], self.body_base[side],
+                                              bytes(self.bodies[side]))
         if self.reply is not None:
             status, pairs, body, details = self.reply
-            f._send_reply_direct(status, pairs, body, details)
+            _send_reply_direct(st, status, pairs, body, details)
         return 0

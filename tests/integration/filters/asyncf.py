@@ -60,11 +60,13 @@ class ThreadWork(Filter):
 
 
 class AsyncRewrite(Filter):
-    """Rewrites headers and the buffered body after an await, both directions."""
+    """Rewrites headers and the buffered body after an await, both directions. The headers
+    hooks hold the headers (STOP_AND_BUFFER) so that content-length follows the rewrite."""
+
+    def decode_headers(self, headers, end_stream):
+        return Status.STOP_AND_BUFFER
 
     async def decode_data(self, buffer, end_stream):
-        if not end_stream:
-            return Status.STOP_AND_BUFFER
         await asyncio.sleep(0.01)
         body = bytes(buffer)
         buffer.set(body.replace(b"hello", b"HELLO, ASYNC WORLD"))
@@ -76,10 +78,9 @@ class AsyncRewrite(Filter):
     async def encode_headers(self, headers, end_stream):
         await asyncio.sleep(0.01)
         headers["x-response-rewritten"] = "yes"
+        return Status.STOP_AND_BUFFER
 
     async def encode_data(self, buffer, end_stream):
-        if not end_stream:
-            return Status.STOP_AND_BUFFER
         await asyncio.sleep(0.01)
         buffer.set(b"[" + bytes(buffer) + b"]")
 
@@ -194,7 +195,10 @@ class Report(Filter):
 
 class AsyncSlowBody(Filter):
     """Each body chunk waits on a slow lookup: a client that hangs up mid-body finds the
-    data hook pending."""
+    data hook pending. The headers wait for the body (nothing half-done goes upstream)."""
+
+    def decode_headers(self, headers, end_stream):
+        return Status.STOP_NO_BUFFER
 
     async def decode_data(self, buffer, end_stream):
         try:

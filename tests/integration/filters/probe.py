@@ -81,6 +81,16 @@ class BodyProbe(Filter):
         if self.config in ("grow", "upper-response"):  # allow 4 MiB bodies in Envoy
             self.callbacks.buffer_limit = 4 << 20
             headers["x-buffer-limit"] = str(self.callbacks.buffer_limit)
+        if self.config not in ("stream-upper", "upper-response"):
+            # Hold the headers until decode_data saw the whole body: it can then change them
+            # and the runtime makes content-length match the rewritten body.
+            return Status.STOP_AND_BUFFER
+        return None
+
+    def encode_headers(self, headers, end_stream):
+        if self.config == "upper-response":
+            return Status.STOP_AND_BUFFER
+        return None
 
     def decode_data(self, buffer, end_stream):
         mode = self.config

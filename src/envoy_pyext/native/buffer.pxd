@@ -1,0 +1,25 @@
+# Buffer: a view onto one direction's body (buffer.pxi).
+# THREAD: as HeaderMap. Envoy's received chunk is addressable only inside the data hook
+# (_in_hook); memoryviews into Envoy's memory are valid only until the hook returns.
+cdef class Buffer:
+    cdef _Stream _st            # None once the stream was destroyed
+    cdef int _side
+    cdef bint _in_hook          # the received chunk is part of the view (inside the data hook)
+    cdef Py_ssize_t _skip       # leading bytes the hook already saw (data replayed after a resume)
+    cdef Py_ssize_t _exports    # live memoryviews
+    cdef bytes _copy            # backing store of a memoryview over several slices
+
+    @staticmethod
+    cdef Buffer new(_Stream st, int side)
+    cdef int _kinds(self, void* ep, abi.envoy_dynamic_module_type_http_body_type* kinds) except -1
+    cdef Py_ssize_t _size_direct(self) except -1
+    cdef list _slices(self)
+    cdef bytes _read_direct(self)
+    cdef int _drain_direct(self, Py_ssize_t n) except -1
+    cdef int _append_direct(self, bytes b) except -1
+    cdef int _replace_range(self, Py_ssize_t start, Py_ssize_t length, bytes data) except -1
+    cdef Py_ssize_t _size(self) except -1
+    cdef bytes _read(self)
+    cdef int _set(self, bytes data) except -1
+    cdef int _drain(self, Py_ssize_t n) except -1
+    cdef int _append(self, bytes data) except -1

@@ -1,0 +1,6 @@
+# Filter: the class users subclass (filter.pxi). Its only runtime field is the per-stream
+# _Stream; everything else in a user filter's namespace is the user's.
+cdef class Filter:
+    cdef _Stream _rt
+    cdef object __weakref__
+    cdef dict __dict__

@@ -1,0 +1,188 @@
+# envoy-pyext: Apache-2.0
+#
+# _Stream: the runtime's object for one HTTP stream (fields and THREAD notes: stream.pxd).
+# It binds the shim's pyext_stream to the user's Filter, hands out the views, checks every
+# access (alive? right thread? pending?), and calls user hooks. What the hooks' results do to
+# the stream is the phase machine's job (phase.pxi, events.pxi); asynchronous hooks are
+# pending.pxi's.
+
+cdef extern from "Python.h":
+    unsigned long PyThread_get_thread_ident() nogil
+
+
+@cython.freelist(64)
+cdef class _Stream:
+
+    def __cinit__(self):
+        self._run_side = SIDE_NONE
+        self._run_kind = K_NONE
+        self._early_status = -1
+
+    cdef int _bind(self, pyext_stream* s, FilterConfig fc, Filter f) except -1:
+        self._s = s
+        self._fc = fc
+        self._filter = f
+        self._tid = PyThread_get_thread_ident()
+        f._rt = self
+        _stats.live_streams += 1
+        _stats.filters_created += 1
+        return 0
+
+    cdef int _unbind(self) except -1:
+        """Envoy destroyed the stream (worker thread): cancel pending work, cut every view off
+        (a view user code kept raises StreamDestroyedError), and drop the user's Filter, so
+        that all of it is freed by reference counting."""
+        if self._s == NULL:
+            return 0
+        if self._pend is not None:
+            pending_cancel(self)
+        if self._sched != NULL:
+            abi.envoy_dynamic_module_callback_http_filter_scheduler_delete(self._sched)
+            self._sched = NULL
+        self._s = NULL
+        _stats.live_streams -= 1
+        for view in (self._v_h0, self._v_h1, self._v_h2, self._v_h3):
+            if view is not None:
+                (<HeaderMap>view)._st = None
+        for view in (self._v_b0, self._v_b1):
+            if view is not None:
+                (<Buffer>view)._st = None
+        if self._callbacks is not None:
+            self._callbacks._st = None
+        self._v_h0 = self._v_h1 = self._v_h2 = self._v_h3 = None
+        self._v_b0 = self._v_b1 = None
+        self._callbacks = None
+        self._filter = None
+        if self._settle_event is not None:
+            self._settle_event.set()
+        return 0
+
+    cdef HeaderMap _headers(self, int htype):
+        # One view per map for the life of the stream: hooks reuse it instead of allocating.
+        if self._s == NULL:
+            _access(self)  # raises StreamDestroyedError; no view is made for a dead stream
+        if htype == HT_REQUEST_HEADERS:
+            if self._v_h0 is None:
+                self._v_h0 = HeaderMap.new(self, htype)
+            return self._v_h0
+        if htype == HT_RESPONSE_HEADERS:
+            if self._v_h2 is None:
+                self._v_h2 = HeaderMap.new(self, htype)
+            return self._v_h2
+        if htype == HT_REQUEST_TRAILERS:
+            if self._v_h1 is None:
+                self._v_h1 = HeaderMap.new(self, htype)
+            return self._v_h1
+        if self._v_h3 is None:
+            self._v_h3 = HeaderMap.new(self, htype)
+        return self._v_h3
+
+    cdef Buffer _body(self, int side):
+        if self._s == NULL:
+            _access(self)
+        if side == SIDE_REQUEST:
+            if self._v_b0 is None:
+                self._v_b0 = Buffer.new(self, side)
+            return self._v_b0
+        if self._v_b1 is None:
+            self._v_b1 = Buffer.new(self, side)
+        return self._v_b1
+
+    cdef object _hook_fn(self, int side, int kind):
+        cdef FilterConfig fc = self._fc
+        if side == SIDE_REQUEST:
+            if kind == K_HEADERS:
+                return fc.fn_decode_headers
+            return fc.fn_decode_data if kind == K_DATA else fc.fn_decode_trailers
+        if kind == K_HEADERS:
+            return fc.fn_encode_headers
+        return fc.fn_encode_data if kind == K_DATA else fc.fn_encode_trailers
+
+    cdef int _invoke(self, int side, int kind, object fn, object arg, bint eos) except -1:
+        """Calls a user hook on the worker. Returns its status, or S_PENDING when it went
+        asynchronous (a coroutine that suspended, or RUNNING)."""
+        cdef object result
+        cdef int status
+        cdef bint finished
+        self._hook_depth += 1
+        self._run_side = side
+        self._run_kind = kind
+        self._early_status = -1
+        try:
+            result = fn(self._filter, arg) if kind == K_TRAILERS else fn(self._filter, arg, eos)
+            if result is not None and type(result) is not _StatusType and _is_awaitable(result):
+                coro = _as_coroutine(result)
+                result = _step(coro, None, &finished)
+                if not finished:
+                    pending_start(self, side, kind, eos, coro, result)
+                    return S_PENDING
+            status = _status_of(result, fn)
+            if status == S_RUNNING:
+                if self._early_status >= 0:  # the hook continued its own stream already
+                    return self._early_status
+                pending_start(self, side, kind, eos, None, None)
+                return S_PENDING
+            return status
+        finally:
+            self._hook_depth -= 1
+            self._run_side = SIDE_NONE
+            self._run_kind = K_NONE
+            if self._settle_event is not None:
+                self._settle_event.set()
+                self._settle_event = None
+
+    cdef int _update_busy(self) except -1:
+        """Tells the shim whether every event of this stream must reach Python now."""
+        cdef uint32_t busy = 0
+        cdef int p0 = self._sides[0].phase, p1 = self._sides[1].phase
+        if self._s == NULL:
+            return 0
+        if self._closed or p0 >= P_STOPPED and p0 != P_DONE or p1 >= P_STOPPED and p1 != P_DONE:
+            busy |= PYEXT_BUSY_ROUTE_ALL
+        if self._pend is not None:
+            busy |= PYEXT_BUSY_ROUTE_ALL | PYEXT_BUSY_PENDING
+        self._s.python_busy = busy
+        return 0
+
+    cdef int _trace(self, str what) except -1:
+        _log(LL_DEBUG, f"envoy-pyext: stream {<size_t>self._s:#x} {what}: request "
+                       f"{_PHASE_NAMES[self._sides[0].phase]}, response "
+                       f"{_PHASE_NAMES[self._sides[1].phase]}"
+                       f"{', pending' if self._pend is not None else ''}"
+                       f"{', closed' if self._closed else ''}")
+        return 0
+
+
+cdef _Shadow _access(_Stream st):
+    """The check every view and callback goes through. Returns the pending hook's shadow, or
+    None when the caller may use Envoy directly (the stream's worker thread)."""
+    if st is None or st._s == NULL or st._s.envoy_ptr == NULL:
+        raise StreamDestroyedError(
+            "the stream this object belonged to has been destroyed; its headers, body and "
+            "callbacks can no longer be used (copy what you need while the hook runs)")
+    cdef _Pending p = st._pend
+    if p is not None and p.shadow is not None:
+        return p.shadow
+    if PyThread_get_thread_ident() == st._tid:
+        return None
+    if st._hook_depth > 0:
+        # A thread started by a hook that is still running: wait until the hook has returned
+        # (RUNNING makes the shadow), with the GIL released.
+        if st._settle_event is None:
+            st._settle_event = _threading.Event()
+        st._settle_event.wait(60)
+        return _access(st)
+    if st._ended:
+        raise StreamDestroyedError(
+            "the stream has ended (its response is complete); its headers, body and callbacks "
+            "can no longer be used from other threads")
+    raise WrongThreadError(
+        "Envoy memory can only be used on the stream's Envoy worker thread, or while one of "
+        "the stream's hooks is pending (async def, or after returning Status.RUNNING)")
+
+
+cdef void* _worker_envoy_ptr(_Stream st) except NULL:
+    """For calls that only make sense on the worker, not on a pending hook's copy."""
+    if _access(st) is not None:
+        raise EnvoyPyextError("not available while a hook of this stream is pending")
+    return st._s.envoy_ptr
