@@ -39,7 +39,7 @@ def in_thread(fn):
     t.start()
     t.join()
     if "error" in out:
-        raise out["error"]
+        raise out.pop("error")  # popped: out -> error -> traceback -> run() -> out is a cycle
     return out.get("value")
 
 
