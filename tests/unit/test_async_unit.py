@@ -7,11 +7,12 @@ import pytest
 
 import envoy_pyext
 from envoy_pyext import EnvoyPyextError, StreamDestroyedError, WrongThreadError
+from envoy_pyext._native import _ABI
 
 from . import filters
 from .fakehost import HT_REQUEST_HEADERS, Config, Stream
 
-STOP_ITERATION, STOP_ALL_WATERMARK = 1, 4
+STOP_ITERATION, STOP_ALL_WATERMARK = _ABI["HDR_STOP_ITERATION"], _ABI["HDR_STOP_ALL_WATERMARK"]
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ import pytest
 
 import envoy_pyext
 from envoy_pyext import Status
+from envoy_pyext._native import _ABI
 
 from . import filters
 import ctypes
@@ -14,8 +15,12 @@ from .fakehost import (BT_BUFFERED_REQUEST, BT_RECEIVED_REQUEST, BT_RECEIVED_RES
 lib.envoy_dynamic_module_callback_http_drain_body.argtypes = [ctypes.c_void_p, ctypes.c_int,
                                                               ctypes.c_size_t]
 
-CONTINUE, STOP_ITERATION, STOP_ALL_BUFFER, STOP_ALL_WATERMARK = 0, 1, 3, 4
-BODY_CONTINUE, BODY_STOP_BUFFER, BODY_STOP_WATERMARK, BODY_STOP_NO_BUFFER = 0, 1, 2, 3
+CONTINUE, STOP_ITERATION, STOP_ALL_BUFFER, STOP_ALL_WATERMARK = (
+    _ABI[k] for k in ("HDR_CONTINUE", "HDR_STOP_ITERATION", "HDR_STOP_ALL_BUFFER",
+                      "HDR_STOP_ALL_WATERMARK"))
+BODY_CONTINUE, BODY_STOP_BUFFER, BODY_STOP_WATERMARK, BODY_STOP_NO_BUFFER = (
+    _ABI[k] for k in ("BODY_CONTINUE", "BODY_STOP_BUFFER", "BODY_STOP_WATERMARK",
+                      "BODY_STOP_NO_BUFFER"))
 
 
 def test_unoverridden_hooks_never_reach_python():

@@ -14,9 +14,7 @@
 # delivered (_deliver_arrivals).
 
 cdef enum:
-    EV_RESUME = 1       # scheduler event ids: the pending hook completed
-    EV_STEP = 2         #   a coroutine parked on the worker takes its next step
-    _MAX_STEPS = 16
+    _MAX_STEPS = 16     # bare-yield steps on the worker in a row before moving to the loop
 
 
 @cython.freelist(16)

@@ -64,6 +64,11 @@ cdef enum:
     K_TRAILERS = 2
     K_NONE = 3          # no hook of the stream is running
 
+# Envoy scheduler event ids (ours: Envoy hands them back to on_scheduled).
+cdef enum:
+    EV_RESUME = 1       # the pending hook completed
+    EV_STEP = 2         # a coroutine parked on the worker takes its next step
+
 _HOOK_NAMES = (("decode_headers", "decode_data", "decode_trailers"),
                ("encode_headers", "encode_data", "encode_trailers"))
 _SIDE_NAMES = ("request", "response", "stream")
@@ -88,3 +93,21 @@ cdef int _status_of(object result, object fn) except -1:
     raise InvalidStatusError(
         f"{getattr(fn, '__qualname__', fn)} returned {result!r}; a hook must return an "
         f"envoy_pyext.Status or None")
+
+
+# The ABI values the runtime uses, by the runtime's names: tests and tools read them from here
+# instead of writing ABI numbers themselves.
+_ABI = {
+    "HDR_CONTINUE": HDR_CONTINUE, "HDR_STOP_ITERATION": HDR_STOP_ITERATION,
+    "HDR_STOP_ALL_BUFFER": HDR_STOP_ALL_BUFFER, "HDR_STOP_ALL_WATERMARK": HDR_STOP_ALL_WATERMARK,
+    "BODY_CONTINUE": BODY_CONTINUE, "BODY_STOP_BUFFER": BODY_STOP_BUFFER,
+    "BODY_STOP_WATERMARK": BODY_STOP_WATERMARK, "BODY_STOP_NO_BUFFER": BODY_STOP_NO_BUFFER,
+    "TRL_CONTINUE": TRL_CONTINUE, "TRL_STOP_ITERATION": TRL_STOP_ITERATION,
+    "HT_REQUEST_HEADERS": HT_REQUEST_HEADERS, "HT_REQUEST_TRAILERS": HT_REQUEST_TRAILERS,
+    "HT_RESPONSE_HEADERS": HT_RESPONSE_HEADERS, "HT_RESPONSE_TRAILERS": HT_RESPONSE_TRAILERS,
+    "BT_RECEIVED_REQUEST": abi.envoy_dynamic_module_type_http_body_type_ReceivedRequestBody,
+    "BT_BUFFERED_REQUEST": abi.envoy_dynamic_module_type_http_body_type_BufferedRequestBody,
+    "BT_RECEIVED_RESPONSE": abi.envoy_dynamic_module_type_http_body_type_ReceivedResponseBody,
+    "BT_BUFFERED_RESPONSE": abi.envoy_dynamic_module_type_http_body_type_BufferedResponseBody,
+    "EV_RESUME": EV_RESUME, "EV_STEP": EV_STEP,
+}
