@@ -1,12 +1,12 @@
 # envoy-pyext: Apache-2.0
 #
-# Coroutines. A hook that returns a coroutine (or any awaitable) is stepped right there on the
-# Envoy worker, with the runtime's event loop installed as the running loop:
+# Coroutines. A hook that returns a coroutine (or any awaitable) runs as a real asyncio Task
+# whose first step is taken right there on the Envoy worker (see "hook coroutines" below):
 #   - it finishes without suspending: done, no thread hop;
 #   - it yields a bare None (asyncio.sleep(0), a cooperative yield): the next step runs on the
-#     same worker, from Envoy's scheduler (no other thread involved);
-#   - it waits on a future (I/O, timers, other tasks): it continues as a Task on the event-loop
-#     thread, and its result comes back to the worker through Envoy's scheduler.
+#     same worker, from Envoy's scheduler (no other thread involved; pending.pxi bounds it);
+#   - it waits on a future (I/O, timers, other tasks): the loop thread takes its next steps,
+#     and its result comes back to the worker through Envoy's scheduler.
 #
 # The event loop: ONE thread ("envoy-pyext-asyncio"), started lazily, shared by every stream of
 # every filter config. THREAD: the loop thread holds `_loop_lock` whenever it runs loop code and
@@ -20,8 +20,6 @@ from asyncio import events as _aio_events
 
 cdef extern from "Python.h":
     bint PyCoro_CheckExact(object o)
-    # Returns PYGEN_RETURN (0), PYGEN_NEXT (1), or PYGEN_ERROR (-1) with an exception set.
-    int PyIter_Send(object iter, object arg, PyObject** presult) except -1
     ctypedef void* PyThread_type_lock
     PyThread_type_lock PyThread_allocate_lock()
     int PyThread_acquire_lock(PyThread_type_lock lock, int waitflag) nogil
@@ -29,6 +27,7 @@ cdef extern from "Python.h":
 
 cdef PyThread_type_lock _loop_lock = PyThread_allocate_lock()
 _set_running_loop = _aio_events._set_running_loop
+_iscoroutine = _asyncio.iscoroutine
 
 
 cdef inline void _lock_loop() noexcept:
@@ -102,43 +101,6 @@ cdef _EventLoop _get_event_loop():
     return _event_loop
 
 
-class _Resume:
-    """Awaitable that continues a coroutine already advanced on a worker: it hands the Task
-    what the coroutine yielded and forwards what the Task sends or throws (including
-    cancellation) back into it."""
-
-    __slots__ = ("coro", "first")
-
-    def __init__(self, coro, first):
-        self.coro = coro
-        self.first = first
-
-    def __await__(self):
-        coro = self.coro
-        yielded = self.first
-        self.first = None
-        while True:
-            try:
-                sent = yield yielded
-            except GeneratorExit:
-                coro.close()
-                raise
-            except BaseException as exc:
-                try:
-                    yielded = coro.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    yielded = coro.send(sent)
-                except StopIteration as stop:
-                    return stop.value
-
-
-async def _drive(coro, first):
-    return await _Resume(coro, first)
-
-
 async def _await(awaitable):
     return await awaitable
 
@@ -147,68 +109,60 @@ cdef inline bint _is_awaitable(object result):
     return PyCoro_CheckExact(result) or hasattr(result, "__await__")
 
 
-cdef inline object _as_coroutine(object awaitable):
-    """Native and Cython-compiled coroutines step as they are; any other awaitable (a Future,
-    an object with __await__) is wrapped in a coroutine."""
-    if PyCoro_CheckExact(awaitable) or (hasattr(awaitable, "send") and hasattr(awaitable, "throw")):
+cdef object _as_coroutine(object awaitable):
+    """What asyncio accepts as a Task's coroutine: native and Cython-compiled coroutines as
+    they are; any other awaitable (a Future, an object with __await__) wrapped in one."""
+    if PyCoro_CheckExact(awaitable) or _iscoroutine(awaitable):
         return awaitable
     return _await(awaitable)
 
 
-cdef object _step(object coro, object value, bint* finished):
-    """Advances `coro` by one step on this thread, with the runtime's loop as the running loop.
-    Sets finished[0] and returns the coroutine's result if it finished, else what it yielded.
-    Raises what the coroutine raised."""
-    cdef PyObject* res = NULL
-    cdef int r
-    cdef object loop = _get_event_loop().loop
-    _lock_loop()
+# ---- hook coroutines as real asyncio Tasks, stepped on the worker ------------------------
+#
+# A hook's coroutine becomes a real asyncio.Task from its first step (current_task(),
+# asyncio.timeout, TaskGroup, wait_for and the libraries built on them work as usual), but the
+# runtime takes the Task's steps itself, on the Envoy worker, for as long as the Task yields
+# bare (asyncio.sleep(0)): create_task() queues the first step on the loop's ready queue, and
+# the runtime takes it off the queue (_take_step) and runs it here, with the loop locked and
+# set as this thread's running loop, exactly as the loop thread would. Once the Task waits on
+# a future, its next step is queued by asyncio itself when the future completes, on the loop
+# thread. THREAD: every function below is called with the loop lock held.
+
+cdef object _take_step(object loop, object task):
+    """Removes the next step of `task` from the loop's ready queue and returns it (None when
+    the task has none queued: it waits on a future, or it is done)."""
+    cdef object ready = loop._ready
+    for handle in list(ready):
+        if getattr(handle._callback, "__self__", None) is task and not handle._cancelled:
+            ready.remove(handle)
+            return handle
+    return None
+
+
+cdef int _run_step(object loop, object handle) except -1:
+    """Runs one queued step on this thread as the loop thread would."""
+    _set_running_loop(loop)
     try:
-        _set_running_loop(loop)
-        try:
-            r = PyIter_Send(coro, value, &res)
-        finally:
-            _set_running_loop(None)
+        handle._run()
     finally:
-        _unlock_loop()
-    finished[0] = r == 0
-    cdef object out = <object>res
-    Py_DECREF(out)  # PyIter_Send returned a new reference; <object> took another
-    return out
-
-
-cdef object _hand_to_loop(object coro, object yielded, object done_callback):
-    """Continues a coroutine that waits on a future as a Task on the loop thread."""
-    cdef _EventLoop el = _get_event_loop()
-    _lock_loop()
-    try:
-        task = el.loop.create_task(_drive(coro, yielded))
-        task.add_done_callback(done_callback)
-    finally:
-        _unlock_loop()
-    el.loop._write_to_self()  # wake select() so the loop sees the new task
-    return task
-
-
-cdef int _throw_into(object coro, object exc) except -1:
-    """Cancels a coroutine parked on a worker: it sees `exc` at its await; if it insists on
-    going on it is closed. Its own errors are logged."""
-    cdef object loop = _get_event_loop().loop
-    _lock_loop()
-    try:
-        _set_running_loop(loop)
-        try:
-            coro.throw(exc)
-            coro.close()  # it swallowed the cancellation and yielded again
-        except (StopIteration, _asyncio.CancelledError):
-            pass
-        except BaseException as e:
-            _log(LL_DEBUG, f"envoy-pyext: a cancelled coroutine raised {e!r}")
-        finally:
-            _set_running_loop(None)
-    finally:
-        _unlock_loop()
+        _set_running_loop(None)
     return 0
+
+
+cdef object _new_task(object loop, object coro, object context):
+    """A Task for `coro` in `context`, not started: returns (task, its first step)."""
+    task = loop.create_task(coro, context=context)
+    return task, _take_step(loop, task)
+
+
+cdef object _task_outcome(object task):
+    """A finished Task's result; raises what it raised (CancelledError when cancelled)."""
+    if task.cancelled():
+        raise _asyncio.CancelledError("the hook's task was cancelled")
+    exc = task.exception()
+    if exc is not None:
+        raise exc
+    return task.result()
 
 
 cdef class _Detached:
@@ -227,17 +181,28 @@ cdef class _Detached:
 
 
 cdef int _run_detached(_Stream st, object result, str hook) except -1:
-    """on_log / on_destroy declared async: the first step runs here, the rest (if it suspends)
-    on the loop, detached from the stream; errors are logged and counted."""
-    cdef bint finished
+    """on_log / on_destroy declared async: the first step runs here, in a copy of the
+    stream's context, the rest (if it suspends) on the loop, detached from the stream; errors
+    are logged and counted."""
     cdef _Detached done
+    cdef bint wake = False
     if result is None or type(result) is _StatusType or not _is_awaitable(result):
         return 0
-    coro = _as_coroutine(result)
-    yielded = _step(coro, None, &finished)
-    if not finished:
+    loop = _get_event_loop().loop
+    _lock_loop()
+    try:
+        task, first = _new_task(loop, _as_coroutine(result), st._context().copy())
+        _run_step(loop, first)
         done = _Detached.__new__(_Detached)
         done.fc = st._fc
         done.hook = hook
-        _hand_to_loop(coro, yielded, done)
+        if task.done():
+            done(task)
+        else:
+            task.add_done_callback(done)
+            wake = True
+    finally:
+        _unlock_loop()
+    if wake:
+        loop._write_to_self()
     return 0

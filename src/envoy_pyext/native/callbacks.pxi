@@ -66,7 +66,7 @@ cdef class Callbacks:
             raise EnvoyPyextError("send_local_reply() was already called for this stream")
         sh.reply = (status_code, pairs, body_b, details_b)
         p = st._pend
-        if p is not None and p.task is None and p.coro is None:
+        if p is not None and p.task is None:
             p.complete(False, Status.LOCAL_REPLY)  # a thread answered for the pending hook
         return Status.LOCAL_REPLY
 
@@ -85,7 +85,7 @@ cdef class Callbacks:
         p = st._pend
         name = _SIDE_NAMES[side]
         if p is not None and p.side == side:
-            if p.task is not None or p.coro is not None:
+            if p.task is not None:
                 raise EnvoyPyextError(f"the {name} waits for a coroutine: return from it instead")
             if p.done:
                 raise EnvoyPyextError(f"the {name} was already continued")

@@ -176,7 +176,9 @@ cdef public void pyext_on_stream_complete(pyext_stream* s) noexcept:
         if st._pend is not None:
             pending_cancel(st)  # the stream is over: on_log must not overlap pending work
         if st._fc.fn_on_log is not None:
-            _run_detached(st, st._fc.fn_on_log(st._filter), "on_log")
+            # In a copy of the stream's context: on_log may run inside another hook of the
+            # stream (when that hook ended it), where the context itself is entered.
+            _run_detached(st, st._context().copy().run(st._fc.fn_on_log, st._filter), "on_log")
     except BaseException:
         if st is not None:
             _fail(st, SIDE_NONE, "on_log")
@@ -197,7 +199,7 @@ cdef public void pyext_on_destroy(pyext_stream* s) noexcept:
     try:
         st._unbind()
         if st._fc.fn_on_destroy is not None:
-            _run_detached(st, st._fc.fn_on_destroy(f), "on_destroy")
+            _run_detached(st, st._context().copy().run(st._fc.fn_on_destroy, f), "on_destroy")
     except BaseException:
         _fail(st, SIDE_NONE, "on_destroy")
     finally:

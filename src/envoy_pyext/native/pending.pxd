@@ -9,8 +9,8 @@ cdef class _Pending:
     cdef _Stream st
     cdef int side, kind
     cdef bint eos
-    cdef object task            # the asyncio Task on the loop thread, or None
-    cdef object coro            # a coroutine parked on the worker (it yielded None), or None
+    cdef object task            # the hook's asyncio Task, or None (RUNNING: a user thread)
+    cdef object handle          # the Task's next step, parked on the worker (it yielded bare)
     cdef int steps              # worker steps so far (bounded: then it moves to the loop)
     cdef bint done
     cdef bint error
@@ -20,8 +20,8 @@ cdef class _Pending:
 
     cdef int complete(self, bint is_error, object value) except -1
 
-cdef int pending_start(_Stream st, int side, int kind, bint eos, object coro,
-                       object yielded) except -1
+cdef int pending_start(_Stream st, int side, int kind, bint eos, object task) except -1
+cdef int run_coroutine(_Stream st, int side, int kind, bint eos, object coro) except -1
 cdef int pending_step(_Stream st) except -1
 cdef int pending_resume(_Stream st) except -1
 cdef int pending_cancel(_Stream st) except -1

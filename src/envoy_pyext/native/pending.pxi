@@ -1,12 +1,13 @@
 # envoy-pyext: Apache-2.0
 #
-# Pending hooks: a hook that returned a coroutine that suspended, or Status.RUNNING. Envoy holds
-# the stream (we returned a stop status, see _outcome) while the work goes on:
-#   - a coroutine that yields a bare None (asyncio.sleep(0)) takes its next step on the worker,
-#     through Envoy's scheduler (EV_STEP), and keeps using Envoy directly; after _MAX_STEPS
-#     such steps in a row it moves to the event-loop thread, so a looping coroutine cannot take
-#     the worker from Envoy's other streams, timers and I/O;
-#   - a coroutine that waits on a future continues as a Task on the loop thread (aio.pxi);
+# Pending hooks: a hook whose coroutine (an asyncio Task, aio.pxi) suspended, or that returned
+# Status.RUNNING. Envoy holds the stream (we returned a stop status, see _outcome) while the
+# work goes on:
+#   - a Task that yields bare (asyncio.sleep(0)) takes its next step on the worker, through
+#     Envoy's scheduler (EV_STEP), and keeps using Envoy directly; after _MAX_STEPS such steps
+#     it is left to the event-loop thread, so a looping coroutine cannot take the worker from
+#     Envoy's other streams, timers and I/O;
+#   - a Task that waits on a future takes its next steps on the loop thread;
 #   - after RUNNING, the user's thread calls continue_*() or send_local_reply().
 # Work that leaves the worker uses a _Shadow copy of the stream. The outcome is recorded on the
 # _Pending object (the token: see pending.pxd) and the worker is woken (EV_RESUME); there the
@@ -35,78 +36,112 @@ cdef class _Pending:
         return 0
 
     def _task_done(self, task):
-        # Event-loop thread: the coroutine's Task finished.
+        # Event-loop thread: the hook's Task finished.
         if self.done or self.st._pend is not self:
             return  # abandoned: nobody waits for it
-        if task.cancelled():
-            self.complete(True, _asyncio.CancelledError("the hook's task was cancelled"))
-        elif task.exception() is not None:
-            self.complete(True, task.exception())
-        else:
-            self.complete(False, task.result())
+        try:
+            self.complete(False, _task_outcome(task))
+        except BaseException as exc:
+            self.complete(True, exc)
 
 
-cdef int pending_start(_Stream st, int side, int kind, bint eos, object coro,
-                       object yielded) except -1:
-    """The hook went asynchronous (worker): `coro` suspended yielding `yielded`, or (coro
-    None) the hook returned RUNNING and a thread will complete it."""
+cdef int pending_start(_Stream st, int side, int kind, bint eos, object task) except -1:
+    """The hook went asynchronous (worker): its Task suspended (`task`), or it returned
+    RUNNING (task None) and a thread will complete it."""
     cdef _Pending p = _Pending.__new__(_Pending)
     p.st = st
     p.side = side
     p.kind = kind
     p.eos = eos
+    p.task = task
     st._pend = p    # before any hand-off: a completion racing with it finds its token
     if st._sched == NULL:
         st._sched = abi.envoy_dynamic_module_callback_http_filter_scheduler_new(st._s.envoy_ptr)
     if kind == K_DATA:
         p.base = st._body(side)._size()
-    if coro is None or kind == K_DATA or yielded is not None:
-        # Leaving the worker (or a data hook, whose received chunk is addressable only during
-        # the hook): from now on the views use a copy.
+    if task is None or kind == K_DATA:
+        # A thread (or a data hook, whose received chunk is addressable only during the hook):
+        # from now on the views use a copy.
         p.shadow = _Shadow.snapshot(st, side if kind == K_DATA else SIDE_NONE)
     st._update_busy()
     _stats.pending += 1
     if _stats.pending > _stats.pending_peak:
         _stats.pending_peak = _stats.pending
-    if coro is not None:
-        _park(p, coro, yielded)
     return 0
 
 
-cdef int _park(_Pending p, object coro, object yielded) except -1:
-    """A pending coroutine suspended: a bare yield steps again on the worker, a future (or too
-    many steps in a row) sends it to the event-loop thread."""
+cdef bint _park(_Pending p, object loop) except -1:
+    """After a step of p's Task on the worker (loop locked): a bare yield is taken again on
+    the worker through Envoy's scheduler; a Task waiting on a future (or one that yielded bare
+    too often in a row) is left to the loop thread, with a copy of the stream for its views.
+    Returns True when the loop thread must be woken."""
     cdef _Stream st = p.st
-    if yielded is None and p.steps < _MAX_STEPS:
-        p.coro = coro
+    handle = _take_step(loop, p.task)
+    if handle is not None and p.steps < _MAX_STEPS:
+        p.handle = handle
         abi.envoy_dynamic_module_callback_http_filter_scheduler_commit(st._sched, EV_STEP)
-        return 0
+        return False
+    if handle is not None:
+        loop._ready.append(handle)
     if p.shadow is None:
         p.shadow = _Shadow.snapshot(st, SIDE_NONE)
-    p.task = _hand_to_loop(coro, yielded, p._task_done)
-    return 0
+    p.task.add_done_callback(p._task_done)
+    return True
+
+
+cdef int run_coroutine(_Stream st, int side, int kind, bint eos, object coro) except -1:
+    """A hook returned a coroutine (worker, inside _invoke): it becomes an asyncio Task in the
+    stream's context, and its first step runs here. Returns its status if it finished, else
+    S_PENDING."""
+    cdef bint wake = False, finished
+    loop = _get_event_loop().loop
+    _lock_loop()
+    try:
+        task, first = _new_task(loop, coro, st._context())
+        _run_step(loop, first)
+        # Decided under the lock: once it is released the loop thread may finish the Task,
+        # and a Task that went pending must complete through its token, never inline.
+        finished = task.done()
+        if not finished:
+            pending_start(st, side, kind, eos, task)
+            wake = _park(st._pend, loop)
+    finally:
+        _unlock_loop()
+    if wake:
+        loop._write_to_self()   # the loop thread takes over; its timers may have changed
+    if finished:
+        return _status_of(_task_outcome(task), st._hook_fn(side, kind))
+    return S_PENDING
 
 
 cdef int pending_step(_Stream st) except -1:
-    """Worker (on_scheduled): the next step of a coroutine parked here."""
+    """Worker (on_scheduled): the next step of a Task parked here."""
     cdef _Pending p = st._pend
-    cdef bint finished
-    if p is None or p.coro is None:
+    cdef bint wake = False, finished = False
+    if p is None or p.handle is None:
         return 0
-    coro = p.coro
-    p.coro = None
+    handle = p.handle
+    p.handle = None
     p.steps += 1
+    loop = _get_event_loop().loop
+    _lock_loop()
     try:
-        value = _step(coro, None, &finished)
+        _run_step(loop, handle)
+        if st._pend is p:
+            finished = p.task.done()    # under the lock, as in run_coroutine
+            if not finished:
+                wake = _park(p, loop)
+    finally:
+        _unlock_loop()
+    if wake:
+        loop._write_to_self()
+    if not finished:
+        return 0    # parked again, left to the loop, or abandoned (the step ended the stream)
+    try:
+        p.complete(False, _task_outcome(p.task))
     except BaseException as exc:
         p.complete(True, exc)
-        return pending_resume(st)
-    if st._pend is not p:
-        return 0    # the step ended the stream (a local reply): the work was abandoned
-    if finished:
-        p.complete(False, value)
-        return pending_resume(st)
-    return _park(p, coro, value)
+    return pending_resume(st)
 
 
 cdef int _leave(_Stream st) except -1:
@@ -135,7 +170,7 @@ cdef int pending_resume(_Stream st) except -1:
         raise p.value
     status = _status_of(p.value, st._hook_fn(p.side, p.kind))
     if status == S_RUNNING:     # a coroutine handed the rest to a thread
-        pending_start(st, p.side, p.kind, p.eos, None, None)
+        pending_start(st, p.side, p.kind, p.eos, None)
         return 0
     sd = &st._sides[p.side]
     if p.kind == K_DATA:    # data hooks always have a shadow (pending_start)
@@ -164,7 +199,8 @@ cdef int _finish(_Stream st, int side, int kind, bint eos, int status) except -1
 
 cdef int pending_cancel(_Stream st) except -1:
     """Abandons the pending hook (destroy, end of stream, the response overtook the request):
-    its coroutine sees CancelledError, its writes are dropped."""
+    its Task sees CancelledError at its current await (on the loop thread), its writes are
+    dropped."""
     cdef _Pending p = st._pend
     if p is None:
         return 0
@@ -172,10 +208,18 @@ cdef int pending_cancel(_Stream st) except -1:
     _leave(st)
     if _debug:
         st._trace(f"cancel {_HOOK_NAMES[p.side][p.kind]}")
-    if p.task is not None:
-        _get_event_loop().loop.call_soon_threadsafe(p.task.cancel)
-    if p.coro is not None:
-        coro = p.coro
-        p.coro = None
-        _throw_into(coro, _asyncio.CancelledError("the stream went away"))
+    if p.task is None:
+        return 0
+    loop = _get_event_loop().loop
+    if p.handle is not None:    # parked on the worker: its next step goes to the loop
+        _lock_loop()
+        try:
+            p.task.cancel()
+            loop._ready.append(p.handle)
+            p.handle = None
+        finally:
+            _unlock_loop()
+        loop._write_to_self()
+    else:
+        loop.call_soon_threadsafe(p.task.cancel)
     return 0

@@ -37,6 +37,7 @@ cdef class _Stream:
     cdef int _early_status          # continue_*() called by the hook itself before it returned
     cdef object _settle_event       # threads started by a running hook wait for it to return
     cdef _Pending _pend             # the pending hook, or None
+    cdef object _ctx                # the stream's contextvars.Context (every hook runs in it)
     cdef void* _sched               # Envoy scheduler, created on first use, deleted at destroy
     cdef HeaderMap _v_h0, _v_h1, _v_h2, _v_h3    # views by header type, made on first use
     cdef Buffer _v_b0, _v_b1                        # views by side
@@ -47,6 +48,7 @@ cdef class _Stream:
     cdef HeaderMap _headers(self, int htype)
     cdef Buffer _body(self, int side)
     cdef object _hook_fn(self, int side, int kind)
+    cdef object _context(self)
     cdef int _invoke(self, int side, int kind, object fn, object arg, bint eos) except -1
     cdef int _update_busy(self) except -1
     cdef int _trace(self, str what) except -1

@@ -9,6 +9,10 @@
 cdef extern from "Python.h":
     unsigned long PyThread_get_thread_ident() nogil
 
+import contextvars as _contextvars
+
+_BASE_CONTEXT = _contextvars.copy_context()  # at import: Envoy's main thread, program_init
+
 
 @cython.freelist(64)
 cdef class _Stream:
@@ -103,24 +107,24 @@ cdef class _Stream:
         asynchronous (a coroutine that suspended, or RUNNING)."""
         cdef object result
         cdef int status
-        cdef bint finished
         self._hook_depth += 1
         self._run_side = side
         self._run_kind = kind
         self._early_status = -1
         try:
-            result = fn(self._filter, arg) if kind == K_TRAILERS else fn(self._filter, arg, eos)
+            if self._hook_depth > 1:    # Envoy re-entered a hook: the context is entered already
+                result = fn(self._filter, arg) if kind == K_TRAILERS else fn(self._filter, arg, eos)
+            elif kind == K_TRAILERS:
+                result = self._context().run(fn, self._filter, arg)
+            else:
+                result = self._context().run(fn, self._filter, arg, eos)
             if result is not None and type(result) is not _StatusType and _is_awaitable(result):
-                coro = _as_coroutine(result)
-                result = _step(coro, None, &finished)
-                if not finished:
-                    pending_start(self, side, kind, eos, coro, result)
-                    return S_PENDING
+                return run_coroutine(self, side, kind, eos, _as_coroutine(result))
             status = _status_of(result, fn)
             if status == S_RUNNING:
                 if self._early_status >= 0:  # the hook continued its own stream already
                     return self._early_status
-                pending_start(self, side, kind, eos, None, None)
+                pending_start(self, side, kind, eos, None)
                 return S_PENDING
             return status
         finally:
@@ -130,6 +134,13 @@ cdef class _Stream:
             if self._settle_event is not None:
                 self._settle_event.set()
                 self._settle_event = None
+
+    cdef object _context(self):
+        """The stream's own contextvars context: a copy of the runtime's start-up context, made
+        on first use, kept for the stream's life (its sync hooks, coroutines and Tasks)."""
+        if self._ctx is None:
+            self._ctx = _BASE_CONTEXT.copy()
+        return self._ctx
 
     cdef int _update_busy(self) except -1:
         """Tells the shim whether every event of this stream must reach Python now."""

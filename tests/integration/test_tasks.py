@@ -1,0 +1,91 @@
+"""Hooks run inside real asyncio Tasks, in their stream's own contextvars context."""
+
+import asyncio
+import sys
+
+import httpx
+import pytest
+
+from .conftest import upstream_view
+from .harness import EnvoyProcess
+
+
+@pytest.fixture(scope="module")
+def envoy(upstream):
+    filters = {
+        "current": ("filters.tasks:CurrentTask", ""),
+        "timeouts": ("filters.tasks:Timeouts", ""),
+        "group": ("filters.tasks:Group", ""),
+        "context": ("filters.tasks:ContextPerStream", ""),
+        "httpx": ("filters.tasks:HttpxCall", str(upstream.port)),
+        "aiohttp": ("filters.tasks:AiohttpCall", str(upstream.port)),
+    }
+    with EnvoyProcess(filters, upstream.port) as env:
+        yield env
+
+
+def h(body):
+    return upstream_view(body)["h"]
+
+
+def test_current_task_from_the_first_step_on(envoy):
+    status, _, body = envoy.request("current")
+    assert status == 200, body
+    seen = h(body)
+    assert seen["x-task-first"] == ["True"]
+    assert seen["x-task-same"] == ["True"]
+    assert seen["x-task-after-timer"] == ["True"]
+
+
+@pytest.mark.parametrize("mode", ["timeout", "wait_for"])
+def test_deadlines_answer_504(envoy, mode):
+    status, _, body = envoy.request("timeouts", headers={"x-mode": mode})
+    assert (status, body) == (504, f"{mode} expired\n".encode())
+
+
+def test_deadline_not_reached(envoy):
+    status, _, body = envoy.request("timeouts", headers={"x-mode": "timeout-ok"})
+    assert status == 200
+    assert h(body)["x-in-time"] == ["1"]
+
+
+def test_task_group(envoy):
+    status, _, body = envoy.request("group")
+    assert status == 200
+    assert h(body)["x-group"] == ["10,20,30"]
+
+
+@pytest.mark.parametrize("http2", [False, True], ids=["http1", "http2"])
+def test_contextvars_belong_to_their_stream(envoy, http2):
+    async def main():
+        url = f"http://127.0.0.1:{envoy.ports['context']}/"
+        async with httpx.AsyncClient(http2=http2, http1=not http2) as client:
+            rs = await asyncio.gather(*[client.get(url, headers={"x-id": f"id-{i}"})
+                                        for i in range(60)])
+        return rs
+
+    responses = asyncio.run(main())
+    for i, r in enumerate(responses):
+        assert r.status_code == 200
+        assert r.headers["x-after-await"] == f"id-{i}"
+        assert r.headers["x-after-yield"] == f"id-{i}"
+        assert h(r.content)["x-before"] == ["unset"]   # no other stream's value leaked in
+
+
+def test_httpx_client_in_a_hook(envoy):
+    status, _, body = envoy.request("httpx")
+    assert status == 200, body
+    assert h(body)["x-side-status"] == ["200"]
+    assert h(body)["x-side-path"] == ["/side"]
+
+
+def test_aiohttp_client_in_a_hook(envoy):
+    status, _, body = envoy.request("aiohttp")
+    assert status == 200, body
+    assert h(body)["x-side-status"] == ["200"]
+    assert h(body)["x-side-path"] == ["/side2"]
+
+
+def test_python_version_is_the_venvs(envoy):
+    # The matrix runs this suite on 3.11, 3.12 and 3.13: Envoy's Python is the test's.
+    assert sys.version_info >= (3, 11)
