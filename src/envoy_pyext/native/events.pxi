@@ -83,6 +83,7 @@ cdef int ev_trailers(_Stream st, int side) except -1:
     cdef Py_ssize_t before
     if _debug:
         st._trace(f"{_SIDE_NAMES[side]} trailers")
+    sd.trailers = True
     if st._closed:
         return TRL_CONTINUE if side == SIDE_RESPONSE else TRL_STOP_ITERATION
     if st._pend is not None and _hold_while_pending(st, side, K_TRAILERS):

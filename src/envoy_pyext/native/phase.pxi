@@ -11,7 +11,8 @@
 #   WAIT      -> STREAMING, STOPPED, BUFFERING, PENDING, DONE, CLOSED
 #   STREAMING -> STREAMING, STOPPED, BUFFERING, PENDING, DONE, CLOSED
 #   STOPPED   -> STREAMING, STOPPED, BUFFERING, PENDING, DONE, CLOSED
-#   BUFFERING -> BUFFERING, PENDING, DONE, CLOSED
+#   BUFFERING -> STREAMING, BUFFERING, PENDING, DONE, CLOSED  (STREAMING: body handed over at
+#                trailers, the trailers still to pass)
 #   PENDING   -> STREAMING, STOPPED, BUFFERING, PENDING, DONE, CLOSED
 #   DONE      -> DONE, CLOSED
 #   CLOSED    -> CLOSED
@@ -27,7 +28,7 @@ cdef _init_legal():
         P_WAIT: (P_STREAMING, P_STOPPED, P_BUFFERING, P_PENDING, P_DONE, P_CLOSED),
         P_STREAMING: (P_STREAMING, P_STOPPED, P_BUFFERING, P_PENDING, P_DONE, P_CLOSED),
         P_STOPPED: (P_STREAMING, P_STOPPED, P_BUFFERING, P_PENDING, P_DONE, P_CLOSED),
-        P_BUFFERING: (P_BUFFERING, P_PENDING, P_DONE, P_CLOSED),
+        P_BUFFERING: (P_STREAMING, P_BUFFERING, P_PENDING, P_DONE, P_CLOSED),
         P_PENDING: (P_STREAMING, P_STOPPED, P_BUFFERING, P_PENDING, P_DONE, P_CLOSED),
         P_DONE: (P_DONE, P_CLOSED),
         P_CLOSED: (P_CLOSED,),
@@ -80,10 +81,11 @@ cdef int _outcome(_Stream st, int side, int kind, int status, bint eos) except -
     if status == S_PENDING:
         _set_phase(st, side, P_PENDING)
         if kind == K_HEADERS:
-            # With a data hook, body chunks keep coming to us and are held in Envoy (watermark)
-            # until the hook is done; without one, Envoy holds everything itself.
-            return HDR_STOP_ITERATION if st._hook_fn(side, K_DATA) is not None \
-                else HDR_STOP_ALL_WATERMARK
+            # Only the headers stop: body chunks keep coming to us (the shim routes every event
+            # while a hook is pending) and are held in Envoy with watermark back-pressure until
+            # the hook is done. (StopAllIteration would make Envoy deliver them only after a
+            # continue, which would also release the headers.)
+            return HDR_STOP_ITERATION
         return BODY_STOP_WATERMARK if kind == K_DATA else TRL_STOP_ITERATION
     if status == S_CONTINUE:
         return _release(st, side, kind, complete)
@@ -91,12 +93,12 @@ cdef int _outcome(_Stream st, int side, int kind, int status, bint eos) except -
     if status == S_LOCAL_REPLY:
         raise EnvoyPyextError(f"{name} returned Status.LOCAL_REPLY but sent no local reply "
                               f"(call self.callbacks.send_local_reply(...))")
-    if kind == K_TRAILERS or (complete and status == S_STOP_NO_BUFFER):
+    if complete and status == S_STOP_NO_BUFFER:
         raise EnvoyPyextError(
             f"{name} returned Status.{_STATUS_NAMES[status]} at the end of the "
             f"{_SIDE_NAMES[side]}: nothing would ever continue it; return CONTINUE, or "
             f"RUNNING and call continue_{_SIDE_NAMES[side]}() when done")
-    if complete:  # STOP_AND_BUFFER(_WATERMARK) at the end: the whole body is already here
+    if complete:  # STOP_AND_BUFFER(_WATERMARK) at the end (or in trailers): nothing to wait for
         return _release(st, side, kind, True)
     if kind == K_HEADERS:
         if status == S_STOP_AND_BUFFER or st._hook_fn(side, K_DATA) is None:
@@ -118,7 +120,9 @@ cdef int _release(_Stream st, int side, int kind, bint complete) except -1:
     cdef _Side* sd = &st._sides[side]
     cdef HeaderMap h
     if not sd.headers_out:
-        sd.headers_out = True
+        # A whole body handed over at trailers time goes on only with the trailers: until then
+        # Envoy still holds the headers (an error then is still answered with a clean 500).
+        sd.headers_out = kind == K_TRAILERS or not sd.trailers
         if kind != K_HEADERS or st._hook_fn(side, K_DATA) is not None:
             h = st._headers(_htype_of(side, K_HEADERS))
             if sd.body_changed and h._get(b"content-length", True) is not None:
@@ -128,7 +132,10 @@ cdef int _release(_Stream st, int side, int kind, bint complete) except -1:
                     h._remove(b"content-length")
             sd.cl_out = h._get(b"content-length", True) is not None
             sd.delta = 0
-    _set_phase(st, side, P_DONE if complete else P_STREAMING)
+    # The direction is DONE once its end went on: the trailers, or the last data when no
+    # trailers follow (a whole body handed over at trailers time still has them to pass).
+    _set_phase(st, side, P_DONE if complete and (kind == K_TRAILERS or not sd.trailers)
+               else P_STREAMING)
     return _continue_status(kind)
 
 

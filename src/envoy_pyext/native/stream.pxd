@@ -23,6 +23,7 @@ cdef struct _Side:
     Py_ssize_t delta        # bytes passed on minus bytes received, while cl_out
     Py_ssize_t seen         # body bytes Envoy holds that the data hook already saw
     int arrived             # A_* bits: what Envoy delivered while a hook was pending
+    bint trailers           # the trailers arrived: the direction ends with them, not with data
 
 cdef class _Stream:
     cdef pyext_stream* _s           # NULL once Envoy destroyed the stream
