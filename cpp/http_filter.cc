@@ -191,32 +191,57 @@ PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_scheduled(
   pyext_on_scheduled(s, event_id);
 }
 
-// ---- hooks Envoy 1.40 requires but envoy-pyext does not use yet: stubs ----------------------
+// ---- callouts: a stream to another service through one of Envoy's clusters ---------------
+// OWNERSHIP: the header and buffer arrays are Envoy's, valid only during the call; Cython
+// copies what it keeps. These run on the stream's worker, only for callouts Python started.
+PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_http_stream_headers(
+    envoy_dynamic_module_type_http_filter_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, uint64_t stream_id,
+    envoy_dynamic_module_type_envoy_http_header* headers, size_t headers_size, bool end_stream) {
+  PythonScope python;
+  pyext_on_callout_headers(stream_of(filter_module_ptr), stream_id, headers, headers_size,
+                           end_stream);
+}
+
+PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_http_stream_data(
+    envoy_dynamic_module_type_http_filter_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, uint64_t stream_id,
+    const envoy_dynamic_module_type_envoy_buffer* data, size_t data_count, bool end_stream) {
+  PythonScope python;
+  pyext_on_callout_data(stream_of(filter_module_ptr), stream_id, data, data_count, end_stream);
+}
+
+PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_http_stream_trailers(
+    envoy_dynamic_module_type_http_filter_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, uint64_t stream_id,
+    envoy_dynamic_module_type_envoy_http_header* trailers, size_t trailers_size) {
+  PythonScope python;
+  pyext_on_callout_trailers(stream_of(filter_module_ptr), stream_id, trailers, trailers_size);
+}
+
+PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_http_stream_complete(
+    envoy_dynamic_module_type_http_filter_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, uint64_t stream_id) {
+  PythonScope python;
+  pyext_on_callout_end(stream_of(filter_module_ptr), stream_id, -1);
+}
+
+PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_http_stream_reset(
+    envoy_dynamic_module_type_http_filter_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, uint64_t stream_id,
+    envoy_dynamic_module_type_http_stream_reset_reason reason) {
+  PythonScope python;
+  pyext_on_callout_end(stream_of(filter_module_ptr), stream_id, static_cast<int>(reason));
+}
+
+// ---- hooks Envoy 1.40 requires but envoy-pyext does not use: stubs ---------------------------
+// (Unary callouts: envoy-pyext makes every call a stream, which it can reset when the caller
+// gives up; see native/callout.pxi.)
 PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_http_callout_done(
     envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_http_filter_module_ptr,
     uint64_t, envoy_dynamic_module_type_http_callout_result,
     envoy_dynamic_module_type_envoy_http_header*, size_t, envoy_dynamic_module_type_envoy_buffer*,
     size_t) {}
-
-PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_http_stream_headers(
-    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_http_filter_module_ptr,
-    uint64_t, envoy_dynamic_module_type_envoy_http_header*, size_t, bool) {}
-
-PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_http_stream_data(
-    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_http_filter_module_ptr,
-    uint64_t, const envoy_dynamic_module_type_envoy_buffer*, size_t, bool) {}
-
-PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_http_stream_trailers(
-    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_http_filter_module_ptr,
-    uint64_t, envoy_dynamic_module_type_envoy_http_header*, size_t) {}
-
-PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_http_stream_complete(
-    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_http_filter_module_ptr,
-    uint64_t) {}
-
-PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_http_stream_reset(
-    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_http_filter_module_ptr,
-    uint64_t, envoy_dynamic_module_type_http_stream_reset_reason) {}
 
 PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_downstream_above_write_buffer_high_watermark(
     envoy_dynamic_module_type_http_filter_envoy_ptr,

@@ -150,6 +150,13 @@ typedef enum envoy_dynamic_module_type_http_callout_result {
   envoy_dynamic_module_type_http_callout_result_Reset = 1,
   envoy_dynamic_module_type_http_callout_result_ExceedResponseBufferLimit = 2,
 } envoy_dynamic_module_type_http_callout_result;
+typedef enum envoy_dynamic_module_type_http_callout_init_result {
+  envoy_dynamic_module_type_http_callout_init_result_Success = 0,
+  envoy_dynamic_module_type_http_callout_init_result_MissingRequiredHeaders = 1,
+  envoy_dynamic_module_type_http_callout_init_result_ClusterNotFound = 2,
+  envoy_dynamic_module_type_http_callout_init_result_DuplicateCalloutId = 3,
+  envoy_dynamic_module_type_http_callout_init_result_CannotCreateRequest = 4,
+} envoy_dynamic_module_type_http_callout_init_result;
 typedef enum envoy_dynamic_module_type_http_stream_reset_reason {
   envoy_dynamic_module_type_http_stream_reset_reason_ConnectionFailure = 0,
   envoy_dynamic_module_type_http_stream_reset_reason_ConnectionTermination = 1,
@@ -199,6 +206,11 @@ typedef enum envoy_dynamic_module_type_http_stream_reset_reason {
   X(envoy_dynamic_module_callback_http_filter_scheduler_new)                                       \
   X(envoy_dynamic_module_callback_http_filter_scheduler_commit)                                    \
   X(envoy_dynamic_module_callback_http_filter_scheduler_delete)                                    \
+  /* Calls to other services through Envoy's clusters (callouts, streamed). */                    \
+  X(envoy_dynamic_module_callback_http_filter_start_http_stream)                                   \
+  X(envoy_dynamic_module_callback_http_filter_reset_http_stream)                                   \
+  X(envoy_dynamic_module_callback_http_stream_send_data)                                           \
+  X(envoy_dynamic_module_callback_http_stream_send_trailers)                                       \
   /* Metrics. */                                                                                   \
   X(envoy_dynamic_module_callback_http_filter_config_define_counter)                               \
   X(envoy_dynamic_module_callback_http_filter_config_increment_counter)                            \
@@ -285,6 +297,23 @@ PYEXT_WEAK void envoy_dynamic_module_callback_http_filter_scheduler_commit(
     envoy_dynamic_module_type_http_filter_scheduler_module_ptr scheduler, uint64_t event_id);
 PYEXT_WEAK void envoy_dynamic_module_callback_http_filter_scheduler_delete(
     envoy_dynamic_module_type_http_filter_scheduler_module_ptr scheduler);
+
+// Callouts (streamed; a unary call is a stream with end_stream=true). Events arrive through
+// the on_http_filter_http_stream_* hooks on the stream's worker.
+PYEXT_WEAK envoy_dynamic_module_type_http_callout_init_result
+envoy_dynamic_module_callback_http_filter_start_http_stream(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter, uint64_t* stream_id_out,
+    envoy_dynamic_module_type_module_buffer cluster_name,
+    envoy_dynamic_module_type_module_http_header* headers, size_t headers_size,
+    envoy_dynamic_module_type_module_buffer body, bool end_stream, uint64_t timeout_milliseconds);
+PYEXT_WEAK void envoy_dynamic_module_callback_http_filter_reset_http_stream(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter, uint64_t stream_id);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_stream_send_data(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter, uint64_t stream_id,
+    envoy_dynamic_module_type_module_buffer data, bool end_stream);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_stream_send_trailers(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter, uint64_t stream_id,
+    envoy_dynamic_module_type_module_http_header* trailers, size_t trailers_size);
 
 // Metrics.
 PYEXT_WEAK envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_config_define_counter(

@@ -67,6 +67,16 @@ int pyext_on_response_trailers(pyext_stream* s);
 void pyext_on_stream_complete(pyext_stream* s);
 void pyext_on_destroy(pyext_stream* s);
 void pyext_on_scheduled(pyext_stream* s, uint64_t event_id);
+void pyext_on_callout_headers(pyext_stream* s, uint64_t stream_id,
+                              envoy_dynamic_module_type_envoy_http_header* headers, size_t n,
+                              int end_stream);
+void pyext_on_callout_data(pyext_stream* s, uint64_t stream_id,
+                           const envoy_dynamic_module_type_envoy_buffer* data, size_t n,
+                           int end_stream);
+void pyext_on_callout_trailers(pyext_stream* s, uint64_t stream_id,
+                               envoy_dynamic_module_type_envoy_http_header* trailers, size_t n);
+// reason: -1 when the stream completed, else an envoy_dynamic_module_type_http_stream_reset_reason.
+void pyext_on_callout_end(pyext_stream* s, uint64_t stream_id, int reason);
 
 #ifdef __cplusplus
 }  // extern "C"

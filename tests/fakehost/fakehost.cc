@@ -276,6 +276,27 @@ void envoy_dynamic_module_callback_http_filter_scheduler_commit(
 void envoy_dynamic_module_callback_http_filter_scheduler_delete(
     envoy_dynamic_module_type_http_filter_scheduler_module_ptr) {}
 
+// Callouts: the fake host has no clusters.
+envoy_dynamic_module_type_http_callout_init_result
+envoy_dynamic_module_callback_http_filter_start_http_stream(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, uint64_t*, envoy_dynamic_module_type_module_buffer,
+    envoy_dynamic_module_type_module_http_header*, size_t, envoy_dynamic_module_type_module_buffer, bool,
+    uint64_t) {
+  return envoy_dynamic_module_type_http_callout_init_result_ClusterNotFound;
+}
+void envoy_dynamic_module_callback_http_filter_reset_http_stream(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, uint64_t) {}
+bool envoy_dynamic_module_callback_http_stream_send_data(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, uint64_t, envoy_dynamic_module_type_module_buffer,
+    bool) {
+  return false;
+}
+bool envoy_dynamic_module_callback_http_stream_send_trailers(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, uint64_t, envoy_dynamic_module_type_module_http_header*,
+    size_t) {
+  return false;
+}
+
 envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_config_define_counter(
     envoy_dynamic_module_type_http_filter_config_envoy_ptr, envoy_dynamic_module_type_module_buffer,
     envoy_dynamic_module_type_module_buffer*, size_t, size_t* id) {

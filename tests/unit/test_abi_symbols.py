@@ -35,6 +35,7 @@ CALLBACK = re.compile(r"\benvoy_dynamic_module_callback_\w+")
 ENVOY_1_40_ENUMS = """
 http_header_type: RequestHeader=0 RequestTrailer=1 ResponseHeader=2 ResponseTrailer=3
 log_level: Trace=0 Debug=1 Info=2 Warn=3 Error=4 Critical=5 Off=6
+http_callout_init_result: Success=0 MissingRequiredHeaders=1 ClusterNotFound=2 DuplicateCalloutId=3 CannotCreateRequest=4
 http_callout_result: Success=0 Reset=1 ExceedResponseBufferLimit=2
 http_stream_reset_reason: ConnectionFailure=0 ConnectionTermination=1 LocalReset=2 LocalRefusedStreamReset=3 Overflow=4 RemoteReset=5 RemoteRefusedStreamReset=6 ProtocolError=7
 metrics_result: Success=0 MetricNotFound=1 InvalidLabels=2 Frozen=3

@@ -74,6 +74,7 @@ cdef struct _Stats:
     long escaped_views    # memoryviews of a body still held when their hook returned
     long pending          # streams whose hook is pending right now (async or RUNNING)
     long pending_peak     # the most that were pending at the same moment
+    long live_callouts    # calls through Envoy clusters in flight
 
 cdef _Stats _stats
 
@@ -88,6 +89,7 @@ def stats():
         "escaped_views": _stats.escaped_views,
         "pending": _stats.pending,
         "pending_peak": _stats.pending_peak,
+        "live_callouts": _stats.live_callouts,
     }
 
 

@@ -175,6 +175,7 @@ cdef public void pyext_on_stream_complete(pyext_stream* s) noexcept:
         st._ended = True
         if st._pend is not None:
             pending_cancel(st)  # the stream is over: on_log must not overlap pending work
+        callouts_cancel(st, True)
         if st._fc.fn_on_log is not None:
             # In a copy of the stream's context: on_log may run inside another hook of the
             # stream (when that hook ended it), where the context itself is entered.
@@ -219,11 +220,13 @@ cdef public void pyext_on_scheduled(pyext_stream* s, uint64_t event_id) noexcept
     try:
         if event_id == EV_STEP:
             pending_step(st)
+        elif event_id == EV_CALLOUT:
+            callouts_run_queued(st)
         else:
             pending_resume(st)
     except BaseException:
         if p is None:
-            _fail(st, SIDE_NONE, "async hook")
+            _fail(st, SIDE_NONE, "async hook" if event_id != EV_CALLOUT else "http_call")
         elif _fail(st, p.side, _HOOK_NAMES[p.side][p.kind]) == 0 and st._pend is None \
                 and st._s != NULL and st._s.envoy_ptr != NULL:
             try:  # fail_open: the stream goes on as if the hook had returned CONTINUE

@@ -80,6 +80,15 @@ cdef class Filter:
         """The response body as Envoy holds it (outside encode_data: what it buffered)."""
         return _live(self)._body(SIDE_RESPONSE)
 
+    def http_call(self, cluster, str method="GET", str path="/", headers=None, body=b"",
+                  double timeout=5.0, max_response_bytes=None):
+        """Calls another service through the Envoy cluster ``cluster``; ``await`` it for an
+        HttpResponse. ``host`` defaults to the cluster's name. Raises ClusterNotFoundError,
+        CalloutRequestError, CalloutResetError, ResponseTooLargeError (more than
+        ``max_response_bytes``, default 1 MiB), TimeoutError (after ``timeout`` seconds)."""
+        return _http_call(_live(self), cluster, method, path, headers, body, timeout,
+                          max_response_bytes)
+
     def decode_headers(self, headers, end_stream):
         return None
 

@@ -68,6 +68,7 @@ cdef enum:
 cdef enum:
     EV_RESUME = 1       # the pending hook completed
     EV_STEP = 2         # a coroutine parked on the worker takes its next step
+    EV_CALLOUT = 3      # callouts asked for off the worker: start (or reset) them
 
 _HOOK_NAMES = (("decode_headers", "decode_data", "decode_trailers"),
                ("encode_headers", "encode_data", "encode_trailers"))
@@ -109,5 +110,5 @@ _ABI = {
     "BT_BUFFERED_REQUEST": abi.envoy_dynamic_module_type_http_body_type_BufferedRequestBody,
     "BT_RECEIVED_RESPONSE": abi.envoy_dynamic_module_type_http_body_type_ReceivedResponseBody,
     "BT_BUFFERED_RESPONSE": abi.envoy_dynamic_module_type_http_body_type_BufferedResponseBody,
-    "EV_RESUME": EV_RESUME, "EV_STEP": EV_STEP,
+    "EV_RESUME": EV_RESUME, "EV_STEP": EV_STEP, "EV_CALLOUT": EV_CALLOUT,
 }

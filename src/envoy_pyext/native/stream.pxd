@@ -39,6 +39,8 @@ cdef class _Stream:
     cdef object _settle_event       # threads started by a running hook wait for it to return
     cdef _Pending _pend             # the pending hook, or None
     cdef object _ctx                # the stream's contextvars.Context (every hook runs in it)
+    cdef dict _callouts             # Envoy stream id -> _Callout in flight (None: none yet)
+    cdef list _callout_queue        # callouts asked for off the worker, started on it
     cdef void* _sched               # Envoy scheduler, created on first use, deleted at destroy
     cdef HeaderMap _v_h0, _v_h1, _v_h2, _v_h3    # views by header type, made on first use
     cdef Buffer _v_b0, _v_b1                        # views by side

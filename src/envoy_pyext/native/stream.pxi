@@ -40,6 +40,7 @@ cdef class _Stream:
             return 0
         if self._pend is not None:
             pending_cancel(self)
+        callouts_cancel(self, False)    # Envoy already dropped the calls' streams
         if self._sched != NULL:
             abi.envoy_dynamic_module_callback_http_filter_scheduler_delete(self._sched)
             self._sched = NULL
