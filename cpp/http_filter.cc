@@ -137,21 +137,21 @@ envoy_dynamic_module_on_http_filter_response_headers(
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, bool end_of_stream)
     PYEXT_STATUS_HOOK("response_headers", kResponseHeaders,
                       pyext_on_response_headers(s, end_of_stream),
-                      envoy_dynamic_module_type_on_http_filter_request_headers_status_StopIteration)
+                      envoy_dynamic_module_type_on_http_filter_response_headers_status_StopIteration)
 
 PYEXT_EXPORT envoy_dynamic_module_type_on_http_filter_response_body_status
 envoy_dynamic_module_on_http_filter_response_body(
     envoy_dynamic_module_type_http_filter_envoy_ptr,
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, bool end_of_stream)
     PYEXT_STATUS_HOOK("response_body", kResponseBody, pyext_on_response_body(s, end_of_stream),
-                      envoy_dynamic_module_type_on_http_filter_request_body_status_StopIterationNoBuffer)
+                      envoy_dynamic_module_type_on_http_filter_response_body_status_StopIterationNoBuffer)
 
 PYEXT_EXPORT envoy_dynamic_module_type_on_http_filter_response_trailers_status
 envoy_dynamic_module_on_http_filter_response_trailers(
     envoy_dynamic_module_type_http_filter_envoy_ptr,
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr)
     PYEXT_STATUS_HOOK("response_trailers", kResponseTrailers, pyext_on_response_trailers(s),
-                      envoy_dynamic_module_type_on_http_filter_request_trailers_status_StopIteration)
+                      envoy_dynamic_module_type_on_http_filter_response_trailers_status_StopIteration)
 
 PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_stream_complete(
     envoy_dynamic_module_type_http_filter_envoy_ptr,

@@ -3,7 +3,8 @@
 // envoy_dynamic_module_on_program_init: start CPython once per Envoy process.
 //
 // Envoy calls this on its main thread right after dlopen (also under `--mode validate`). We
-//  1. check that every Envoy callback we declared resolved (they are weak; see envoy_abi.h),
+//  1. check that every Envoy callback we use resolved (PYEXT_ENVOY_CALLBACKS in envoy_abi.h;
+//     they are declared weak),
 //  2. re-open our libpython RTLD_GLOBAL: Envoy loads modules RTLD_LOCAL, and CPython extension
 //     modules (math, _json, numpy, ...) expect libpython's symbols in the global scope,
 //  3. register the Cython core as the builtin module `envoy_pyext._native`,
@@ -17,6 +18,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "envoy_abi.h"
 #include "log.h"
 #include "pyext_shim.h"
 
@@ -35,41 +37,13 @@ struct Required {
   const void* address;
 };
 
-// Every callback in envoy_abi.h. A missing one means an Envoy this module was not built for.
+// The callbacks on PYEXT_ENVOY_CALLBACKS (envoy_abi.h): exactly the ones the code calls. A
+// missing one means an Envoy this module was not built for.
 std::string missing_callbacks() {
   const Required required[] = {
-#define PYEXT_REQ(f) {#f, reinterpret_cast<const void*>(&f)}
-      PYEXT_REQ(envoy_dynamic_module_callback_log_v2),
-      PYEXT_REQ(envoy_dynamic_module_callback_log_enabled),
-      PYEXT_REQ(envoy_dynamic_module_callback_get_log_level),
-      PYEXT_REQ(envoy_dynamic_module_callback_get_concurrency),
-      PYEXT_REQ(envoy_dynamic_module_callback_is_validation_mode),
-      PYEXT_REQ(envoy_dynamic_module_callback_http_get_header),
-      PYEXT_REQ(envoy_dynamic_module_callback_http_get_headers_size),
-      PYEXT_REQ(envoy_dynamic_module_callback_http_get_headers),
-      PYEXT_REQ(envoy_dynamic_module_callback_http_set_header),
-      PYEXT_REQ(envoy_dynamic_module_callback_http_add_header),
-      PYEXT_REQ(envoy_dynamic_module_callback_http_get_body_size),
-      PYEXT_REQ(envoy_dynamic_module_callback_http_get_body_chunks_size),
-      PYEXT_REQ(envoy_dynamic_module_callback_http_get_body_chunks),
-      PYEXT_REQ(envoy_dynamic_module_callback_http_append_body),
-      PYEXT_REQ(envoy_dynamic_module_callback_http_drain_body),
-      PYEXT_REQ(envoy_dynamic_module_callback_http_received_buffered_request_body),
-      PYEXT_REQ(envoy_dynamic_module_callback_http_received_buffered_response_body),
-      PYEXT_REQ(envoy_dynamic_module_callback_http_send_response),
-      PYEXT_REQ(envoy_dynamic_module_callback_http_filter_continue_decoding),
-      PYEXT_REQ(envoy_dynamic_module_callback_http_filter_continue_encoding),
-      PYEXT_REQ(envoy_dynamic_module_callback_http_filter_reset_stream),
-      PYEXT_REQ(envoy_dynamic_module_callback_http_get_buffer_limit),
-      PYEXT_REQ(envoy_dynamic_module_callback_http_set_buffer_limit),
-      PYEXT_REQ(envoy_dynamic_module_callback_http_filter_get_worker_index),
-      PYEXT_REQ(envoy_dynamic_module_callback_http_filter_scheduler_new),
-      PYEXT_REQ(envoy_dynamic_module_callback_http_filter_scheduler_commit),
-      PYEXT_REQ(envoy_dynamic_module_callback_http_filter_scheduler_delete),
-      PYEXT_REQ(envoy_dynamic_module_callback_http_filter_config_define_counter),
-      PYEXT_REQ(envoy_dynamic_module_callback_http_filter_increment_counter),
-      PYEXT_REQ(envoy_dynamic_module_callback_http_filter_config_increment_counter),
-#undef PYEXT_REQ
+#define PYEXT_REQUIRED(f) {#f, reinterpret_cast<const void*>(&f)},
+      PYEXT_ENVOY_CALLBACKS(PYEXT_REQUIRED)
+#undef PYEXT_REQUIRED
   };
   std::string missing;
   for (const auto& r : required) {

@@ -3,13 +3,18 @@
 // Our own declarations of the part of Envoy's dynamic-module C ABI ("v0.2.0", Envoy 1.40) that
 // envoy-pyext uses. Written from the documented ABI facts (docs/design.md, "The ABI subset"),
 // not copied from Envoy. Names and types are spelled exactly as Envoy spells them so that every
-// call site can be grepped against Envoy's documentation, and
-// tests/unit/test_abi_symbols.py checks that each callback declared here is exported by the
-// pinned Envoy binary (`nm -D --defined-only`).
+// call site can be grepped against Envoy's documentation.
 //
 // Hooks (envoy_dynamic_module_on_*) are exported by libpyfilter.so; callbacks
 // (envoy_dynamic_module_callback_*) are exported by the Envoy executable and stay undefined in
 // our shared object.
+//
+// PYEXT_ENVOY_CALLBACKS below is THE list of Envoy callbacks the project uses.
+// tests/unit/test_abi_symbols.py checks against it: the declarations in this header and in
+// src/envoy_pyext/includes/abi.pxd, the start-up check (cpp/module.cc), the fake host
+// (tests/fakehost/fakehost.cc), the call sites in the Cython core and cpp/, and the exports of
+// the pinned Envoy binary (`nm -D --defined-only`). It also checks every enum value below
+// against the numbers verified on Envoy 1.40.
 #pragma once
 
 #include <stdbool.h>
@@ -21,7 +26,7 @@
 // Callbacks are declared weak: inside Envoy they bind to the executable's exports as usual;
 // in a plain Python process (unit tests with the fake host, `import envoy_pyext` for tooling)
 // the extension still loads and the addresses read as NULL. program_init checks that every
-// callback resolved before it reports success.
+// callback on PYEXT_ENVOY_CALLBACKS resolved before it reports success.
 #define PYEXT_WEAK __attribute__((weak))
 
 #ifdef __cplusplus
@@ -115,17 +120,89 @@ typedef enum envoy_dynamic_module_type_on_http_filter_request_trailers_status {
   envoy_dynamic_module_type_on_http_filter_request_trailers_status_Continue = 0,
   envoy_dynamic_module_type_on_http_filter_request_trailers_status_StopIteration = 1,
 } envoy_dynamic_module_type_on_http_filter_request_trailers_status;
-// The response-side enums have the same numbering as the request-side ones.
-typedef envoy_dynamic_module_type_on_http_filter_request_headers_status
-    envoy_dynamic_module_type_on_http_filter_response_headers_status;
-typedef envoy_dynamic_module_type_on_http_filter_request_body_status
-    envoy_dynamic_module_type_on_http_filter_response_body_status;
-typedef envoy_dynamic_module_type_on_http_filter_request_trailers_status
-    envoy_dynamic_module_type_on_http_filter_response_trailers_status;
+typedef enum envoy_dynamic_module_type_on_http_filter_response_headers_status {
+  envoy_dynamic_module_type_on_http_filter_response_headers_status_Continue = 0,
+  envoy_dynamic_module_type_on_http_filter_response_headers_status_StopIteration = 1,
+  envoy_dynamic_module_type_on_http_filter_response_headers_status_ContinueAndDontEndStream = 2,
+  envoy_dynamic_module_type_on_http_filter_response_headers_status_StopAllIterationAndBuffer = 3,
+  envoy_dynamic_module_type_on_http_filter_response_headers_status_StopAllIterationAndWatermark = 4,
+} envoy_dynamic_module_type_on_http_filter_response_headers_status;
+typedef enum envoy_dynamic_module_type_on_http_filter_response_body_status {
+  envoy_dynamic_module_type_on_http_filter_response_body_status_Continue = 0,
+  envoy_dynamic_module_type_on_http_filter_response_body_status_StopIterationAndBuffer = 1,
+  envoy_dynamic_module_type_on_http_filter_response_body_status_StopIterationAndWatermark = 2,
+  envoy_dynamic_module_type_on_http_filter_response_body_status_StopIterationNoBuffer = 3,
+} envoy_dynamic_module_type_on_http_filter_response_body_status;
+typedef enum envoy_dynamic_module_type_on_http_filter_response_trailers_status {
+  envoy_dynamic_module_type_on_http_filter_response_trailers_status_Continue = 0,
+  envoy_dynamic_module_type_on_http_filter_response_trailers_status_StopIteration = 1,
+} envoy_dynamic_module_type_on_http_filter_response_trailers_status;
+// Returned by on_http_filter_local_reply: Continue sends the local reply, ContinueAndResetStream
+// resets the stream instead.
+typedef enum envoy_dynamic_module_type_on_http_filter_local_reply_status {
+  envoy_dynamic_module_type_on_http_filter_local_reply_status_Continue = 0,
+  envoy_dynamic_module_type_on_http_filter_local_reply_status_ContinueAndResetStream = 1,
+} envoy_dynamic_module_type_on_http_filter_local_reply_status;
 
-// Used only in the signatures of hooks we stub out.
-typedef int envoy_dynamic_module_type_http_callout_result;
-typedef int envoy_dynamic_module_type_http_stream_reset_reason;
+// In the signatures of the callout hooks (stubs in cpp/http_filter.cc for now).
+typedef enum envoy_dynamic_module_type_http_callout_result {
+  envoy_dynamic_module_type_http_callout_result_Success = 0,
+  envoy_dynamic_module_type_http_callout_result_Reset = 1,
+  envoy_dynamic_module_type_http_callout_result_ExceedResponseBufferLimit = 2,
+} envoy_dynamic_module_type_http_callout_result;
+typedef enum envoy_dynamic_module_type_http_stream_reset_reason {
+  envoy_dynamic_module_type_http_stream_reset_reason_ConnectionFailure = 0,
+  envoy_dynamic_module_type_http_stream_reset_reason_ConnectionTermination = 1,
+  envoy_dynamic_module_type_http_stream_reset_reason_LocalReset = 2,
+  envoy_dynamic_module_type_http_stream_reset_reason_LocalRefusedStreamReset = 3,
+  envoy_dynamic_module_type_http_stream_reset_reason_Overflow = 4,
+  envoy_dynamic_module_type_http_stream_reset_reason_RemoteReset = 5,
+  envoy_dynamic_module_type_http_stream_reset_reason_RemoteRefusedStreamReset = 6,
+  envoy_dynamic_module_type_http_stream_reset_reason_ProtocolError = 7,
+} envoy_dynamic_module_type_http_stream_reset_reason;
+
+// ---- THE list of Envoy callbacks envoy-pyext uses ----------------------------------------
+// One X(name) per callback that the code (the Cython core or cpp/) calls, nothing more: the
+// start-up check in cpp/module.cc requires exactly these, so a module built against this list
+// loads in any Envoy that exports them. To use a new callback:
+//   1. add its X(...) line here and its PYEXT_WEAK declaration below;
+//   2. declare it in src/envoy_pyext/includes/abi.pxd (same spelling, same signature);
+//   3. implement it in tests/fakehost/fakehost.cc (a stub will do if no unit test needs it).
+// tests/unit/test_abi_symbols.py fails until all four agree and the pinned Envoy exports it.
+#define PYEXT_ENVOY_CALLBACKS(X)                                                                   \
+  /* Process-wide. */                                                                              \
+  X(envoy_dynamic_module_callback_log_v2)                                                          \
+  X(envoy_dynamic_module_callback_get_log_level)                                                   \
+  /* Headers and trailers. */                                                                      \
+  X(envoy_dynamic_module_callback_http_get_header)                                                 \
+  X(envoy_dynamic_module_callback_http_get_headers_size)                                           \
+  X(envoy_dynamic_module_callback_http_get_headers)                                                \
+  X(envoy_dynamic_module_callback_http_set_header)                                                 \
+  X(envoy_dynamic_module_callback_http_add_header)                                                 \
+  /* Bodies. */                                                                                    \
+  X(envoy_dynamic_module_callback_http_get_body_size)                                              \
+  X(envoy_dynamic_module_callback_http_get_body_chunks_size)                                       \
+  X(envoy_dynamic_module_callback_http_get_body_chunks)                                            \
+  X(envoy_dynamic_module_callback_http_append_body)                                                \
+  X(envoy_dynamic_module_callback_http_drain_body)                                                 \
+  X(envoy_dynamic_module_callback_http_received_buffered_request_body)                             \
+  X(envoy_dynamic_module_callback_http_received_buffered_response_body)                            \
+  /* Replies, flow control, stream control. */                                                     \
+  X(envoy_dynamic_module_callback_http_send_response)                                              \
+  X(envoy_dynamic_module_callback_http_filter_continue_decoding)                                   \
+  X(envoy_dynamic_module_callback_http_filter_continue_encoding)                                   \
+  X(envoy_dynamic_module_callback_http_filter_reset_stream)                                        \
+  X(envoy_dynamic_module_callback_http_get_buffer_limit)                                           \
+  X(envoy_dynamic_module_callback_http_set_buffer_limit)                                           \
+  X(envoy_dynamic_module_callback_http_filter_get_worker_index)                                    \
+  /* Scheduler. */                                                                                 \
+  X(envoy_dynamic_module_callback_http_filter_scheduler_new)                                       \
+  X(envoy_dynamic_module_callback_http_filter_scheduler_commit)                                    \
+  X(envoy_dynamic_module_callback_http_filter_scheduler_delete)                                    \
+  /* Metrics. */                                                                                   \
+  X(envoy_dynamic_module_callback_http_filter_config_define_counter)                               \
+  X(envoy_dynamic_module_callback_http_filter_config_increment_counter)                            \
+  /* end of list */
 
 // ---- callbacks (exported by Envoy) -------------------------------------------------------
 // Process-wide.
@@ -133,10 +210,7 @@ PYEXT_WEAK void envoy_dynamic_module_callback_log_v2(envoy_dynamic_module_type_l
                                           envoy_dynamic_module_type_module_buffer message,
                                           envoy_dynamic_module_type_module_buffer source_file,
                                           uint32_t line);
-PYEXT_WEAK bool envoy_dynamic_module_callback_log_enabled(envoy_dynamic_module_type_log_level level);
 PYEXT_WEAK envoy_dynamic_module_type_log_level envoy_dynamic_module_callback_get_log_level(void);
-PYEXT_WEAK uint32_t envoy_dynamic_module_callback_get_concurrency(void);
-PYEXT_WEAK bool envoy_dynamic_module_callback_is_validation_mode(void);
 
 // Headers and trailers.
 PYEXT_WEAK bool envoy_dynamic_module_callback_http_get_header(
@@ -220,10 +294,6 @@ PYEXT_WEAK envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callbac
     size_t* counter_id_ptr);
 PYEXT_WEAK envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_config_increment_counter(
     envoy_dynamic_module_type_http_filter_config_envoy_ptr config, size_t id,
-    envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
-    uint64_t value);
-PYEXT_WEAK envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_increment_counter(
-    envoy_dynamic_module_type_http_filter_envoy_ptr filter, size_t id,
     envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
     uint64_t value);
 

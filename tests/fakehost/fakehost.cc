@@ -1,9 +1,11 @@
 // envoy-pyext: Apache-2.0
 //
 // A fake Envoy for unit tests: an in-memory implementation of the envoy_dynamic_module_callback_*
-// symbols envoy-pyext uses, plus fakehost_* controls that tests call through ctypes. Loaded
-// RTLD_GLOBAL before envoy_pyext._native, so the extension's (weak) callbacks bind here and the
-// production Cython code and C++ hooks run against it. Never a stand-in for the real-Envoy tests.
+// symbols envoy-pyext uses, plus fakehost_* controls that tests call through ctypes. It defines
+// exactly the callbacks of PYEXT_ENVOY_CALLBACKS (envoy_abi.h; tests/unit/test_abi_symbols.py
+// checks), a stub being enough for one no unit test exercises. Loaded RTLD_GLOBAL before
+// envoy_pyext._native, so the extension's (weak) callbacks bind here and the production Cython
+// code and C++ hooks run against it. Never a stand-in for the real-Envoy tests.
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
@@ -109,12 +111,9 @@ void envoy_dynamic_module_callback_log_v2(envoy_dynamic_module_type_log_level le
                                           uint32_t) {
   g_logs.push_back({static_cast<int>(level), std::string(message.ptr, message.length)});
 }
-bool envoy_dynamic_module_callback_log_enabled(envoy_dynamic_module_type_log_level) { return true; }
 envoy_dynamic_module_type_log_level envoy_dynamic_module_callback_get_log_level(void) {
   return envoy_dynamic_module_type_log_level_Debug;
 }
-uint32_t envoy_dynamic_module_callback_get_concurrency(void) { return 1; }
-bool envoy_dynamic_module_callback_is_validation_mode(void) { return false; }
 
 bool envoy_dynamic_module_callback_http_get_header(
     envoy_dynamic_module_type_http_filter_envoy_ptr f, envoy_dynamic_module_type_http_header_type t,
@@ -285,12 +284,6 @@ envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filt
 }
 envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_config_increment_counter(
     envoy_dynamic_module_type_http_filter_config_envoy_ptr, size_t id,
-    envoy_dynamic_module_type_module_buffer*, size_t, uint64_t v) {
-  g_counter_values[id % 64] += v;
-  return envoy_dynamic_module_type_metrics_result_Success;
-}
-envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_increment_counter(
-    envoy_dynamic_module_type_http_filter_envoy_ptr, size_t id,
     envoy_dynamic_module_type_module_buffer*, size_t, uint64_t v) {
   g_counter_values[id % 64] += v;
   return envoy_dynamic_module_type_metrics_result_Success;

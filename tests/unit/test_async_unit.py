@@ -9,7 +9,7 @@ import envoy_pyext
 from envoy_pyext import EnvoyPyextError, StreamDestroyedError, WrongThreadError
 
 from . import filters
-from .fakehost import HT_REQUEST_HEADERS, Config, Stream
+from tests.fakehost.driver import Config, Stream
 
 STOP_ITERATION, STOP_ALL_WATERMARK = 1, 4
 

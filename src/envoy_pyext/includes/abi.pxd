@@ -1,7 +1,9 @@
 # envoy-pyext: Apache-2.0
 #
 # Cython view of cpp/include/envoy_abi.h: the subset of Envoy's dynamic-module ABI we use, names
-# unchanged so call sites read like Envoy's documentation. The header is the source of truth.
+# unchanged so call sites read like Envoy's documentation. The header is the source of truth:
+# the callbacks here are exactly its PYEXT_ENVOY_CALLBACKS list, the enums exactly its enums
+# (tests/unit/test_abi_symbols.py).
 from libc.stdint cimport uint32_t, uint64_t
 
 
@@ -30,6 +32,8 @@ cdef extern from "envoy_abi.h" nogil:
     ctypedef void* envoy_dynamic_module_type_http_filter_config_envoy_ptr
     ctypedef void* envoy_dynamic_module_type_http_filter_scheduler_module_ptr
 
+    # Every enum of envoy_abi.h, every member, in the header's order: use these names, never
+    # the numbers (tests/unit/test_abi_symbols.py keeps this mirror exact).
     ctypedef enum envoy_dynamic_module_type_http_header_type:
         envoy_dynamic_module_type_http_header_type_RequestHeader
         envoy_dynamic_module_type_http_header_type_RequestTrailer
@@ -42,20 +46,70 @@ cdef extern from "envoy_abi.h" nogil:
         envoy_dynamic_module_type_http_body_type_BufferedResponseBody
     ctypedef enum envoy_dynamic_module_type_log_level:
         envoy_dynamic_module_type_log_level_Trace
+        envoy_dynamic_module_type_log_level_Debug
+        envoy_dynamic_module_type_log_level_Info
+        envoy_dynamic_module_type_log_level_Warn
+        envoy_dynamic_module_type_log_level_Error
+        envoy_dynamic_module_type_log_level_Critical
         envoy_dynamic_module_type_log_level_Off
     ctypedef enum envoy_dynamic_module_type_metrics_result:
         envoy_dynamic_module_type_metrics_result_Success
+        envoy_dynamic_module_type_metrics_result_MetricNotFound
+        envoy_dynamic_module_type_metrics_result_InvalidLabels
+        envoy_dynamic_module_type_metrics_result_Frozen
     ctypedef enum envoy_dynamic_module_type_http_filter_stream_reset_reason:
         envoy_dynamic_module_type_http_filter_stream_reset_reason_LocalReset
+        envoy_dynamic_module_type_http_filter_stream_reset_reason_LocalRefusedStreamReset
+    ctypedef enum envoy_dynamic_module_type_on_http_filter_request_headers_status:
+        envoy_dynamic_module_type_on_http_filter_request_headers_status_Continue
+        envoy_dynamic_module_type_on_http_filter_request_headers_status_StopIteration
+        envoy_dynamic_module_type_on_http_filter_request_headers_status_ContinueAndDontEndStream
+        envoy_dynamic_module_type_on_http_filter_request_headers_status_StopAllIterationAndBuffer
+        envoy_dynamic_module_type_on_http_filter_request_headers_status_StopAllIterationAndWatermark
+    ctypedef enum envoy_dynamic_module_type_on_http_filter_request_body_status:
+        envoy_dynamic_module_type_on_http_filter_request_body_status_Continue
+        envoy_dynamic_module_type_on_http_filter_request_body_status_StopIterationAndBuffer
+        envoy_dynamic_module_type_on_http_filter_request_body_status_StopIterationAndWatermark
+        envoy_dynamic_module_type_on_http_filter_request_body_status_StopIterationNoBuffer
+    ctypedef enum envoy_dynamic_module_type_on_http_filter_request_trailers_status:
+        envoy_dynamic_module_type_on_http_filter_request_trailers_status_Continue
+        envoy_dynamic_module_type_on_http_filter_request_trailers_status_StopIteration
+    ctypedef enum envoy_dynamic_module_type_on_http_filter_response_headers_status:
+        envoy_dynamic_module_type_on_http_filter_response_headers_status_Continue
+        envoy_dynamic_module_type_on_http_filter_response_headers_status_StopIteration
+        envoy_dynamic_module_type_on_http_filter_response_headers_status_ContinueAndDontEndStream
+        envoy_dynamic_module_type_on_http_filter_response_headers_status_StopAllIterationAndBuffer
+        envoy_dynamic_module_type_on_http_filter_response_headers_status_StopAllIterationAndWatermark
+    ctypedef enum envoy_dynamic_module_type_on_http_filter_response_body_status:
+        envoy_dynamic_module_type_on_http_filter_response_body_status_Continue
+        envoy_dynamic_module_type_on_http_filter_response_body_status_StopIterationAndBuffer
+        envoy_dynamic_module_type_on_http_filter_response_body_status_StopIterationAndWatermark
+        envoy_dynamic_module_type_on_http_filter_response_body_status_StopIterationNoBuffer
+    ctypedef enum envoy_dynamic_module_type_on_http_filter_response_trailers_status:
+        envoy_dynamic_module_type_on_http_filter_response_trailers_status_Continue
+        envoy_dynamic_module_type_on_http_filter_response_trailers_status_StopIteration
+    ctypedef enum envoy_dynamic_module_type_on_http_filter_local_reply_status:
+        envoy_dynamic_module_type_on_http_filter_local_reply_status_Continue
+        envoy_dynamic_module_type_on_http_filter_local_reply_status_ContinueAndResetStream
+    ctypedef enum envoy_dynamic_module_type_http_callout_result:
+        envoy_dynamic_module_type_http_callout_result_Success
+        envoy_dynamic_module_type_http_callout_result_Reset
+        envoy_dynamic_module_type_http_callout_result_ExceedResponseBufferLimit
+    ctypedef enum envoy_dynamic_module_type_http_stream_reset_reason:
+        envoy_dynamic_module_type_http_stream_reset_reason_ConnectionFailure
+        envoy_dynamic_module_type_http_stream_reset_reason_ConnectionTermination
+        envoy_dynamic_module_type_http_stream_reset_reason_LocalReset
+        envoy_dynamic_module_type_http_stream_reset_reason_LocalRefusedStreamReset
+        envoy_dynamic_module_type_http_stream_reset_reason_Overflow
+        envoy_dynamic_module_type_http_stream_reset_reason_RemoteReset
+        envoy_dynamic_module_type_http_stream_reset_reason_RemoteRefusedStreamReset
+        envoy_dynamic_module_type_http_stream_reset_reason_ProtocolError
 
     void envoy_dynamic_module_callback_log_v2(
         envoy_dynamic_module_type_log_level level,
         envoy_dynamic_module_type_module_buffer message,
         envoy_dynamic_module_type_module_buffer source_file, uint32_t line)
-    bint envoy_dynamic_module_callback_log_enabled(envoy_dynamic_module_type_log_level level)
     envoy_dynamic_module_type_log_level envoy_dynamic_module_callback_get_log_level()
-    uint32_t envoy_dynamic_module_callback_get_concurrency()
-    bint envoy_dynamic_module_callback_is_validation_mode()
 
     bint envoy_dynamic_module_callback_http_get_header(
         envoy_dynamic_module_type_http_filter_envoy_ptr filter,
@@ -139,10 +193,5 @@ cdef extern from "envoy_abi.h" nogil:
     envoy_dynamic_module_type_metrics_result \
         envoy_dynamic_module_callback_http_filter_config_increment_counter(
             envoy_dynamic_module_type_http_filter_config_envoy_ptr config, size_t id,
-            envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
-            uint64_t value)
-    envoy_dynamic_module_type_metrics_result \
-        envoy_dynamic_module_callback_http_filter_increment_counter(
-            envoy_dynamic_module_type_http_filter_envoy_ptr filter, size_t id,
             envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
             uint64_t value)
