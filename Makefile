@@ -6,8 +6,12 @@ PYTHON3 ?= python3
 PY := $(VENV)/bin/python
 DEPS := $(VENV)/.deps-installed
 EXT := $(VENV)/.ext-installed
-NATIVE_SRC := $(wildcard src/envoy_pyext/*.pyx src/envoy_pyext/*.py src/envoy_pyext/native/*.pxi \
-                src/envoy_pyext/includes/*.pxd cpp/*.cc cpp/*.h cpp/include/*.h) cpp/SOURCES
+# What the Cython core and the shim are built from: the files and patterns of build_config.json
+# (the one list; setup.py, tools/build_so.py and Bazel read it too), and that file itself.
+NATIVE_SRC := $(wildcard $(shell $(PYTHON3) tools/build_config.py --make-deps))
+ifeq ($(strip $(NATIVE_SRC)),)
+$(error tools/build_config.py --make-deps (run with $(PYTHON3)) listed no file)
+endif
 PYTEST_ARGS ?=
 
 .PHONY: help venv build-so-local build-so-bazel run test test-unit test-integration bench \
@@ -31,11 +35,11 @@ $(DEPS): requirements-dev.txt | $(PY)
 	touch $@
 
 # `pip install -e .`: the envoy_pyext package (and its extension, for use outside Envoy).
-$(EXT): $(DEPS) $(NATIVE_SRC) setup.py pyproject.toml
+$(EXT): $(DEPS) $(NATIVE_SRC) setup.py tools/build_config.py pyproject.toml
 	$(PY) -m pip install -q --no-build-isolation --no-deps -e .
 	touch $@
 
-libpyfilter.so: $(EXT) $(NATIVE_SRC) tools/build_so.py
+libpyfilter.so: $(EXT) $(NATIVE_SRC) tools/build_so.py tools/build_config.py
 	$(PY) tools/build_so.py --out $@
 
 build-so-local: libpyfilter.so
@@ -59,7 +63,7 @@ bench: build-so-local
 	$(PY) bench/run.py
 
 clean:
-	rm -rf build libpyfilter.so src/envoy_pyext/*.so src/envoy_pyext/*.cpp $(EXT)
+	rm -rf build libpyfilter.so src/envoy_pyext/*.so src/envoy_pyext/*.cpp src/envoy_pyext/_native.h $(EXT)
 
 distclean: clean
 	rm -rf $(VENV) *.egg-info src/*.egg-info .pytest_cache .hypothesis

@@ -2,7 +2,8 @@
 """The processes of the benchmark and their configuration: the Envoys under test (one process
 per filter kind, all the same Envoy 1.40.0 binary), the upstream Envoy (direct_response, no
 Python), the ext_proc processor, plus the one-time setup (wrk, the ext_proc venv, the Cython
-build). Every process is started here through `Fleet`, which stops exactly those PIDs.
+build). Every process is started here through `Fleet`, which stops exactly those PIDs. Envoys
+are started, waited for and stopped by envoy_pyext.launcher (as `make run` and the tests do).
 
 Traffic is loopback only; every listener binds 127.0.0.1 port 0 with SO_REUSEPORT off, so two
 Envoys can never silently share a port (see /work/shared/reference/perf-anchors.md, "Traps").
@@ -20,19 +21,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from envoy_pyext import launcher
+from envoy_pyext.launcher import envoy_binary
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
-from tests.integration.harness import (  # noqa: E402  (the project's own Envoy helpers)
-    SO_PATH,
-    envoy_binary,
-    envoy_env,
-    filter_entry,
-)
+from tests.integration.harness import SO_PATH, filter_entry  # noqa: E402  (the test filters' config)
 
 FILTERS_DIR = BENCH / "filters"
 BUILD_DIR = BENCH / "build"
@@ -228,19 +226,9 @@ def pin(cpus: str | None) -> list[str]:
     return ["taskset", "-c", cpus]
 
 
-def _die_with_parent() -> None:
-    """preexec_fn: the child gets SIGTERM if the benchmark dies without its finally blocks
-    running (SIGKILL, e.g. a test's timeout); PR_SET_PDEATHSIG survives taskset's exec."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
-
-
 class Proc:
-    """A process this benchmark started; stop() signals exactly this PID."""
+    """A process this benchmark started (not Envoy: see EnvoyProc); stop() signals exactly this
+    PID."""
 
     def __init__(self, name: str, argv: list[str], log_dir: Path, env: dict | None = None,
                  stdout_pipe: bool = False):
@@ -249,7 +237,8 @@ class Proc:
         self._log = open(self.log_path, "wb")
         self.popen = subprocess.Popen(
             argv, env=env, stdout=subprocess.PIPE if stdout_pipe else self._log,
-            stderr=self._log, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+            stderr=self._log, stdin=subprocess.DEVNULL,
+            preexec_fn=launcher.preexec_die_with_parent)
 
     @property
     def pid(self) -> int:
@@ -277,70 +266,25 @@ class Proc:
         self._log.close()
 
 
-class EnvoyProc(Proc):
+class EnvoyProc(launcher.Envoy):
+    """An Envoy of the benchmark, started at once (then wait_ready), pinned to `cpus`, its
+    config, admin-address file and log in `log_dir` as <name>.json/.admin/.log. `env` None:
+    this process's environment unchanged (an Envoy without Python)."""
+
     def __init__(self, name: str, config: dict, log_dir: Path, *, concurrency: int = 1,
                  cpus: str | None = "0", env: dict | None = None, log_level: str = "warning",
                  wrapper: list[str] | None = None):
-        self.config = config
-        self.cfg_path = log_dir / f"{name}.json"
-        self.cfg_path.write_text(json.dumps(config, indent=1))
-        self.admin_path = log_dir / f"{name}.admin"
-        self.admin_path.unlink(missing_ok=True)
-        self.admin_port = 0
-        self.ports: dict[str, int] = {}
-        self.concurrency = concurrency
-        super().__init__(name, [
-            *pin(cpus), *(wrapper or []), envoy_binary(), "-c", str(self.cfg_path),
-            "--concurrency", str(concurrency), "-l", log_level,
-            "--admin-address-path", str(self.admin_path),
-            "--disable-hot-restart", "--use-dynamic-base-id"], log_dir, env=env)
+        super().__init__(config, name=name, workdir=log_dir, concurrency=concurrency,
+                         log_level=log_level, env=dict(os.environ) if env is None else env,
+                         wrapper=[*pin(cpus), *(wrapper or [])])
+        self.start()
 
-    def admin(self, path: str, timeout: float = 10) -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}{path}",
-                                    timeout=timeout) as r:
-            return r.read().decode()
-
-    def poll_ready(self) -> bool:
-        """One readiness probe: admin /ready says LIVE and every listener has its port."""
-        if not self.alive():
-            raise RuntimeError(f"Envoy {self.name} exited with {self.popen.returncode}:\n"
-                               f"{self.log()}")
-        if not self.admin_port:
-            text = self.admin_path.read_text().strip() if self.admin_path.exists() else ""
-            if not text:
-                return False
-            self.admin_port = int(text.rsplit(":", 1)[1])
-        try:
-            if self.admin("/ready", timeout=2).strip() != "LIVE":
-                return False
-            data = json.loads(self.admin("/listeners?format=json", timeout=2))
-        except OSError:
-            return False
-        for st in data.get("listener_statuses", []):
-            self.ports[st["name"]] = st["local_address"]["socket_address"]["port_value"]
-        want = {ln["name"] for ln in self.config["static_resources"]["listeners"]}
-        return want <= set(self.ports) and all(self.ports[n] for n in want)
-
-    def stats(self, prefix: str = "") -> dict[str, int]:
-        out = {}
-        for line in self.admin(f"/stats?filter={prefix}").splitlines():
-            key, sep, value = line.partition(": ")
-            if sep and value.strip().lstrip("-").isdigit():
-                out[key] = int(value)
-        return out
+    def log(self, tail: int | None = 4000) -> str:
+        return super().log(tail)
 
 
 def wait_ready(envoys: list[EnvoyProc], timeout: float = 90) -> None:
-    pending = list(envoys)
-    deadline = time.monotonic() + timeout
-    while pending:
-        pending = [e for e in pending if not e.poll_ready()]
-        if not pending:
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError("Envoy did not become ready: " + ", ".join(
-                f"{e.name}:\n{e.log()}" for e in pending))
-        time.sleep(0.05)
+    launcher.wait_ready(envoys, timeout)
 
 
 class Fleet:
@@ -489,7 +433,8 @@ def async_available() -> bool:
 
 
 def pyext_env() -> dict[str, str]:
-    return envoy_env([str(FILTERS_DIR), str(CY_DIR)])
+    """For the Envoys with Python: the bench filters (and the Cython one) importable."""
+    return launcher.envoy_env([ROOT, FILTERS_DIR, CY_DIR])
 
 
 def envoy_version() -> str:

@@ -119,8 +119,8 @@ def _scaling_section(res: dict) -> str:
         e = b1["envoy_cpu_us_per_req"]
         cap = (f"With W workers each spending E µs/request in Envoy and P in Python, Python "
                f"needs W·P/(E+P) cores, so the GIL binds once (W−1)·P ≥ E. "
-               f"Here E ≈ {e:.0f} µs and P ≤ {dcpu1:.1f} µs (the filter's whole added CPU, an upper bound on its "
-               f"time under the GIL): the GIL would cap throughput from about "
+               f"Here E ≈ {e:.0f} µs and P ≤ {dcpu1:.1f} µs (the filter's whole added CPU, an "
+               f"upper bound on its time under the GIL): the GIL would cap throughput from about "
                f"{1 + e / dcpu1:.0f} workers on; with 2 workers it takes a filter with more than "
                f"{e:.0f} µs of Python per request.")
     else:

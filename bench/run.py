@@ -525,7 +525,7 @@ def evaluate_targets(summary: dict, with_async: bool) -> list[dict]:
         targets.append({"target": name, "value": value, "limit": limit, "op": op,
                         "unit": unit, "status": status, "note": why_na if value is None else ""})
 
-    py, cy, base, ep = row("pyext_py"), row("pyext_cython"), row("baseline"), row("extproc")
+    py, cy, ep = row("pyext_py"), row("pyext_cython"), row("extproc")
     add("pure Python: throughput vs no filter", py and py.get("rps_ratio"), 0.92, ">=", "x")
     add("pure Python: added Envoy CPU per request", py and py.get("added_cpu_us_per_req"),
         2.5, "<=", "µs")

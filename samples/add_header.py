@@ -5,15 +5,15 @@ The filter config (``filter_config`` in Envoy's YAML) is an optional greeting pl
 response header ``x-greeting``.
 """
 
-from envoy_pyext import Filter
+from envoy_pyext import Filter, HeaderMap
 
 
 class AddHeader(Filter):
-    def decode_headers(self, headers, end_stream):
+    def decode_headers(self, headers: HeaderMap, end_stream: bool) -> None:
         self.user = headers.get("x-user", "anonymous")
         headers["x-seen"] = "1"
 
-    def encode_headers(self, headers, end_stream):
+    def encode_headers(self, headers: HeaderMap, end_stream: bool) -> None:
         headers.add("x-filter", self.user)
         if self.config:
             headers["x-greeting"] = self.config

@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
 # envoy-pyext: Apache-2.0
 """Builds libpyfilter.so: the C++ shim (cpp/) + the Cython core, linked to this interpreter's
-shared libpython. Run with the project's virtualenv python (make build-so-local does)."""
+shared libpython. Run with the project's virtualenv python (make build-so-local does).
+
+Sources and flags come from build_config.json (tools/build_config.py), as for setup.py and
+Bazel. Cython writes the core's C++ and its public header (_native.h) into the build directory;
+the build then checks that the shim's own declarations of the pyext_* functions
+(cpp/include/pyext_shim.h) agree with that generated header."""
 
 from __future__ import annotations
 
@@ -11,14 +16,10 @@ import shlex
 import subprocess
 import sys
 import sysconfig
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import build_config
 
-
-def sources() -> list[str]:
-    lines = (ROOT / "cpp" / "SOURCES").read_text().splitlines()
-    return [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+ROOT = build_config.ROOT
 
 
 def python_link_flags() -> tuple[list[str], list[str]]:
@@ -31,34 +32,42 @@ def python_link_flags() -> tuple[list[str], list[str]]:
     return [f"-I{include}"], [f"-L{libdir}", f"-lpython{ldver}", f"-Wl,-rpath,{libdir}"]
 
 
-def run(cmd: list[str]) -> None:
+def run(cmd: list[str], stdin: str | None = None) -> None:
     print("+", shlex.join(cmd), flush=True)
-    subprocess.run(cmd, check=True, cwd=ROOT)
+    subprocess.run(cmd, check=True, cwd=ROOT, input=stdin, text=stdin is not None)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default="libpyfilter.so")
     ap.add_argument("--build-dir", default="build/so")
-    ap.add_argument("--debug", action="store_true", help="-O0 -g")
+    ap.add_argument("--debug", action="store_true",
+                    help="build_config.json's debug_optflags instead of optflags")
     args = ap.parse_args()
 
+    cfg = build_config.load()
     build = ROOT / args.build_dir
     build.mkdir(parents=True, exist_ok=True)
-    generated = build / "_native.cpp"
-    run([sys.executable, "-m", "cython", "-3", "--cplus", "-I", "src",
-         "src/envoy_pyext/_native.pyx", "-o", str(generated)])
+    generated = build / "_native.cpp"  # Cython writes build/_native.h next to it
+    run([sys.executable, "-m", "cython", *build_config.cython_args(cfg), cfg["cython_entry"],
+         "-o", str(generated)])
 
     # The virtualenv's own python path (not resolved through its symlink): the embedded
     # interpreter impersonates it to find the venv's site-packages.
     venv_python = os.path.join(sys.prefix, "bin", "python")
     cflags, ldflags = python_link_flags()
     cxx = os.environ.get("CXX", "g++")
-    opt = ["-O0", "-g"] if args.debug else ["-O2", "-g1"]
-    run([cxx, "-std=c++17", "-shared", "-fPIC", "-fvisibility=hidden", *opt,
-         "-Wall", "-Wno-unused-function", "-Wno-unused-parameter",
-         "-Icpp/include", "-Icpp", *cflags, "-DCYTHON_EXTERN_C=extern \"C\"", f'-DPYEXT_PYTHON="{venv_python}"',
-         *sources(), str(generated), *ldflags, "-o", args.out])
+    common = [*build_config.compile_flags(cfg, debug=args.debug),
+              *(f"-I{d}" for d in cfg["include_dirs"]), *cflags,
+              *build_config.define_flags(cfg)]
+
+    # pyext_shim.h declares the pyext_* functions the core defines (cdef public); a declaration
+    # that disagrees with Cython's is a "conflicting declaration of C function" error here.
+    run([cxx, *common, f"-I{build}", "-fsyntax-only", "-x", "c++", "-"],
+        stdin='#include "pyext_shim.h"\n#include "_native.h"\n')
+
+    run([cxx, "-shared", "-fPIC", *common, f'-DPYEXT_PYTHON="{venv_python}"',
+         *build_config.shim_sources(cfg), str(generated), *ldflags, "-o", args.out])
     print(f"built {ROOT / args.out}")
 
 

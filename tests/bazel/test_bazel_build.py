@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 import sysconfig
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,9 @@ if str(ROOT) not in sys.path:  # `pytest` (unlike `python -m pytest`) does not a
     sys.path.insert(0, str(ROOT))
 
 from tests.integration.harness import EnvoyProcess, Upstream  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "tools"))
+import build_config  # noqa: E402  (tools/build_config.py)
 
 pytestmark = pytest.mark.slow
 
@@ -97,6 +102,45 @@ def test_bazel_so_links_the_shared_libpython_with_an_rpath(bazel_so):
     assert any("(NEEDED)" in ln and needed in ln for ln in proc.stdout.splitlines()), proc.stdout
     assert any(("(RUNPATH)" in ln or "(RPATH)" in ln) and libdir in ln
                for ln in proc.stdout.splitlines()), f"no rpath to {libdir}:\n{proc.stdout}"
+
+
+def test_bazel_takes_sources_and_flags_from_build_config(bazel_so):
+    # What Bazel really evaluated (BUILD.bazel + @pyext_python//:defs.bzl, which the repository
+    # rule wrote from build_config.json), against the file as tools/build_so.py reads it.
+    bazel = shutil.which("bazel")
+    proc = _run([bazel, "query", f"--repo_env=PYTHON_BIN_PATH={sys.executable}", "--output=xml",
+                 "//:pyext_shim + //:cython_core + //:cython_core_cpp"], timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rules = {}
+    for rule in ET.fromstring(proc.stdout).iter("rule"):
+        attrs = {}
+        for node in rule:
+            if node.tag == "list":
+                attrs[node.get("name")] = [e.get("value") for e in node]
+            elif node.tag == "string":
+                attrs[node.get("name")] = node.get("value")
+        rules[rule.get("name")] = attrs
+
+    cfg = build_config.load()
+    label = "//:{}".format
+    shim_srcs = [s for s in rules["//:pyext_shim"]["srcs"] if s.endswith(".cc")]
+    assert shim_srcs == [label(s) for s in cfg["shim_sources"]]
+    venv_python = os.path.join(sys.prefix, "bin", "python")
+    want = [*build_config.compile_flags(cfg), *build_config.define_flags(cfg),
+            f'-DPYEXT_PYTHON="{venv_python}"']
+    for lib in ("//:pyext_shim", "//:cython_core"):
+        copts = [tok for c in rules[lib]["copts"] for tok in shlex.split(c)]  # as Bazel tokenizes
+        assert copts == want, lib
+    genrule = rules["//:cython_core_cpp"]
+    inputs = set(genrule["srcs"])
+    assert label(cfg["cython_entry"]) in inputs
+    for pattern in cfg["cython_depend_globs"]:
+        for path in ROOT.glob(pattern):
+            assert label(str(path.relative_to(ROOT))) in inputs, path
+    cmd = shlex.split(genrule["cmd"])
+    args = ["-m", "cython", *build_config.cython_args(cfg)]
+    assert any(cmd[i:i + len(args)] == args for i in range(len(cmd))), genrule["cmd"]
+    assert f"$(location {cfg['cython_entry']})" in genrule["cmd"]
 
 
 def test_envoy_serves_a_request_through_the_bazel_built_so(bazel_so):

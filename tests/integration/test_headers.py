@@ -50,7 +50,8 @@ def test_invalid_names_and_values_are_refused(envoy):
 
 
 def test_pseudo_header_path_rewrite(envoy):
-    status, _, body = envoy.request("probe", path="/original", headers={"x-rewrite-path": "/rewritten?q=1"})
+    status, _, body = envoy.request("probe", path="/original",
+                                    headers={"x-rewrite-path": "/rewritten?q=1"})
     assert status == 200
     assert upstream_view(body)["path"] == "/rewritten?q=1"
 

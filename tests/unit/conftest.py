@@ -5,7 +5,7 @@ import pytest
 import envoy_pyext
 
 from . import filters
-from .fakehost import hooks
+from tests.fakehost.driver import hooks
 
 
 @pytest.fixture(autouse=True)

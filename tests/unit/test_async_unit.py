@@ -10,7 +10,7 @@ from envoy_pyext import EnvoyPyextError, StreamDestroyedError, WrongThreadError
 from envoy_pyext._native import _ABI
 
 from . import filters
-from .fakehost import HT_REQUEST_HEADERS, Config, Stream
+from tests.fakehost.driver import Config, Stream
 
 STOP_ITERATION, STOP_ALL_WATERMARK = _ABI["HDR_STOP_ITERATION"], _ABI["HDR_STOP_ALL_WATERMARK"]
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from envoy_pyext import StreamDestroyedError
 
 from . import filters
-from .fakehost import BT_BUFFERED_REQUEST, Config, Stream
+from tests.fakehost.driver import BT_BUFFERED_REQUEST, Config, Stream
 
 DATA = st.binary(max_size=40)
 OPS = st.one_of(

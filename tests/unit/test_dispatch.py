@@ -3,14 +3,14 @@
 import pytest
 
 import envoy_pyext
-from envoy_pyext import Status
 from envoy_pyext._native import _ABI
 
 from . import filters
 import ctypes
 
-from .fakehost import (BT_BUFFERED_REQUEST, BT_RECEIVED_REQUEST, BT_RECEIVED_RESPONSE,
-                       HT_REQUEST_HEADERS, Config, Stream, lib, logs)
+from tests.fakehost.driver import (BT_BUFFERED_REQUEST, BT_RECEIVED_REQUEST,
+                                   BT_RECEIVED_RESPONSE, HT_REQUEST_HEADERS, Config, Stream,
+                                   lib, logs)
 
 lib.envoy_dynamic_module_callback_http_drain_body.argtypes = [ctypes.c_void_p, ctypes.c_int,
                                                               ctypes.c_size_t]

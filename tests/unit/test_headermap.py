@@ -11,7 +11,7 @@ import envoy_pyext
 from envoy_pyext import StreamDestroyedError, WrongThreadError
 
 from . import filters
-from .fakehost import Config, Stream
+from tests.fakehost.driver import Config, Stream
 
 TOKEN = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!#$%&'*+^`|~",
                 min_size=1, max_size=12)

@@ -149,7 +149,8 @@ class Replier(Filter):
         if path == "/deny":
             return self.callbacks.send_local_reply(
                 403, body="denied by probe\n",
-                headers=[("x-reason", "probe"), ("x-reason", "second"), ("content-type", "text/plain")],
+                headers=[("x-reason", "probe"), ("x-reason", "second"),
+                         ("content-type", "text/plain")],
                 details="probe denied")
         if path == "/bad-reply-header":
             try:

@@ -12,10 +12,15 @@ import ctypes
 
 import envoy_pyext._native as native
 
-from tests.conftest import FAKEHOST as lib
+from tests.fakehost import FAKEHOST as lib
 
-HT_REQUEST_HEADERS, HT_REQUEST_TRAILERS, HT_RESPONSE_HEADERS, HT_RESPONSE_TRAILERS = range(4)
-BT_RECEIVED_REQUEST, BT_BUFFERED_REQUEST, BT_RECEIVED_RESPONSE, BT_BUFFERED_RESPONSE = range(4)
+# ABI values from the compiled core (no ABI number is written in the tests).
+HT_REQUEST_HEADERS, HT_REQUEST_TRAILERS, HT_RESPONSE_HEADERS, HT_RESPONSE_TRAILERS = (
+    native._ABI[k] for k in ("HT_REQUEST_HEADERS", "HT_REQUEST_TRAILERS", "HT_RESPONSE_HEADERS",
+                             "HT_RESPONSE_TRAILERS"))
+BT_RECEIVED_REQUEST, BT_BUFFERED_REQUEST, BT_RECEIVED_RESPONSE, BT_BUFFERED_RESPONSE = (
+    native._ABI[k] for k in ("BT_RECEIVED_REQUEST", "BT_BUFFERED_REQUEST", "BT_RECEIVED_RESPONSE",
+                             "BT_BUFFERED_RESPONSE"))
 
 
 class Buf(ctypes.Structure):
@@ -33,7 +38,8 @@ for name, restype, argtypes in [
     ("envoy_dynamic_module_on_http_filter_config_new", ctypes.c_void_p,
      [ctypes.c_void_p, Buf, Buf]),
     ("envoy_dynamic_module_on_http_filter_config_destroy", None, [ctypes.c_void_p]),
-    ("envoy_dynamic_module_on_http_filter_new", ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_void_p]),
+    ("envoy_dynamic_module_on_http_filter_new", ctypes.c_void_p,
+     [ctypes.c_void_p, ctypes.c_void_p]),
     ("envoy_dynamic_module_on_http_filter_request_headers", ctypes.c_int,
      [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_bool]),
     ("envoy_dynamic_module_on_http_filter_request_body", ctypes.c_int,
@@ -46,7 +52,8 @@ for name, restype, argtypes in [
      [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_bool]),
     ("envoy_dynamic_module_on_http_filter_response_trailers", ctypes.c_int,
      [ctypes.c_void_p, ctypes.c_void_p]),
-    ("envoy_dynamic_module_on_http_filter_stream_complete", None, [ctypes.c_void_p, ctypes.c_void_p]),
+    ("envoy_dynamic_module_on_http_filter_stream_complete", None,
+     [ctypes.c_void_p, ctypes.c_void_p]),
     ("envoy_dynamic_module_on_http_filter_destroy", None, [ctypes.c_void_p]),
     ("envoy_pyext_flush_destroyed_streams", None, []),
     ("envoy_dynamic_module_on_http_filter_scheduled", None,
@@ -126,7 +133,8 @@ class Stream:
     def headers(self, htype: int = HT_REQUEST_HEADERS) -> list[tuple[bytes, bytes]]:
         out = []
         for i in range(lib.fakehost_header_count(self.ep, htype)):
-            k, kl, v, vl = ctypes.c_void_p(), ctypes.c_size_t(), ctypes.c_void_p(), ctypes.c_size_t()
+            k, v = ctypes.c_void_p(), ctypes.c_void_p()
+            kl, vl = ctypes.c_size_t(), ctypes.c_size_t()
             lib.fakehost_header_at(self.ep, htype, i, ctypes.byref(k), ctypes.byref(kl),
                                    ctypes.byref(v), ctypes.byref(vl))
             out.append((ctypes.string_at(k, kl.value), ctypes.string_at(v, vl.value)))
@@ -153,23 +161,28 @@ class Stream:
         return lib.fakehost_continued(self.ep, int(encoding))
 
     def commits(self) -> list[int]:
-        return [lib.fakehost_commit_at(self.ep, i) for i in range(lib.fakehost_commit_count(self.ep))]
+        n = lib.fakehost_commit_count(self.ep)
+        return [lib.fakehost_commit_at(self.ep, i) for i in range(n)]
 
     # hooks, as Envoy would call them
     def request_headers(self, end_of_stream=False) -> int:
-        return hooks.envoy_dynamic_module_on_http_filter_request_headers(self.ep, self.mp, end_of_stream)
+        return hooks.envoy_dynamic_module_on_http_filter_request_headers(self.ep, self.mp,
+                                                                         end_of_stream)
 
     def request_body(self, end_of_stream=False) -> int:
-        return hooks.envoy_dynamic_module_on_http_filter_request_body(self.ep, self.mp, end_of_stream)
+        return hooks.envoy_dynamic_module_on_http_filter_request_body(self.ep, self.mp,
+                                                                      end_of_stream)
 
     def request_trailers(self) -> int:
         return hooks.envoy_dynamic_module_on_http_filter_request_trailers(self.ep, self.mp)
 
     def response_headers(self, end_of_stream=False) -> int:
-        return hooks.envoy_dynamic_module_on_http_filter_response_headers(self.ep, self.mp, end_of_stream)
+        return hooks.envoy_dynamic_module_on_http_filter_response_headers(self.ep, self.mp,
+                                                                          end_of_stream)
 
     def response_body(self, end_of_stream=False) -> int:
-        return hooks.envoy_dynamic_module_on_http_filter_response_body(self.ep, self.mp, end_of_stream)
+        return hooks.envoy_dynamic_module_on_http_filter_response_body(self.ep, self.mp,
+                                                                       end_of_stream)
 
     def response_trailers(self) -> int:
         return hooks.envoy_dynamic_module_on_http_filter_response_trailers(self.ep, self.mp)

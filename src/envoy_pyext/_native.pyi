@@ -1,0 +1,374 @@
+# envoy-pyext: Apache-2.0
+#
+# Type stubs for envoy_pyext._native, the Cython core (_native.pyx + native/*.pxi). Type
+# checkers read this file instead of the compiled module; it declares only what users may use.
+# Keep it in step with the `### Public API ###` parts of native/*.pxi, one section per topic
+# (the same order as envoy_pyext/__init__.py): filter API, status, errors, runtime.
+#
+# Internal names of the module are left out on purpose, so that a type checker rejects their
+# use: FilterConfig (a loaded filter configuration), Filter._pyext_task_done, and every name
+# starting with an underscore (_EventLoop, _Resume, _Shadow, _HOOKS, ...).
+
+import asyncio
+import enum
+import logging
+from collections.abc import Awaitable, Iterable, Iterator
+from typing import Any, ClassVar, Final, Protocol, TypeAlias, TypeVar, overload
+
+from typing_extensions import disjoint_base
+
+_T = TypeVar("_T")
+
+# What the runtime accepts where it writes a body (Buffer.set/append/prepend,
+# send_local_reply's body): bytes-like objects or str (encoded as UTF-8). A Buffer is copied.
+_BodyData: TypeAlias = bytes | bytearray | memoryview | str | Buffer
+
+# A header name: str or bytes (an HTTP token, or ":" + token for a pseudo-header;
+# case-insensitive). A header value: str (UTF-8, lone surrogates from "surrogateescape" turn
+# back into their bytes), bytes-like, or int (written in decimal). bool is refused at runtime.
+_HeaderName: TypeAlias = str | bytes
+_HeaderValue: TypeAlias = str | bytes | bytearray | memoryview | int
+
+
+class _HeaderItems(Protocol):
+    # Anything with .items() giving (name, value) pairs: dict, Mapping, HeaderMap, ...
+    def items(self) -> Iterable[tuple[_HeaderName, _HeaderValue]]: ...
+
+
+# send_local_reply's headers: a dict (or anything with .items()) or an iterable of
+# (name, value) pairs; repeat a name in the pairs to send several values.
+_ReplyHeaders: TypeAlias = _HeaderItems | Iterable[tuple[_HeaderName, _HeaderValue]]
+
+# What a stream hook may return: a Status, None (= Status.CONTINUE), or an awaitable of one of
+# them. An `async def` hook is a function returning Coroutine[Any, Any, Status | None], which is
+# an Awaitable[Status | None]: both plain and async overrides of the hooks type-check.
+_HookResult: TypeAlias = Status | None | Awaitable[Status | None]
+
+# on_log / on_destroy: their result is not used; they may be `async def`.
+_LifecycleResult: TypeAlias = None | Awaitable[None]
+
+
+# filter API ###################################################################################
+
+
+# Filter, HeaderMap, Buffer and Callbacks are Cython extension types with C fields: disjoint
+# bases (PEP 800), no class can derive from two of them.
+@disjoint_base
+class Filter:
+    """Base class of an Envoy HTTP filter written in Python; one instance per HTTP stream.
+
+    Override any of the hooks; a hook you do not override costs nothing (the runtime does not
+    even take the GIL for it). Each stream hook returns a Status (None means CONTINUE) and may
+    be ``async def``. Instances may hold any per-stream state in attributes.
+    """
+
+    fail_open: ClassVar[bool]
+    """False (default): an exception escaping a hook answers the request with 500 (response
+    path: resets the stream). True: the stream continues as if the hook returned CONTINUE."""
+
+    def __init__(self) -> None:
+        """Optional in subclasses, without arguments; ``self.config`` is already set."""
+
+    @classmethod
+    def parse_config(cls, raw: str) -> Any:
+        """Turns the raw ``filter_config`` string into ``self.config``; called once per filter
+        config when Envoy loads it. A StringValue/BytesValue arrives as is, a Struct as JSON.
+        Raise to reject Envoy's configuration. The default returns ``raw``."""
+
+    @property
+    def config(self) -> Any:
+        """What parse_config returned for this filter's configuration (shared by every stream:
+        do not mutate it)."""
+
+    @property
+    def callbacks(self) -> Callbacks:
+        """The stream's Callbacks (send_local_reply, continue_request, log, ...)."""
+
+    @property
+    def request_headers(self) -> HeaderMap:
+        """The request headers of this stream (readable in every later hook)."""
+
+    @property
+    def response_headers(self) -> HeaderMap:
+        """The response headers of this stream (once they exist)."""
+
+    @property
+    def request_trailers(self) -> HeaderMap:
+        """The request trailers of this stream (once they exist)."""
+
+    @property
+    def response_trailers(self) -> HeaderMap:
+        """The response trailers of this stream (once they exist)."""
+
+    @property
+    def request_body(self) -> Buffer:
+        """The request body as Envoy holds it (outside decode_data: what it buffered)."""
+
+    @property
+    def response_body(self) -> Buffer:
+        """The response body as Envoy holds it (outside encode_data: what it buffered)."""
+
+    # The stream hooks. The runtime passes their arguments by position, so overrides may name
+    # them as they like. Annotate an override `-> Status | None` (plain) or `async def ... ->
+    # Status | None`, or `-> None` when it never returns a Status; under mypy --strict a hook
+    # that returns a Status on some paths needs an explicit `return None` on the others.
+
+    def decode_headers(self, headers: HeaderMap, end_stream: bool, /) -> _HookResult:
+        """The request headers arrived; ``end_stream``: the request has no body."""
+
+    def decode_data(self, buffer: Buffer, end_stream: bool, /) -> _HookResult:
+        """A chunk of the request body arrived (``buffer``: what Envoy buffered for this
+        filter followed by the chunk); ``end_stream``: it is the last one."""
+
+    def decode_trailers(self, trailers: HeaderMap, /) -> _HookResult:
+        """The request trailers arrived (the request ends with them)."""
+
+    def encode_headers(self, headers: HeaderMap, end_stream: bool, /) -> _HookResult:
+        """The response headers arrived; ``end_stream``: the response has no body."""
+
+    def encode_data(self, buffer: Buffer, end_stream: bool, /) -> _HookResult:
+        """A chunk of the response body arrived (``buffer``: what Envoy buffered for this
+        filter followed by the chunk); ``end_stream``: it is the last one."""
+
+    def encode_trailers(self, trailers: HeaderMap, /) -> _HookResult:
+        """The response trailers arrived (the response ends with them)."""
+
+    def on_log(self) -> _LifecycleResult:
+        """The stream is complete, before Envoy's access logs. Errors are logged only. If
+        ``async def``, its first step runs inline, the rest detached on the event loop."""
+
+    def on_destroy(self) -> _LifecycleResult:
+        """The stream is gone: its headers, bodies and callbacks can no longer be used (they
+        raise StreamDestroyedError). Errors are logged only; may be ``async def``."""
+
+
+@disjoint_base
+class HeaderMap:
+    """Request or response headers (or trailers) of one stream: a live view onto Envoy's map.
+
+    Names are case-insensitive (stored lower-case); a name may have several values. Values
+    are str decoded from UTF-8 with "surrogateescape" (``get_bytes``/``raw_items`` give the
+    exact bytes). Invalid names, values containing CR, LF or NUL, and empty values raise
+    ValueError. Created by the runtime only.
+    """
+
+    @overload
+    def get(self, name: _HeaderName) -> str | None:
+        """The first value of ``name`` as str, or None."""
+
+    @overload
+    def get(self, name: _HeaderName, default: _T) -> str | _T:
+        """The first value of ``name`` as str, or ``default``."""
+
+    @overload
+    def get_bytes(self, name: _HeaderName) -> bytes | None:
+        """The first value of ``name`` as the exact bytes Envoy holds, or None."""
+
+    @overload
+    def get_bytes(self, name: _HeaderName, default: _T) -> bytes | _T:
+        """The first value of ``name`` as the exact bytes Envoy holds, or ``default``."""
+
+    def get_all(self, name: _HeaderName) -> list[str]:
+        """Every value of ``name``, in order (an empty list when absent)."""
+
+    def set(self, name: _HeaderName, value: _HeaderValue) -> None:
+        """Replaces every value of ``name`` with ``value``."""
+
+    def add(self, name: _HeaderName, value: _HeaderValue) -> None:
+        """Appends a value for ``name``, keeping the existing ones."""
+
+    def remove(self, name: _HeaderName) -> None:
+        """Removes every value of ``name``; absent names are ignored."""
+
+    def keys(self) -> list[str]:
+        """Distinct names, lower-case, in first-seen order."""
+
+    def items(self) -> list[tuple[str, str]]:
+        """Every (name, value) pair in order, repeated names included."""
+
+    def raw_items(self) -> list[tuple[bytes, bytes]]:
+        """Every (name, value) pair as bytes, exactly as Envoy holds them."""
+
+    def __getitem__(self, name: _HeaderName, /) -> str:
+        """The first value of ``name``; KeyError if absent."""
+
+    def __setitem__(self, name: _HeaderName, value: _HeaderValue, /) -> None:
+        """Replaces every value of ``name`` (like ``set``)."""
+
+    def __delitem__(self, name: _HeaderName, /) -> None:
+        """Removes every value of ``name``; KeyError if absent."""
+
+    def __contains__(self, name: _HeaderName, /) -> bool:
+        """Whether ``name`` has at least one value."""
+
+    def __len__(self) -> int:
+        """The number of distinct names (like a dict of lists)."""
+
+    def __iter__(self) -> Iterator[str]:
+        """The distinct names, lower-case, in first-seen order."""
+
+
+@disjoint_base
+class Buffer:
+    """The request or response body of one stream, as Envoy holds it. Inside a data hook: what
+    Envoy has buffered for this filter followed by the chunk just received; elsewhere, what
+    Envoy has buffered. Writes go to Envoy immediately. Created by the runtime only.
+
+    ``memoryview(buf)`` gives a read-only view, zero-copy when Envoy holds the body in one
+    slice (otherwise one copy); it is valid only until the hook returns.
+    """
+
+    def __len__(self) -> int:
+        """The size of the body in bytes."""
+
+    def __bytes__(self) -> bytes:
+        """A copy of the whole body."""
+
+    def to_bytes(self) -> bytes:
+        """A copy of the whole body."""
+
+    def set(self, data: _BodyData) -> None:
+        """Replaces the body with ``data`` (bytes-like or str, UTF-8)."""
+
+    def append(self, data: _BodyData) -> None:
+        """Adds ``data`` at the end of the body."""
+
+    def prepend(self, data: _BodyData) -> None:
+        """Adds ``data`` at the start of the body."""
+
+    def drain(self, n: int) -> None:
+        """Removes the first ``n`` bytes (all of them if ``n`` is larger); ValueError if
+        ``n`` is negative."""
+
+    def clear(self) -> None:
+        """Removes the whole body."""
+
+    # The buffer protocol (read-only). The class implements it in C (bf_getbuffer); the
+    # Python-level __buffer__/__release_buffer__ (PEP 688) exist at runtime from Python 3.12
+    # on, but type checkers use them for every version: they make memoryview(buf), bytes(buf)
+    # and other ReadableBuffer arguments type-check.
+    def __buffer__(self, flags: int, /) -> memoryview:
+        """A read-only memoryview of the body (BufferError if a writable one is asked for)."""
+
+    def __release_buffer__(self, buffer: memoryview, /) -> None: ...
+
+
+@disjoint_base
+class Callbacks:
+    """What a filter can ask of Envoy for its stream: ``self.callbacks``. send_local_reply,
+    continue_request and continue_response may be called from any thread while a hook of the
+    stream is pending; the runtime applies them on the stream's worker thread. Created by the
+    runtime only."""
+
+    def send_local_reply(
+        self,
+        status_code: int,
+        body: _BodyData = b"",
+        headers: _ReplyHeaders | None = None,
+        details: str = "",
+    ) -> Status:
+        """Answers the client directly with ``status_code`` (200..599), ``body`` and
+        ``headers`` (a dict or a list of (name, value) pairs); ``details`` shows in Envoy's
+        response details. Returns Status.LOCAL_REPLY: return it from the hook. Works on the
+        request path and, before the response headers went out, on the response path."""
+
+    def continue_request(self) -> None:
+        """Resumes the request after its hook returned Status.RUNNING (any thread)."""
+
+    def continue_response(self) -> None:
+        """Resumes the response after its hook returned Status.RUNNING (any thread)."""
+
+    @property
+    def buffer_limit(self) -> int:
+        """Envoy's buffer limit for this stream in bytes (0: none). Raise it to buffer bodies
+        larger than the listener's default (1 MiB) with STOP_AND_BUFFER; a body over the
+        limit is answered 413 (request) or 500 (response) by Envoy. Worker thread only."""
+
+    @buffer_limit.setter
+    def buffer_limit(self, limit: int) -> None: ...
+
+    @property
+    def worker_index(self) -> int:
+        """The index of the Envoy worker thread running this stream. Worker thread only."""
+
+    def log(self, level: str | int, message: object) -> None:
+        """Writes ``message`` (str() of it) to Envoy's log at ``level``: "trace", "debug",
+        "info", "warning", "error", "critical", or a ``logging`` level such as
+        logging.WARNING. Envoy's log shows the caller's file:line."""
+
+
+# status #######################################################################################
+
+
+class Status(enum.IntEnum):
+    """What a hook tells the runtime to do next. Returning ``None`` means ``CONTINUE``."""
+
+    CONTINUE = 0
+    """Go on: pass the headers, this chunk or the trailers on."""
+    STOP_AND_BUFFER = 1
+    """Buffer the whole body in Envoy, then call the data hook once with all of it and
+    ``end_stream=True``. From a trailers hook: stop."""
+    STOP_AND_BUFFER_WATERMARK = 2
+    """Stop; Envoy buffers with back-pressure. From a headers hook, resume with
+    ``callbacks.continue_request()``/``continue_response()``; from a data hook, the chunk
+    stays in Envoy and the hook is called again for later chunks."""
+    STOP_NO_BUFFER = 3
+    """Stop; from a data hook, Envoy does not keep this chunk (the filter consumed it)."""
+    LOCAL_REPLY = 4
+    """The stream was answered: what ``callbacks.send_local_reply(...)`` returns."""
+    RUNNING = 5
+    """The work continues in another thread, which calls ``continue_request()``,
+    ``continue_response()`` or ``send_local_reply()`` later."""
+
+
+# errors #######################################################################################
+
+
+class EnvoyPyextError(Exception):
+    """Base class of every exception envoy-pyext raises; also Envoy refusing a write."""
+
+
+class StreamDestroyedError(EnvoyPyextError):
+    """The stream this object belongs to is gone (Envoy destroyed it); nothing was touched."""
+
+
+class WrongThreadError(EnvoyPyextError):
+    """Envoy memory was touched from a thread that is not the stream's Envoy worker thread,
+    while no hook of the stream has handed work off the worker."""
+
+
+class FilterConfigError(EnvoyPyextError):
+    """A filter configuration cannot be loaded; Envoy rejects the configuration."""
+
+
+# runtime ######################################################################################
+
+
+FEATURES: Final[frozenset[str]]
+"""What this build of the runtime supports: "async", "threads"."""
+
+
+def stats() -> dict[str, int]:
+    """Process-wide counters of the runtime (this Envoy process): live_filters, live_streams,
+    filters_created, errors, escaped_views, pending, pending_peak."""
+
+
+def reset_pending_peak() -> None:
+    """Starts a new measurement of ``stats()["pending_peak"]``."""
+
+
+def in_envoy() -> bool:
+    """True inside an Envoy process (the callbacks resolved), False in a plain interpreter."""
+
+
+def event_loop() -> asyncio.AbstractEventLoop:
+    """The runtime's shared asyncio event loop, running on its own thread (started on first
+    use). Schedule work on it from other threads with ``loop.call_soon_threadsafe`` or
+    ``asyncio.run_coroutine_threadsafe``."""
+
+
+class EnvoyLogHandler(logging.Handler):
+    """Sends records of Python's ``logging`` module to Envoy's log (component
+    dynamic_modules). The runtime installs one on the root logger inside Envoy."""
+
+    def emit(self, record: logging.LogRecord) -> None: ...
