@@ -209,8 +209,6 @@ typedef enum envoy_dynamic_module_type_http_stream_reset_reason {
   /* Calls to other services through Envoy's clusters (callouts, streamed). */                    \
   X(envoy_dynamic_module_callback_http_filter_start_http_stream)                                   \
   X(envoy_dynamic_module_callback_http_filter_reset_http_stream)                                   \
-  X(envoy_dynamic_module_callback_http_stream_send_data)                                           \
-  X(envoy_dynamic_module_callback_http_stream_send_trailers)                                       \
   /* Metrics. */                                                                                   \
   X(envoy_dynamic_module_callback_http_filter_config_define_counter)                               \
   X(envoy_dynamic_module_callback_http_filter_config_increment_counter)                            \
@@ -308,13 +306,6 @@ envoy_dynamic_module_callback_http_filter_start_http_stream(
     envoy_dynamic_module_type_module_buffer body, bool end_stream, uint64_t timeout_milliseconds);
 PYEXT_WEAK void envoy_dynamic_module_callback_http_filter_reset_http_stream(
     envoy_dynamic_module_type_http_filter_envoy_ptr filter, uint64_t stream_id);
-PYEXT_WEAK bool envoy_dynamic_module_callback_http_stream_send_data(
-    envoy_dynamic_module_type_http_filter_envoy_ptr filter, uint64_t stream_id,
-    envoy_dynamic_module_type_module_buffer data, bool end_stream);
-PYEXT_WEAK bool envoy_dynamic_module_callback_http_stream_send_trailers(
-    envoy_dynamic_module_type_http_filter_envoy_ptr filter, uint64_t stream_id,
-    envoy_dynamic_module_type_module_http_header* trailers, size_t trailers_size);
-
 // Metrics.
 PYEXT_WEAK envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_config_define_counter(
     envoy_dynamic_module_type_http_filter_config_envoy_ptr config,

@@ -12,11 +12,18 @@ from ._native import (  # noqa: F401
     Callbacks,
     Filter,
     HeaderMap,
+    HttpResponse,
     # status
     Status,
     # errors
+    CalloutError,
+    CalloutRequestError,
+    CalloutResetError,
+    ClusterNotFoundError,
     EnvoyPyextError,
     FilterConfigError,
+    InvalidStatusError,
+    ResponseTooLargeError,
     StreamDestroyedError,
     WrongThreadError,
     # runtime
@@ -35,11 +42,18 @@ __all__ = (
     "Callbacks",
     "Filter",
     "HeaderMap",
+    "HttpResponse",
     # status
     "Status",
     # errors
+    "CalloutError",
+    "CalloutRequestError",
+    "CalloutResetError",
+    "ClusterNotFoundError",
     "EnvoyPyextError",
     "FilterConfigError",
+    "InvalidStatusError",
+    "ResponseTooLargeError",
     "StreamDestroyedError",
     "WrongThreadError",
     # runtime

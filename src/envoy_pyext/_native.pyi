@@ -6,8 +6,8 @@
 # (the same order as envoy_pyext/__init__.py): filter API, status, errors, runtime.
 #
 # Internal names of the module are left out on purpose, so that a type checker rejects their
-# use: FilterConfig (a loaded filter configuration), Filter._pyext_task_done, and every name
-# starting with an underscore (_EventLoop, _Resume, _Shadow, _HOOKS, ...).
+# use: FilterConfig (a loaded filter configuration) and every name starting with an underscore
+# (_Stream, _Pending, _Shadow, _EventLoop, _ABI, _phase_table, ...).
 
 import asyncio
 import enum
@@ -107,6 +107,21 @@ class Filter:
     @property
     def response_body(self) -> Buffer:
         """The response body as Envoy holds it (outside encode_data: what it buffered)."""
+
+    def http_call(
+        self,
+        cluster: str | bytes,
+        method: str = "GET",
+        path: str = "/",
+        headers: _ReplyHeaders | None = None,
+        body: _BodyData = b"",
+        timeout: float = 5.0,
+        max_response_bytes: int | None = None,
+    ) -> Awaitable[HttpResponse]:
+        """Calls another service through the Envoy cluster ``cluster`` (its load balancing,
+        TLS, circuit breakers, stats); await it in an async hook. ``host`` defaults to the
+        cluster's name. Raises ClusterNotFoundError, CalloutRequestError, CalloutResetError,
+        ResponseTooLargeError (over ``max_response_bytes``, default 1 MiB) or TimeoutError."""
 
     # The stream hooks. The runtime passes their arguments by position, so overrides may name
     # them as they like. Annotate an override `-> Status | None` (plain) or `async def ... ->
@@ -321,6 +336,23 @@ class Status(enum.IntEnum):
     ``continue_response()`` or ``send_local_reply()`` later."""
 
 
+class HttpResponse:
+    """The response of ``Filter.http_call``."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    """Names lower-case, pseudo-headers left out, repeats kept in order."""
+    body: bytes
+    trailers: list[tuple[str, str]]
+
+    def __init__(self, status: int, headers: Iterable[tuple[str, str]], body: bytes,
+                 trailers: Iterable[tuple[str, str]] = ()) -> None: ...
+    @overload
+    def get(self, name: str) -> str | None: ...
+    @overload
+    def get(self, name: str, default: _T) -> str | _T: ...
+
+
 # errors #######################################################################################
 
 
@@ -339,6 +371,34 @@ class WrongThreadError(EnvoyPyextError):
 
 class FilterConfigError(EnvoyPyextError):
     """A filter configuration cannot be loaded; Envoy rejects the configuration."""
+
+
+class InvalidStatusError(EnvoyPyextError, TypeError):
+    """A hook returned something that is not a Status or None (answered like an exception)."""
+
+
+class CalloutError(EnvoyPyextError):
+    """A call through an Envoy cluster failed (see the subclasses)."""
+
+
+class ClusterNotFoundError(CalloutError):
+    """Envoy has no cluster of that name."""
+
+
+class CalloutRequestError(CalloutError):
+    """Envoy refused to create the request (missing :method/:path/host, or invalid)."""
+
+
+class CalloutResetError(CalloutError):
+    """The call's stream was reset; ``reason`` names why (``"connection_failure"``,
+    ``"overflow"``, ``"remote_reset"``, ...)."""
+
+    reason: str | None
+    def __init__(self, message: str, reason: str | None = None) -> None: ...
+
+
+class ResponseTooLargeError(CalloutError):
+    """The response body was larger than ``max_response_bytes``."""
 
 
 # runtime ######################################################################################

@@ -9,7 +9,7 @@
 # functions shared between topic files. docs/design.md has the map of the code.
 #
 # Topic files, in dependency order:
-cimport cython
+cimport cython  # no-cython-lint (used by the included files: @cython.freelist)
 
 include "native/common.pxi"     # cimports, errors, stats, logging into Envoy
 include "native/status.pxi"     # Status, Envoy's statuses, sides and hook kinds (from the ABI)

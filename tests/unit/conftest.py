@@ -20,4 +20,5 @@ def runtime_back_to_baseline():
     hooks.envoy_pyext_flush_destroyed_streams()
     after = envoy_pyext.stats()
     for key in ("live_streams", "pending", "live_filters"):
-        assert after[key] == before[key], f"{key}: {before[key]} before the test, {after[key]} after"
+        assert after[key] == before[key], \
+            f"{key}: {before[key]} before the test, {after[key]} after"

@@ -282,6 +282,7 @@ STUBTEST_ALLOWLIST = r"""
 # Cython internals (pickling support, the doctest dict)
 envoy_pyext\._native\.(.*\.)?__(reduce|setstate)_cython__
 envoy_pyext\._native\.__test__
+envoy_pyext\._native\.__pyx_capi__
 # internal, left out of the stub so that type checkers reject its use
 envoy_pyext\._native\.FilterConfig
 # created by the runtime only: their __init__ raises TypeError

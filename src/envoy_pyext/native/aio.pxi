@@ -20,6 +20,7 @@ from asyncio import events as _aio_events
 
 cdef extern from "Python.h":
     bint PyCoro_CheckExact(object o)
+    unsigned long PyThread_get_thread_ident() nogil
     ctypedef void* PyThread_type_lock
     PyThread_type_lock PyThread_allocate_lock()
     int PyThread_acquire_lock(PyThread_type_lock lock, int waitflag) nogil
@@ -30,15 +31,32 @@ _set_running_loop = _aio_events._set_running_loop
 _iscoroutine = _asyncio.iscoroutine
 
 
+# The lock is re-entrant for its owner: a Task step taken on a worker (lock held) may itself
+# need the loop locked (an http_call that fails at once resolves its future right there).
+# THREAD: owner and depth are read and written with the GIL held.
+cdef unsigned long _loop_owner = 0
+cdef int _loop_depth = 0
+
+
 cdef inline void _lock_loop() noexcept:
-    if PyThread_acquire_lock(_loop_lock, 0):
+    global _loop_owner, _loop_depth
+    cdef unsigned long me = PyThread_get_thread_ident()
+    if _loop_depth and _loop_owner == me:
+        _loop_depth += 1
         return
-    with nogil:
-        PyThread_acquire_lock(_loop_lock, 1)
+    if not PyThread_acquire_lock(_loop_lock, 0):
+        with nogil:
+            PyThread_acquire_lock(_loop_lock, 1)
+    _loop_owner = me
+    _loop_depth = 1
 
 
 cdef inline void _unlock_loop() noexcept:
-    PyThread_release_lock(_loop_lock)
+    global _loop_owner, _loop_depth
+    _loop_depth -= 1
+    if _loop_depth == 0:
+        _loop_owner = 0
+        PyThread_release_lock(_loop_lock)
 
 
 cdef class _LockedSelect:

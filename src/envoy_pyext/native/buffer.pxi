@@ -240,7 +240,8 @@ cdef class Buffer:
     def __repr__(self):
         if self._st is None or self._st._s == NULL:
             return "<Buffer (stream destroyed)>"
-        return f"<Buffer {'request' if self._side == SIDE_REQUEST else 'response'} {len(self)} bytes>"
+        side = "request" if self._side == SIDE_REQUEST else "response"
+        return f"<Buffer {side} {len(self)} bytes>"
 
 
 cdef bytes _as_bytes(object data):

@@ -124,7 +124,6 @@ cdef class HeaderMap:
         h._htype = <abi.envoy_dynamic_module_type_http_header_type>htype
         return h
 
-
     cdef bytes _lookup_key(self, object name):
         # Reads need no validation (an invalid name is simply absent), only lower-casing.
         cdef bytes key
@@ -178,7 +177,9 @@ cdef class HeaderMap:
             return result
         if sh is not None:
             values = sh.get_all(self._htype, key)
-            return values if raw else [(<bytes>v).decode("utf-8", "surrogateescape") for v in values]
+            if raw:
+                return values
+            return [(<bytes>v).decode("utf-8", "surrogateescape") for v in values]
         cdef void* ep = self._st._s.envoy_ptr
         cdef abi.envoy_dynamic_module_type_envoy_buffer out
         cdef size_t count = 0, i

@@ -6,9 +6,6 @@
 # the stream is the phase machine's job (phase.pxi, events.pxi); asynchronous hooks are
 # pending.pxi's.
 
-cdef extern from "Python.h":
-    unsigned long PyThread_get_thread_ident() nogil
-
 import contextvars as _contextvars
 
 _BASE_CONTEXT = _contextvars.copy_context()  # at import: Envoy's main thread, program_init

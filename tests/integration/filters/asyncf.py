@@ -176,7 +176,8 @@ class AsyncNoSuspend(Filter):
 class AsyncLocalReply(Filter):
     async def decode_headers(self, headers, end_stream):
         await asyncio.sleep(0.01)
-        return self.callbacks.send_local_reply(429, body=b"slow down\n", headers={"retry-after": "1"})
+        return self.callbacks.send_local_reply(429, body=b"slow down\n",
+                                               headers={"retry-after": "1"})
 
 
 class Report(Filter):
