@@ -405,7 +405,8 @@ class ResponseTooLargeError(CalloutError):
 
 
 FEATURES: Final[frozenset[str]]
-"""What this build of the runtime supports: "async", "threads"."""
+"""What this build of the runtime supports: "async", "threads", "tasks", "contextvars",
+"http_call"."""
 
 
 def stats() -> dict[str, int]:

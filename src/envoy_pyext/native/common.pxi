@@ -61,7 +61,7 @@ import os as _os
 # ENVOY_PYEXT_DEBUG=1 logs every state transition of every stream at debug level.
 cdef bint _debug = _os.environ.get("ENVOY_PYEXT_DEBUG", "") not in ("", "0")
 
-FEATURES = frozenset({"async", "threads"})  # what this build of the runtime supports
+FEATURES = frozenset({"async", "threads", "tasks", "contextvars", "http_call"})  # this build
 
 
 ### Process-wide statistics (read with envoy_pyext.stats()) ###
