@@ -13,13 +13,19 @@ ifeq ($(strip $(NATIVE_SRC)),)
 $(error tools/build_config.py --make-deps (run with $(PYTHON3)) listed no file)
 endif
 PYTEST_ARGS ?=
+# The module Envoy loads (the tests find it through PYEXT_SO). The matrix builds one per Python.
+SO ?= libpyfilter.so
+export PYEXT_SO := $(abspath $(SO))
+# make test-matrix: the whole suite on each of these CPython versions (tools/find_python.py).
+PYTHONS ?= 3.11 3.12 3.13
 
-.PHONY: help venv build-so-local build-so-bazel run test test-unit test-integration bench \
-        clean distclean
+.PHONY: help venv build-so-local build-so-bazel run test test-matrix test-unit test-integration \
+        bench clean distclean
 
 help:
 	@echo "make run             build libpyfilter.so and serve samples.add_header in Envoy on 127.0.0.1:10000"
-	@echo "make test            the whole test suite (unit + real-Envoy integration)"
+	@echo "make test            the whole test suite (unit + real-Envoy integration), default python3"
+	@echo "make test-matrix     the whole suite on CPython $(PYTHONS) (what CI runs)"
 	@echo "make build-so-local  build ./libpyfilter.so against $(VENV)'s shared libpython"
 	@echo "make build-so-bazel  build the same .so with Bazel (build/bazel/libpyfilter.so)"
 	@echo "make bench           side-by-side benchmark (docs/PERFORMANCE.md)"
@@ -39,10 +45,10 @@ $(EXT): $(DEPS) $(NATIVE_SRC) setup.py tools/build_config.py pyproject.toml
 	$(PY) -m pip install -q --no-build-isolation --no-deps -e .
 	touch $@
 
-libpyfilter.so: $(EXT) $(NATIVE_SRC) tools/build_so.py tools/build_config.py
+$(SO): $(EXT) $(NATIVE_SRC) tools/build_so.py tools/build_config.py
 	$(PY) tools/build_so.py --out $@
 
-build-so-local: libpyfilter.so
+build-so-local: $(SO)
 
 build-so-bazel: $(EXT)
 	PYTHON_BIN_PATH=$(abspath $(PY)) bash tools/bazel/build.sh
@@ -52,6 +58,22 @@ run: build-so-local
 
 test: build-so-local
 	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+# The default python3's version runs `make test` as it is; each other version gets its own venv
+# (.venv-X.Y) and module (build/pyX.Y/libpyfilter.so) and skips the Bazel build and the bench
+# smoke run, which do not depend on the Python version.
+test-matrix:
+	@set -e; default=$$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	for v in $(PYTHONS); do \
+	  py=$$(python3 tools/find_python.py $$v); \
+	  echo "==== CPython $$v ($$py)"; \
+	  if [ "$$v" = "$$default" ]; then \
+	    $(MAKE) --no-print-directory test; \
+	  else \
+	    $(MAKE) --no-print-directory test VENV=.venv-$$v PYTHON3=$$py SO=build/py$$v/libpyfilter.so \
+	      PYTEST_ARGS="--ignore=tests/bazel --ignore=tests/integration/test_bench_smoke.py $(PYTEST_ARGS)"; \
+	  fi; \
+	done
 
 test-unit: build-so-local
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
@@ -63,7 +85,7 @@ bench: build-so-local
 	$(PY) bench/run.py
 
 clean:
-	rm -rf build libpyfilter.so src/envoy_pyext/*.so src/envoy_pyext/*.cpp src/envoy_pyext/_native.h $(EXT)
+	rm -rf build $(SO) libpyfilter.so src/envoy_pyext/*.so src/envoy_pyext/*.cpp src/envoy_pyext/_native.h $(EXT)
 
 distclean: clean
-	rm -rf $(VENV) *.egg-info src/*.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-3.* *.egg-info src/*.egg-info .pytest_cache .hypothesis

@@ -48,6 +48,7 @@ def main() -> None:
     cfg = build_config.load()
     build = ROOT / args.build_dir
     build.mkdir(parents=True, exist_ok=True)
+    (ROOT / args.out).parent.mkdir(parents=True, exist_ok=True)
     generated = build / "_native.cpp"  # Cython writes build/_native.h next to it
     run([sys.executable, "-m", "cython", *build_config.cython_args(cfg), cfg["cython_entry"],
          "-o", str(generated)])
