@@ -24,8 +24,8 @@ class AuthzCallout(Filter):
 
     async def decode_headers(self, headers: HeaderMap, end_stream: bool) -> Status | None:
         cfg = self.config
-        question = {"method": headers.get(":method"), "path": headers.get(":path"),
-                    "user": headers.get("x-user", "")}
+        user = headers.get("x-user", "")
+        question = {"method": headers.get(":method"), "path": headers.get(":path"), "user": user}
         try:
             async with asyncio.timeout(cfg["timeout"]):
                 answer = await self.http_call(
@@ -38,5 +38,5 @@ class AuthzCallout(Filter):
             return self.callbacks.send_local_reply(503, body=b"authorization unavailable\n")
         if answer.status != 200:
             return self.callbacks.send_local_reply(403, body=b"denied\n")
-        headers["x-authz-user"] = answer.get("x-authz-user", question["user"])
+        headers["x-authz-user"] = answer.get("x-authz-user", user)
         return None
