@@ -10,6 +10,7 @@ from ._native import (  # noqa: F401
     # filter API
     Buffer,
     Callbacks,
+    ConfigContext,
     Filter,
     HeaderMap,
     HttpResponse,
@@ -40,6 +41,7 @@ __all__ = (
     # filter API
     "Buffer",
     "Callbacks",
+    "ConfigContext",
     "Filter",
     "HeaderMap",
     "HttpResponse",

@@ -336,6 +336,34 @@ class Status(enum.IntEnum):
     ``continue_response()`` or ``send_local_reply()`` later."""
 
 
+@disjoint_base
+class ConfigContext:
+    """What ``parse_config(cls, raw, context)`` gets: work that belongs to the filter
+    configuration rather than to a request."""
+
+    @property
+    def filter_name(self) -> str: ...
+    @property
+    def is_validation(self) -> bool:
+        """True under ``envoy --mode validate`` (spawn() then runs nothing)."""
+
+    def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any] | None:
+        """Runs the coroutine on the runtime's event loop while this configuration lives
+        (cancelled when it is destroyed); None under --mode validate."""
+
+    def http_call(
+        self,
+        cluster: str | bytes,
+        method: str = "GET",
+        path: str = "/",
+        headers: _ReplyHeaders | None = None,
+        body: _BodyData = b"",
+        timeout: float = 5.0,
+        max_response_bytes: int | None = None,
+    ) -> Awaitable[HttpResponse]:
+        """Filter.http_call's config-level twin (made on Envoy's main thread)."""
+
+
 class HttpResponse:
     """The response of ``Filter.http_call``."""
 

@@ -22,6 +22,7 @@ include "native/phase.pxi"      # the phase machine: transitions, hook status ->
 include "native/events.pxi"     # what each Envoy event does in each phase
 include "native/pending.pxi"    # pending hooks: coroutines and threads, resume, cancel
 include "native/callout.pxi"    # http_call: calls through Envoy clusters
+include "native/configctx.pxi"  # ConfigContext: config-level calls and spawned coroutines
 include "native/callbacks.pxi"  # Callbacks (self.callbacks), local replies
 include "native/filter.pxi"     # Filter: the class users subclass
 include "native/config.pxi"     # FilterConfig: loading `package.module:Class`, parse_config

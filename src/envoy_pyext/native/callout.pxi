@@ -84,8 +84,10 @@ cdef list _copy_envoy_headers(abi.envoy_dynamic_module_type_envoy_http_header* h
 cdef class _Callout:
 
     cdef int start(self) except -1:
-        """Starts the call on the worker (Envoy's start_http_stream)."""
+        """Starts the call: on the stream's worker (start_http_stream), or for a config-level
+        call on the main thread (config_start_http_stream)."""
         cdef _Stream st = self.st
+        cdef ConfigContext ctx = self.ctx
         cluster, pairs, body, timeout = self.request
         self.request = None
         cdef Py_ssize_t n = len(pairs), i
@@ -103,9 +105,14 @@ cdef class _Callout:
                 arr[i].key_length = PyBytes_GET_SIZE(k)
                 arr[i].value_ptr = PyBytes_AS_STRING(v)
                 arr[i].value_length = PyBytes_GET_SIZE(v)
-            result = abi.envoy_dynamic_module_callback_http_filter_start_http_stream(
-                st._s.envoy_ptr, &sid, _mbuf(cluster), arr, n, _mbuf(body), True,
-                <uint64_t>(timeout * 1000))
+            if ctx is not None:
+                result = abi.envoy_dynamic_module_callback_http_filter_config_start_http_stream(
+                    ctx.envoy_ptr, &sid, _mbuf(cluster), arr, n, _mbuf(body), True,
+                    <uint64_t>(timeout * 1000))
+            else:
+                result = abi.envoy_dynamic_module_callback_http_filter_start_http_stream(
+                    st._s.envoy_ptr, &sid, _mbuf(cluster), arr, n, _mbuf(body), True,
+                    <uint64_t>(timeout * 1000))
         finally:
             free(arr)
         if result == abi.envoy_dynamic_module_type_http_callout_init_result_ClusterNotFound:
@@ -117,8 +124,22 @@ cdef class _Callout:
                 f"(init result {result})"), True)
         if not self.finished:   # (Envoy may have reset it inline already)
             self.id = sid
-            st._callouts[sid] = self
+            if ctx is not None:
+                ctx.callouts[sid] = self
+            else:
+                st._callouts[sid] = self
             _stats.live_callouts += 1
+        return 0
+
+    cdef int reset(self) except -1:
+        """Resets the call's Envoy stream (on its Envoy thread)."""
+        if self.ctx is not None:
+            if self.ctx.envoy_ptr != NULL:
+                abi.envoy_dynamic_module_callback_http_filter_config_reset_http_stream(
+                    self.ctx.envoy_ptr, self.id)
+        elif self.st._s != NULL and self.st._s.envoy_ptr != NULL:
+            abi.envoy_dynamic_module_callback_http_filter_reset_http_stream(
+                self.st._s.envoy_ptr, self.id)
         return 0
 
     cdef int settle(self, object result, bint is_error) except -1:
@@ -126,12 +147,13 @@ cdef class _Callout:
         waits on exactly this future, its wake-up is taken off the loop's queue and run right
         here, on the worker: a hook that only waits on callouts never leaves the worker."""
         cdef _Stream st = self.st
-        cdef _Pending p = st._pend
+        cdef _Pending p = st._pend if st is not None else None
         cdef object handle = None
+        cdef dict calls = self.ctx.callouts if self.ctx is not None else st._callouts
         if self.finished:
             return 0
         self.finished = True
-        if self.id and st._callouts is not None and st._callouts.pop(self.id, None) is not None:
+        if self.id and calls is not None and calls.pop(self.id, None) is not None:
             _stats.live_callouts -= 1
         loop = _get_event_loop().loop
         _lock_loop()
@@ -167,6 +189,8 @@ async def _await_callout(_Callout c):
 cdef int _callout_abandon(_Callout c) except -1:
     """The caller gave up (its Task was cancelled): reset the call's Envoy stream."""
     cdef _Stream st = c.st
+    if c.ctx is not None:
+        return c.ctx._abandon(c)
     if c.finished or st._s == NULL or st._s.envoy_ptr == NULL:
         return 0
     c.finished = True
@@ -192,9 +216,9 @@ cdef int _ensure_scheduler(_Stream st) except -1:
     return 0
 
 
-cdef object _http_call(_Stream st, object cluster, str method, str path, object headers,
-                       object body, double timeout, object max_response_bytes):
-    """Makes the call (or queues it for the worker) and returns the awaitable result."""
+cdef _Callout _new_callout(object cluster, str method, str path, object headers, object body,
+                           double timeout, object max_response_bytes):
+    """A call, its request checked and encoded, not started."""
     cdef _Callout c = _Callout.__new__(_Callout)
     cdef list pairs = [(b":method", _header_value(method)), (b":path", _header_value(path))]
     cdef bint has_host = False
@@ -211,8 +235,6 @@ cdef object _http_call(_Stream st, object cluster, str method, str path, object 
     cdef bytes body_b = _as_bytes(body)
     if body_b:
         pairs.append((b"content-length", str(len(body_b)).encode()))
-    _access(st)     # alive (StreamDestroyedError), from a pending hook when off the worker
-    c.st = st
     c.request = (cluster_b, pairs, body_b, timeout)
     c.future = _get_event_loop().loop.create_future()
     c.headers = []
@@ -224,6 +246,16 @@ cdef object _http_call(_Stream st, object cluster, str method, str path, object 
         c.limit = 1 << 20
     else:
         c.limit = max_response_bytes
+    return c
+
+
+cdef object _http_call(_Stream st, object cluster, str method, str path, object headers,
+                       object body, double timeout, object max_response_bytes):
+    """Makes the call (or queues it for the worker) and returns the awaitable result."""
+    cdef _Callout c = _new_callout(cluster, method, path, headers, body, timeout,
+                                   max_response_bytes)
+    _access(st)     # alive (StreamDestroyedError), from a pending hook when off the worker
+    c.st = st
     if st._callouts is None:
         st._callouts = {}
         st._callout_queue = []
@@ -288,73 +320,86 @@ cdef inline _Callout _callout_of(pyext_stream* s, uint64_t stream_id):
     return st._callouts.get(stream_id)
 
 
+cdef int _callout_headers(_Callout c, abi.envoy_dynamic_module_type_envoy_http_header* headers,
+                          size_t n) except -1:
+    for k, v in _copy_envoy_headers(headers, n):
+        if k == ":status":
+            c.status = int(v)
+        elif not k.startswith(":"):
+            c.headers.append((k, v))
+    return 0
+
+
+cdef int _callout_data(_Callout c, const abi.envoy_dynamic_module_type_envoy_buffer* data,
+                       size_t n) except -1:
+    cdef size_t i
+    for i in range(n):
+        c.body.extend(PyBytes_FromStringAndSize(data[i].ptr, data[i].length))
+    if len(c.body) > c.limit:
+        c.settle(ResponseTooLargeError(
+            f"the response was larger than {c.limit} bytes (max_response_bytes)"), True)
+        c.reset()
+    return 0
+
+
+cdef int _callout_end(_Callout c, int reason) except -1:
+    cdef bytes body
+    if reason >= 0:
+        name = _RESET_REASONS[reason] if reason < len(_RESET_REASONS) else str(reason)
+        return c.settle(CalloutResetError(f"the call's stream was reset ({name})", name), True)
+    body = bytes(c.body)
+    if c.status == 504 and body == b"upstream request timeout" \
+            and _time.monotonic() - c.started >= c.timeout * 0.9:
+        # Envoy's router answered for the call: its timeout passed.
+        return c.settle(TimeoutError(f"the call did not complete within {c.timeout} s"), True)
+    return c.settle(HttpResponse(c.status, c.headers, body, c.trailers), False)
+
+
+cdef void _log_callout_error(str where) noexcept:
+    try:
+        _log(LL_ERROR, f"envoy-pyext: callout {where}:\n{_format_exc(_sys.exc_info()[1])}")
+    except BaseException:
+        pass
+
+
 cdef public void pyext_on_callout_headers(
         pyext_stream* s, uint64_t stream_id,
         abi.envoy_dynamic_module_type_envoy_http_header* headers, size_t n,
         int end_stream) noexcept:
     cdef _Callout c = _callout_of(s, stream_id)
-    if c is None:
-        return
-    try:
-        for k, v in _copy_envoy_headers(headers, n):
-            if k == ":status":
-                c.status = int(v)
-            elif not k.startswith(":"):
-                c.headers.append((k, v))
-    except BaseException:
-        _log(LL_ERROR, f"envoy-pyext: callout response headers:\n"
-                       f"{_format_exc(_sys.exc_info()[1])}")
+    if c is not None:
+        try:
+            _callout_headers(c, headers, n)
+        except BaseException:
+            _log_callout_error("response headers")
 
 
 cdef public void pyext_on_callout_data(
         pyext_stream* s, uint64_t stream_id, const abi.envoy_dynamic_module_type_envoy_buffer* data,
         size_t n, int end_stream) noexcept:
     cdef _Callout c = _callout_of(s, stream_id)
-    cdef size_t i
-    if c is None:
-        return
-    try:
-        for i in range(n):
-            c.body.extend(PyBytes_FromStringAndSize(data[i].ptr, data[i].length))
-        if len(c.body) > c.limit:
-            st = c.st
-            sid = c.id
-            c.settle(ResponseTooLargeError(
-                f"the response was larger than {c.limit} bytes (max_response_bytes)"), True)
-            abi.envoy_dynamic_module_callback_http_filter_reset_http_stream(
-                (<_Stream>st)._s.envoy_ptr, sid)
-    except BaseException:
-        _log(LL_ERROR, f"envoy-pyext: callout response body:\n{_format_exc(_sys.exc_info()[1])}")
+    if c is not None:
+        try:
+            _callout_data(c, data, n)
+        except BaseException:
+            _log_callout_error("response body")
 
 
 cdef public void pyext_on_callout_trailers(
         pyext_stream* s, uint64_t stream_id,
         abi.envoy_dynamic_module_type_envoy_http_header* trailers, size_t n) noexcept:
     cdef _Callout c = _callout_of(s, stream_id)
-    if c is None:
-        return
-    try:
-        c.trailers.extend(_copy_envoy_headers(trailers, n))
-    except BaseException:
-        _log(LL_ERROR, f"envoy-pyext: callout trailers:\n{_format_exc(_sys.exc_info()[1])}")
+    if c is not None:
+        try:
+            c.trailers.extend(_copy_envoy_headers(trailers, n))
+        except BaseException:
+            _log_callout_error("response trailers")
 
 
 cdef public void pyext_on_callout_end(pyext_stream* s, uint64_t stream_id, int reason) noexcept:
     cdef _Callout c = _callout_of(s, stream_id)
-    cdef bytes body
-    if c is None:
-        return
-    try:
-        if reason >= 0:
-            name = _RESET_REASONS[reason] if reason < len(_RESET_REASONS) else str(reason)
-            c.settle(CalloutResetError(f"the call's stream was reset ({name})", name), True)
-            return
-        body = bytes(c.body)
-        if c.status == 504 and body == b"upstream request timeout" \
-                and _time.monotonic() - c.started >= c.timeout * 0.9:
-            # Envoy's router answered for the call: its timeout passed.
-            c.settle(TimeoutError(f"the call did not complete within {c.timeout} s"), True)
-            return
-        c.settle(HttpResponse(c.status, c.headers, body, c.trailers), False)
-    except BaseException:
-        _log(LL_ERROR, f"envoy-pyext: callout end:\n{_format_exc(_sys.exc_info()[1])}")
+    if c is not None:
+        try:
+            _callout_end(c, reason)
+        except BaseException:
+            _log_callout_error("end")

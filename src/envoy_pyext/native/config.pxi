@@ -83,6 +83,17 @@ cdef object _load_class(str filter_name):
     return cls
 
 
+cdef bint _takes_context(object parse_config) except -1:
+    """parse_config(cls, raw, context) or parse_config(cls, raw)? (bound: without cls)"""
+    import inspect
+    try:
+        params = list(inspect.signature(parse_config).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
+
+
 cdef str _format_exc(BaseException e):
     return "".join(_traceback.format_exception(type(e), e, e.__traceback__))
 
@@ -99,8 +110,12 @@ cdef class FilterConfig:
         cls = _load_class(filter_name)
         fc.name = filter_name
         fc.cls = cls
+        fc.context = ConfigContext.new(filter_name, config_envoy_ptr)
         try:
-            fc.config = cls.parse_config(raw)
+            if _takes_context(cls.parse_config):
+                fc.config = cls.parse_config(raw, fc.context)
+            else:
+                fc.config = cls.parse_config(raw)
         except BaseException as e:
             raise FilterConfigError(
                 f"envoy-pyext: {filter_name}: parse_config rejected the filter_config: "

@@ -60,6 +60,11 @@ cdef public void pyext_on_config_destroy(pyext_config* c) noexcept:
     cdef PyObject* fc = c.py
     c.py = NULL
     free(c)
+    try:
+        if (<FilterConfig>fc).context is not None:
+            (<FilterConfig>fc).context.close()   # spawned coroutines, config-level calls
+    except BaseException as e:
+        _log(LL_ERROR, f"envoy-pyext: closing a filter config:\n{_format_exc(e)}")
     Py_DECREF(<object>fc)
 
 

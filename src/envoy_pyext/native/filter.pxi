@@ -34,7 +34,9 @@ cdef class Filter:
     @classmethod
     def parse_config(cls, raw):
         """Turns the raw ``filter_config`` string into ``self.config``; called once per filter
-        config when Envoy loads it. Raise to reject Envoy's configuration."""
+        config when Envoy loads it. Raise to reject Envoy's configuration. Declare it
+        ``parse_config(cls, raw, context)`` to get a ConfigContext (config-level http_call,
+        spawn)."""
         return raw
 
     @property
