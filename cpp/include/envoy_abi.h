@@ -209,6 +209,8 @@ typedef enum envoy_dynamic_module_type_http_stream_reset_reason {
   /* Calls to other services through Envoy's clusters (callouts, streamed). */                    \
   X(envoy_dynamic_module_callback_http_filter_start_http_stream)                                   \
   X(envoy_dynamic_module_callback_http_filter_reset_http_stream)                                   \
+  X(envoy_dynamic_module_callback_http_stream_send_data)                                           \
+  X(envoy_dynamic_module_callback_http_stream_send_trailers)                                       \
   /* Config-level (main thread): scheduler and calls not tied to a request. */                    \
   X(envoy_dynamic_module_callback_http_filter_config_scheduler_new)                                \
   X(envoy_dynamic_module_callback_http_filter_config_scheduler_commit)                             \
@@ -313,6 +315,12 @@ envoy_dynamic_module_callback_http_filter_start_http_stream(
     envoy_dynamic_module_type_module_buffer body, bool end_stream, uint64_t timeout_milliseconds);
 PYEXT_WEAK void envoy_dynamic_module_callback_http_filter_reset_http_stream(
     envoy_dynamic_module_type_http_filter_envoy_ptr filter, uint64_t stream_id);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_stream_send_data(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter, uint64_t stream_id,
+    envoy_dynamic_module_type_module_buffer data, bool end_stream);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_stream_send_trailers(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter, uint64_t stream_id,
+    envoy_dynamic_module_type_module_http_header* trailers, size_t trailers_size);
 // Config-level: a scheduler whose events arrive on Envoy's main thread
 // (on_http_filter_config_scheduled), and calls not tied to a request (events through the
 // on_http_filter_config_http_stream_* hooks, on the main thread).

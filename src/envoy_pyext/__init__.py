@@ -14,6 +14,7 @@ from ._native import (  # noqa: F401
     Filter,
     HeaderMap,
     HttpResponse,
+    HttpStream,
     # status
     Status,
     # errors
@@ -45,6 +46,7 @@ __all__ = (
     "Filter",
     "HeaderMap",
     "HttpResponse",
+    "HttpStream",
     # status
     "Status",
     # errors

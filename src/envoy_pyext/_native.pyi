@@ -123,6 +123,18 @@ class Filter:
         cluster's name. Raises ClusterNotFoundError, CalloutRequestError, CalloutResetError,
         ResponseTooLargeError (over ``max_response_bytes``, default 1 MiB) or TimeoutError."""
 
+    def http_stream(
+        self,
+        cluster: str | bytes,
+        method: str = "POST",
+        path: str = "/",
+        headers: _ReplyHeaders | None = None,
+        timeout: float = 60.0,
+    ) -> HttpStream:
+        """A streamed call through the Envoy cluster ``cluster``: ``async with
+        self.http_stream(...) as s:`` then ``await s.send(data, end_stream=...)``, ``await
+        s.response_headers()``, ``async for chunk in s``. Leaving the block early resets it."""
+
     # The stream hooks. The runtime passes their arguments by position, so overrides may name
     # them as they like. Annotate an override `-> Status | None` (plain) or `async def ... ->
     # Status | None`, or `-> None` when it never returns a Status; under mypy --strict a hook
@@ -334,6 +346,26 @@ class Status(enum.IntEnum):
     RUNNING = 5
     """The work continues in another thread, which calls ``continue_request()``,
     ``continue_response()`` or ``send_local_reply()`` later."""
+
+
+@disjoint_base
+class HttpStream:
+    """A streamed call through an Envoy cluster (``Filter.http_stream``)."""
+
+    @property
+    def status(self) -> int:
+        """The response status (0 until the response headers arrived)."""
+    @property
+    def headers(self) -> list[tuple[str, str]]: ...
+    @property
+    def trailers(self) -> list[tuple[str, str]]: ...
+    async def response_headers(self) -> None: ...
+    async def send(self, data: _BodyData, end_stream: bool = False) -> None: ...
+    async def send_trailers(self, trailers: _ReplyHeaders) -> None: ...
+    def __aiter__(self) -> HttpStream: ...
+    async def __anext__(self) -> bytes: ...
+    async def __aenter__(self) -> HttpStream: ...
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool: ...
 
 
 @disjoint_base

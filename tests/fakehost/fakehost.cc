@@ -286,6 +286,16 @@ envoy_dynamic_module_callback_http_filter_start_http_stream(
 }
 void envoy_dynamic_module_callback_http_filter_reset_http_stream(
     envoy_dynamic_module_type_http_filter_envoy_ptr, uint64_t) {}
+bool envoy_dynamic_module_callback_http_stream_send_data(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, uint64_t, envoy_dynamic_module_type_module_buffer,
+    bool) {
+  return false;
+}
+bool envoy_dynamic_module_callback_http_stream_send_trailers(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, uint64_t,
+    envoy_dynamic_module_type_module_http_header*, size_t) {
+  return false;
+}
 
 // Config-level: no main-thread dispatcher here; calls are refused like unknown clusters.
 void* envoy_dynamic_module_callback_http_filter_config_scheduler_new(

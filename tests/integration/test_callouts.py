@@ -31,9 +31,32 @@ class _Side(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _read_chunked(self):
+        out = bytearray()
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return bytes(out)
+            out += self.rfile.read(size)
+            self.rfile.readline()
+
     def _handle(self):
-        n = int(self.headers.get("content-length") or 0)
-        body = self.rfile.read(n) if n else b""
+        if self.headers.get("transfer-encoding", "").lower() == "chunked":
+            body = self._read_chunked()
+        else:
+            n = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(n) if n else b""
+        if self.path == "/echo":    # the body back in two chunks, then a trailer
+            self.send_response(201)
+            self.send_header("transfer-encoding", "chunked")
+            self.end_headers()
+            half = len(body) // 2
+            for part in (body[:half], body[half:]):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\nx-echo-len: %d\r\n\r\n" % len(body))
+            return None
         if self.path.startswith("/status/"):
             return self._answer(int(self.path.rsplit("/", 1)[1]), b"nope")
         if self.path.startswith("/big/"):
@@ -74,6 +97,11 @@ def envoy(upstream, side):
                     upstream.port)
     cfg["static_resources"]["clusters"].append({
         "name": "side", "connect_timeout": "2s", "type": "STATIC",
+        "typed_extension_protocol_options": {  # HTTP/1.1 trailers from the service
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3"
+                         ".HttpProtocolOptions",
+                "explicit_http_config": {"http_protocol_options": {"enable_trailers": True}}}},
         "load_assignment": {"cluster_name": "side", "endpoints": [{"lb_endpoints": [{
             "endpoint": {"address": {"socket_address": {"address": "127.0.0.1",
                                                         "port_value": side}}}}]}]}})
@@ -162,6 +190,22 @@ def test_50_concurrent_callouts_from_50_streams(envoy, http2):
     for r in asyncio.run(main()):
         assert r.status_code == 200
         assert upstream_view(r.content)["h"]["x-callout"] == ["200 /ok?q=1 ping yes"]
+
+
+def test_streamed_call_with_request_and_response_bodies(envoy):
+    base = report(envoy)
+    status, _, body = call(envoy, "stream")
+    assert status == 200, body
+    assert upstream_view(body)["h"]["x-stream"] == ["201 part1-part2 [('x-echo-len', '11')]"]
+    settled(envoy, base)
+
+
+def test_leaving_a_streamed_call_early_resets_it(envoy):
+    base = report(envoy)
+    status, _, body = call(envoy, "stream-early")
+    assert status == 200, body
+    assert upstream_view(body)["h"]["x-stream"] == ["left early"]
+    settled(envoy, base)
 
 
 def test_client_disconnect_while_callout_pending_leaks_nothing(envoy):

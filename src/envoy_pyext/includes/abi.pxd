@@ -199,6 +199,12 @@ cdef extern from "envoy_abi.h" nogil:
             uint64_t timeout_milliseconds)
     void envoy_dynamic_module_callback_http_filter_reset_http_stream(
         envoy_dynamic_module_type_http_filter_envoy_ptr filter, uint64_t stream_id)
+    bint envoy_dynamic_module_callback_http_stream_send_data(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter, uint64_t stream_id,
+        envoy_dynamic_module_type_module_buffer data, bint end_stream)
+    bint envoy_dynamic_module_callback_http_stream_send_trailers(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter, uint64_t stream_id,
+        envoy_dynamic_module_type_module_http_header* trailers, size_t trailers_size)
 
     ctypedef void* envoy_dynamic_module_type_http_filter_config_scheduler_module_ptr
     envoy_dynamic_module_type_http_filter_config_scheduler_module_ptr \

@@ -13,6 +13,7 @@ cdef class _Callout:
     cdef Py_ssize_t limit           # the most response bytes kept
     cdef double started, timeout    # monotonic seconds
     cdef bint finished
+    cdef HttpStream stream          # a streamed call's user object (httpstream.pxi), or None
 
     cdef int start(self) except -1
     cdef int settle(self, object result, bint is_error) except -1

@@ -88,7 +88,8 @@ cdef class _Callout:
         call on the main thread (config_start_http_stream)."""
         cdef _Stream st = self.st
         cdef ConfigContext ctx = self.ctx
-        cluster, pairs, body, timeout = self.request
+        cdef bint end_stream = len(self.request) < 5 or self.request[4]
+        cluster, pairs, body, timeout = self.request[:4]
         self.request = None
         cdef Py_ssize_t n = len(pairs), i
         cdef abi.envoy_dynamic_module_type_module_http_header* arr = NULL
@@ -107,21 +108,27 @@ cdef class _Callout:
                 arr[i].value_length = PyBytes_GET_SIZE(v)
             if ctx is not None:
                 result = abi.envoy_dynamic_module_callback_http_filter_config_start_http_stream(
-                    ctx.envoy_ptr, &sid, _mbuf(cluster), arr, n, _mbuf(body), True,
+                    ctx.envoy_ptr, &sid, _mbuf(cluster), arr, n, _mbuf(body), end_stream,
                     <uint64_t>(timeout * 1000))
             else:
                 result = abi.envoy_dynamic_module_callback_http_filter_start_http_stream(
-                    st._s.envoy_ptr, &sid, _mbuf(cluster), arr, n, _mbuf(body), True,
+                    st._s.envoy_ptr, &sid, _mbuf(cluster), arr, n, _mbuf(body), end_stream,
                     <uint64_t>(timeout * 1000))
         finally:
             free(arr)
         if result == abi.envoy_dynamic_module_type_http_callout_init_result_ClusterNotFound:
-            return self.settle(ClusterNotFoundError(
-                f"no cluster named {cluster.decode(errors='replace')!r} in Envoy"), True)
-        if result != abi.envoy_dynamic_module_type_http_callout_init_result_Success:
-            return self.settle(CalloutRequestError(
+            error = ClusterNotFoundError(
+                f"no cluster named {cluster.decode(errors='replace')!r} in Envoy")
+        elif result != abi.envoy_dynamic_module_type_http_callout_init_result_Success:
+            error = CalloutRequestError(
                 f"Envoy could not create the request to {cluster.decode(errors='replace')!r} "
-                f"(init result {result})"), True)
+                f"(init result {result})")
+        else:
+            error = None
+        if error is not None:
+            if self.stream is not None:
+                self.stream.on_end(error)
+            return self.settle(error, True)
         if not self.finished:   # (Envoy may have reset it inline already)
             self.id = sid
             if ctx is not None:
@@ -147,35 +154,43 @@ cdef class _Callout:
         waits on exactly this future, its wake-up is taken off the loop's queue and run right
         here, on the worker: a hook that only waits on callouts never leaves the worker."""
         cdef _Stream st = self.st
-        cdef _Pending p = st._pend if st is not None else None
-        cdef object handle = None
         cdef dict calls = self.ctx.callouts if self.ctx is not None else st._callouts
         if self.finished:
             return 0
         self.finished = True
         if self.id and calls is not None and calls.pop(self.id, None) is not None:
             _stats.live_callouts -= 1
-        loop = _get_event_loop().loop
-        _lock_loop()
-        try:
-            if self.future.done():
-                return 0
-            if is_error:
-                self.future.set_exception(result)
-            else:
-                self.future.set_result(result)
-            if p is not None and p.task is not None and p.handle is None \
-                    and getattr(p.task, "_fut_waiter", None) is self.future \
-                    and PyThread_get_thread_ident() == st._tid and st._s != NULL:
-                handle = _take_step(loop, p.task)
-        finally:
-            _unlock_loop()
-        if handle is None:
-            loop._write_to_self()   # whoever waits runs on the loop thread
+        return _resolve(st, self.future, result, is_error)
+
+
+cdef int _resolve(_Stream st, object future, object result, bint is_error) except -1:
+    """Resolves `future` (Envoy's thread; the loop locked). When `st`'s pending Task waits on
+    exactly this future and we are on its worker, the Task's wake-up is taken off the loop's
+    queue and run right here: a hook that only waits on Envoy (calls, bare yields) never leaves
+    the worker. Otherwise the loop thread is woken."""
+    cdef _Pending p = st._pend if st is not None else None
+    cdef object handle = None
+    loop = _get_event_loop().loop
+    _lock_loop()
+    try:
+        if future.done():
             return 0
-        p.handle = handle
-        p.steps = 0
-        return pending_step(st)
+        if is_error:
+            future.set_exception(result)
+        else:
+            future.set_result(result)
+        if p is not None and p.task is not None and p.handle is None \
+                and getattr(p.task, "_fut_waiter", None) is future \
+                and PyThread_get_thread_ident() == st._tid and st._s != NULL:
+            handle = _take_step(loop, p.task)
+    finally:
+        _unlock_loop()
+    if handle is None:
+        loop._write_to_self()   # whoever waits runs on the loop thread
+        return 0
+    p.handle = handle
+    p.steps = 0
+    return pending_step(st)
 
 
 async def _await_callout(_Callout c):
@@ -278,6 +293,8 @@ cdef int callouts_run_queued(_Stream st) except -1:
         if isinstance(item, _Callout):
             if not (<_Callout>item).finished:
                 (<_Callout>item).start()
+        elif isinstance(item, tuple):   # (call, body data or trailers) of a streamed call
+            _stream_send_now(item[0], item[1])
         else:
             abi.envoy_dynamic_module_callback_http_filter_reset_http_stream(st._s.envoy_ptr, item)
     return 0
@@ -291,6 +308,9 @@ cdef int callouts_cancel(_Stream st, bint envoy_alive) except -1:
         return 0
     calls = list(st._callouts.values())
     queued = [x for x in st._callout_queue if isinstance(x, _Callout)]
+    for c in calls + queued:
+        if c.stream is not None:
+            c.stream.on_end(_asyncio.CancelledError("the stream ended"))
     st._callouts.clear()
     st._callout_queue = []
     _stats.live_callouts -= len(calls)
@@ -309,97 +329,3 @@ cdef int callouts_cancel(_Stream st, bint envoy_alive) except -1:
         _unlock_loop()
     loop._write_to_self()
     return 0
-
-
-cdef inline _Callout _callout_of(pyext_stream* s, uint64_t stream_id):
-    if s.py == NULL:
-        return None
-    cdef _Stream st = <_Stream>s.py
-    if st._callouts is None:
-        return None
-    return st._callouts.get(stream_id)
-
-
-cdef int _callout_headers(_Callout c, abi.envoy_dynamic_module_type_envoy_http_header* headers,
-                          size_t n) except -1:
-    for k, v in _copy_envoy_headers(headers, n):
-        if k == ":status":
-            c.status = int(v)
-        elif not k.startswith(":"):
-            c.headers.append((k, v))
-    return 0
-
-
-cdef int _callout_data(_Callout c, const abi.envoy_dynamic_module_type_envoy_buffer* data,
-                       size_t n) except -1:
-    cdef size_t i
-    for i in range(n):
-        c.body.extend(PyBytes_FromStringAndSize(data[i].ptr, data[i].length))
-    if len(c.body) > c.limit:
-        c.settle(ResponseTooLargeError(
-            f"the response was larger than {c.limit} bytes (max_response_bytes)"), True)
-        c.reset()
-    return 0
-
-
-cdef int _callout_end(_Callout c, int reason) except -1:
-    cdef bytes body
-    if reason >= 0:
-        name = _RESET_REASONS[reason] if reason < len(_RESET_REASONS) else str(reason)
-        return c.settle(CalloutResetError(f"the call's stream was reset ({name})", name), True)
-    body = bytes(c.body)
-    if c.status == 504 and body == b"upstream request timeout" \
-            and _time.monotonic() - c.started >= c.timeout * 0.9:
-        # Envoy's router answered for the call: its timeout passed.
-        return c.settle(TimeoutError(f"the call did not complete within {c.timeout} s"), True)
-    return c.settle(HttpResponse(c.status, c.headers, body, c.trailers), False)
-
-
-cdef void _log_callout_error(str where) noexcept:
-    try:
-        _log(LL_ERROR, f"envoy-pyext: callout {where}:\n{_format_exc(_sys.exc_info()[1])}")
-    except BaseException:
-        pass
-
-
-cdef public void pyext_on_callout_headers(
-        pyext_stream* s, uint64_t stream_id,
-        abi.envoy_dynamic_module_type_envoy_http_header* headers, size_t n,
-        int end_stream) noexcept:
-    cdef _Callout c = _callout_of(s, stream_id)
-    if c is not None:
-        try:
-            _callout_headers(c, headers, n)
-        except BaseException:
-            _log_callout_error("response headers")
-
-
-cdef public void pyext_on_callout_data(
-        pyext_stream* s, uint64_t stream_id, const abi.envoy_dynamic_module_type_envoy_buffer* data,
-        size_t n, int end_stream) noexcept:
-    cdef _Callout c = _callout_of(s, stream_id)
-    if c is not None:
-        try:
-            _callout_data(c, data, n)
-        except BaseException:
-            _log_callout_error("response body")
-
-
-cdef public void pyext_on_callout_trailers(
-        pyext_stream* s, uint64_t stream_id,
-        abi.envoy_dynamic_module_type_envoy_http_header* trailers, size_t n) noexcept:
-    cdef _Callout c = _callout_of(s, stream_id)
-    if c is not None:
-        try:
-            c.trailers.extend(_copy_envoy_headers(trailers, n))
-        except BaseException:
-            _log_callout_error("response trailers")
-
-
-cdef public void pyext_on_callout_end(pyext_stream* s, uint64_t stream_id, int reason) noexcept:
-    cdef _Callout c = _callout_of(s, stream_id)
-    if c is not None:
-        try:
-            _callout_end(c, reason)
-        except BaseException:
-            _log_callout_error("end")

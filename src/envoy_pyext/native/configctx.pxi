@@ -188,7 +188,7 @@ cdef public void pyext_on_config_callout_headers(
     cdef _Callout call = _config_callout_of(c, stream_id)
     if call is not None:
         try:
-            _callout_headers(call, headers, n)
+            _callout_headers(call, headers, n, end_stream)
         except BaseException:
             _log_callout_error("response headers (config-level)")
 
@@ -199,7 +199,7 @@ cdef public void pyext_on_config_callout_data(
     cdef _Callout call = _config_callout_of(c, stream_id)
     if call is not None:
         try:
-            _callout_data(call, data, n)
+            _callout_data(call, data, n, end_stream)
         except BaseException:
             _log_callout_error("response body (config-level)")
 
@@ -210,7 +210,7 @@ cdef public void pyext_on_config_callout_trailers(
     cdef _Callout call = _config_callout_of(c, stream_id)
     if call is not None:
         try:
-            call.trailers.extend(_copy_envoy_headers(trailers, n))
+            call.trailers.extend(_copy_envoy_headers(trailers, n))  # (a list shared with stream)
         except BaseException:
             _log_callout_error("response trailers (config-level)")
 

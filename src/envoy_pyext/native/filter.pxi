@@ -91,6 +91,13 @@ cdef class Filter:
         return _http_call(_live(self), cluster, method, path, headers, body, timeout,
                           max_response_bytes)
 
+    def http_stream(self, cluster, str method="POST", str path="/", headers=None,
+                    double timeout=60.0):
+        """A streamed call through the Envoy cluster ``cluster``: use it as
+        ``async with self.http_stream(...) as s:`` and ``await s.send(...)``, ``await
+        s.response_headers()``, ``async for chunk in s``. Leaving the block early resets it."""
+        return _http_stream(_live(self), cluster, method, path, headers, timeout)
+
     def decode_headers(self, headers, end_stream):
         return None
 

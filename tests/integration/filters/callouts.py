@@ -52,6 +52,17 @@ class Caller(Filter):
                 a, b = await asyncio.gather(self.http_call("side", path="/ok?n=1"),
                                             self.http_call("side", path="/ok?n=2"))
                 headers["x-callout"] = ",".join(json.loads(r.body)["path"] for r in (a, b))
+            elif what == "stream":
+                async with self.http_stream("side", "POST", "/echo") as s:
+                    await s.send(b"part1-")
+                    await s.send(b"part2", end_stream=True)
+                    await s.response_headers()
+                    chunks = [c async for c in s]
+                headers["x-stream"] = f"{s.status} {b''.join(chunks).decode()} {s.trailers}"
+            elif what == "stream-early":
+                async with self.http_stream("side", "POST", "/echo") as s:
+                    await s.send(b"never finished")
+                headers["x-stream"] = "left early"
             elif what == "hold":
                 try:
                     await self.http_call("side", path="/hold", timeout=60)
