@@ -93,6 +93,7 @@ def side():
 @pytest.fixture(scope="module")
 def envoy(upstream, side):
     cfg = bootstrap([listener("call", [filter_entry("filters.callouts:Caller")]),
+                     listener("thread-call", [filter_entry("filters.callouts:ThreadCaller")]),
                      listener("report", [filter_entry("filters.callouts:Report")])],
                     upstream.port)
     cfg["static_resources"]["clusters"].append({
@@ -137,6 +138,18 @@ def test_success_reaches_the_side_service(envoy):
     assert h["x-callout"] == ["200 /ok?q=1 ping yes"]
     # the Task waited only on the callout: it never left the Envoy worker
     assert h["x-loop"] == ["False"]
+
+
+def test_call_made_on_the_loop_thread_hops_to_the_worker(envoy):
+    status, _, body = call(envoy, "from-loop")
+    assert status == 200, body
+    assert upstream_view(body)["h"]["x-callout"] == ["200 /ok?from=loop"]
+
+
+def test_call_made_on_a_thread_after_running_hops_to_the_worker(envoy):
+    status, _, body = envoy.request("thread-call")
+    assert status == 200, body
+    assert upstream_view(body)["h"]["x-callout"] == ["200 /ok?t=1"]
 
 
 def test_404_is_a_response_not_an_error(envoy):
@@ -210,7 +223,7 @@ def test_leaving_a_streamed_call_early_resets_it(envoy):
 
 def test_client_disconnect_while_callout_pending_leaks_nothing(envoy):
     base = report(envoy)
-    n = 200
+    n = 1000
     for _ in range(n):
         s = socket.create_connection(("127.0.0.1", envoy.ports["call"]))
         s.sendall(b"GET / HTTP/1.1\r\nhost: x\r\nx-call: hold\r\n\r\n")
