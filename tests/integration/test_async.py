@@ -6,14 +6,13 @@ import hashlib
 import json
 import socket
 import threading
-import time
 import uuid
 
 import httpx
 import pytest
 
 from .conftest import upstream_view
-from .harness import EnvoyProcess
+from .harness import EnvoyProcess, wait_for
 
 FILTERS = {
     "sleep": ("filters.asyncf:AsyncSleep", "0.05"),
@@ -44,17 +43,6 @@ def report(envoy, path="/"):
     status, _, body = envoy.request("report", path=path)
     assert status == 200
     return json.loads(body)
-
-
-def wait_for(predicate, what, timeout=30.0):
-    """Polls `predicate` until true (bounded); there is no event to await for these counters."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 async def fire(url, n, http2, headers=None):

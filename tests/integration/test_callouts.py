@@ -4,14 +4,13 @@ import asyncio
 import json
 import socket
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 
 from .conftest import upstream_view
-from .harness import EnvoyProcess, bootstrap, filter_entry, listener
+from .harness import EnvoyProcess, add_cluster, bootstrap, filter_entry, listener, wait_for
 
 RELEASE = threading.Event()     # /hold answers once this is set (at the end of the module)
 
@@ -96,16 +95,7 @@ def envoy(upstream, side):
                      listener("thread-call", [filter_entry("filters.callouts:ThreadCaller")]),
                      listener("report", [filter_entry("filters.callouts:Report")])],
                     upstream.port)
-    cfg["static_resources"]["clusters"].append({
-        "name": "side", "connect_timeout": "2s", "type": "STATIC",
-        "typed_extension_protocol_options": {  # HTTP/1.1 trailers from the service
-            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3"
-                         ".HttpProtocolOptions",
-                "explicit_http_config": {"http_protocol_options": {"enable_trailers": True}}}},
-        "load_assignment": {"cluster_name": "side", "endpoints": [{"lb_endpoints": [{
-            "endpoint": {"address": {"socket_address": {"address": "127.0.0.1",
-                                                        "port_value": side}}}}]}]}})
+    add_cluster(cfg, "side", side, trailers=True)  # (HTTP/1.1 trailers from the service)
     with EnvoyProcess(config=cfg) as env:
         yield env
 
@@ -120,15 +110,13 @@ def report(envoy):
     return json.loads(body)
 
 
-def settled(envoy, base, timeout=30.0):
+def settled(envoy, base):
     """The runtime's live counters are back to `base` (bounded poll: no event exists)."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def check():
         r = report(envoy)
-        if all(r[k] == base[k] for k in ("live_streams", "pending", "live_callouts")):
-            return r
-        assert time.monotonic() < deadline, f"not settled: {r} vs {base}"
-        time.sleep(0.05)
+        return r if all(r[k] == base[k] for k in ("live_streams", "pending", "live_callouts")) \
+            else None
+    return wait_for(check, f"live counters back to {base}")
 
 
 def test_success_reaches_the_side_service(envoy):

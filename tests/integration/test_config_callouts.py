@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from .conftest import upstream_view
-from .harness import EnvoyProcess, bootstrap, filter_entry, listener
+from .harness import EnvoyProcess, add_cluster, bootstrap, filter_entry, listener, wait_for
 
 
 def b64(data: bytes) -> str:
@@ -58,26 +58,11 @@ def envoy(upstream):
                                       '{"cluster": "keys", "refresh": 0.1}')]),
         listener("refresh", [filter_entry("filters.configctx:Refreshing", "keys")]),
     ], upstream.port)
-    cfg["static_resources"]["clusters"].append({
-        "name": "keys", "connect_timeout": "2s", "type": "STATIC",
-        "load_assignment": {"cluster_name": "keys", "endpoints": [{"lb_endpoints": [{
-            "endpoint": {"address": {"socket_address": {
-                "address": "127.0.0.1", "port_value": srv.server_address[1]}}}}]}]}})
+    add_cluster(cfg, "keys", srv.server_address[1])
     with EnvoyProcess(config=cfg) as env:
         yield env
     srv.shutdown()
     srv.server_close()
-
-
-def poll(fn, what, timeout=30.0):
-    """Bounded poll of a condition the service's refresh makes true (no event to wait on)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def test_config_level_call_refreshes_a_value_every_100ms(envoy):
@@ -86,8 +71,8 @@ def test_config_level_call_refreshes_a_value_every_100ms(envoy):
         assert status == 200
         return int(upstream_view(body)["h"]["x-version"][0])
 
-    first = poll(lambda: version() > 0 and version(), "a first fetch")
-    poll(lambda: version() >= first + 2, "two more refreshes")
+    first = wait_for(lambda: version() > 0 and version(), "a first fetch")
+    wait_for(lambda: version() >= first + 2, "two more refreshes")
 
 
 def test_validate_mode_spawns_nothing(tmp_path, upstream):
@@ -107,7 +92,7 @@ def test_validate_mode_spawns_nothing(tmp_path, upstream):
 
 def test_jwt_with_jwks_fetched_and_rotated(envoy):
     auth = {"authorization": f"Bearer {token('k1', b'first-secret', 'alice')}"}
-    status, _, body = poll(lambda: (r := envoy.request("jwt", headers=auth))[0] != 503 and r,
+    status, _, body = wait_for(lambda: (r := envoy.request("jwt", headers=auth))[0] != 503 and r,
                            "the key set")
     assert status == 200
     assert upstream_view(body)["h"]["x-jwt-sub"] == ["alice"]
@@ -119,7 +104,7 @@ def test_jwt_with_jwks_fetched_and_rotated(envoy):
     # key rotation at the service: the next refresh picks it up, no reload
     _Keys.state.update(kid="k2", secret=b"second-secret")
     rotated = {"authorization": f"Bearer {token('k2', b'second-secret', 'carol')}"}
-    status, _, body = poll(lambda: (r := envoy.request("jwt", headers=rotated))[0] == 200 and r,
+    status, _, body = wait_for(lambda: (r := envoy.request("jwt", headers=rotated))[0] == 200 and r,
                            "the rotated key")
     assert upstream_view(body)["h"]["x-jwt-sub"] == ["carol"]
     assert envoy.request("jwt", headers=auth)[0] == 401   # the old key is gone

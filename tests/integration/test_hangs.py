@@ -13,7 +13,6 @@ import asyncio
 import json
 import socket
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -25,7 +24,7 @@ import httpx
 import pytest
 
 from .conftest import upstream_view
-from .harness import EnvoyProcess, Upstream, bootstrap, filter_entry, listener
+from .harness import EnvoyProcess, Upstream, bootstrap, filter_entry, listener, wait_for
 
 TIMEOUT = 10.0  # seconds a stream may take before it counts as hung (generous on purpose)
 
@@ -637,17 +636,6 @@ def stats(envoy) -> dict:
 
 def seen(envoy, xid: str) -> list:
     return control(envoy, xid=xid)["seen"]
-
-
-def wait_for(predicate, what, timeout=30.0):
-    """Polls `predicate` until true (bounded); there is no event to await for these counters."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def assert_settled(envoy, base: dict) -> dict:

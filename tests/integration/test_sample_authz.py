@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from .conftest import upstream_view
-from .harness import EnvoyProcess, bootstrap, filter_entry, listener
+from .harness import EnvoyProcess, add_cluster, bootstrap, filter_entry, listener
 
 RELEASE = threading.Event()
 
@@ -37,11 +37,7 @@ def envoy(upstream):
     cfg = bootstrap([listener("authz", [filter_entry(
         "samples.authz_callout:AuthzCallout", '{"cluster": "authz", "timeout": 0.2}')])],
         upstream.port)
-    cfg["static_resources"]["clusters"].append({
-        "name": "authz", "connect_timeout": "2s", "type": "STATIC",
-        "load_assignment": {"cluster_name": "authz", "endpoints": [{"lb_endpoints": [{
-            "endpoint": {"address": {"socket_address": {
-                "address": "127.0.0.1", "port_value": srv.server_address[1]}}}}]}]}})
+    add_cluster(cfg, "authz", srv.server_address[1])
     with EnvoyProcess(config=cfg) as env:
         yield env
     RELEASE.set()
