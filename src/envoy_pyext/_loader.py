@@ -146,7 +146,7 @@ def _env_reload() -> bool:
     return os.environ.get(RELOAD_VAR, "") not in ("", "0")
 
 
-# ---- entry point ------------------------------------------------------------------------------
+# ---- entry point --------------------------------------------------------------------------------
 
 def load(filter_name: str, filter_config: str) -> Code:
     """The Code for one DynamicModuleFilter entry. Raises FilterConfigError (Envoy rejects
@@ -235,11 +235,11 @@ def _make_current(key: str, new: Version) -> None:
     _current[key] = new
     _counts["code_loads"] += 1
     if old is not None:
-        log.info("envoy-pyext: %s: new code version %d (%s), replacing version %d", key,
+        log.info("%s: new code version %d (%s), replacing version %d", key,
                  new.serial, new.digest[:12], old.serial)
 
 
-# ---- inline source ----------------------------------------------------------------------------
+# ---- inline source ------------------------------------------------------------------------------
 
 def _load_inline(label: str, filter_config: str, spec: dict[str, Any], raw: str) -> Code:
     source: str = spec["source"]
@@ -316,7 +316,7 @@ def _compile_inline(key: str, data: bytes, digest: str) -> Version:
     return version
 
 
-# ---- package.module:Class ---------------------------------------------------------------------
+# ---- package.module:Class -----------------------------------------------------------------------
 
 def _family(root: str) -> dict[str, types.ModuleType]:
     """The loaded modules named `root` or `root.*`."""
@@ -471,7 +471,7 @@ def _import_error(target: str, module_name: str, e: BaseException) -> FilterConf
         f"{_format_exc(e)}")
 
 
-# ---- freeing old versions ---------------------------------------------------------------------
+# ---- freeing old versions -----------------------------------------------------------------------
 
 def reap() -> int:
     """Called by the runtime after a FilterConfig was freed (at a point where no hook runs):
@@ -486,7 +486,7 @@ def reap() -> int:
     left = _unreleased()
     if left:
         names = sorted({n for n, r in _retired if r() is not None})
-        log.warning("envoy-pyext: %d module object(s) of replaced code versions are still "
+        log.warning("%d module object(s) of replaced code versions are still "
                     "referenced after their last configuration and stream were freed: %s "
                     "(a thread, a callback or a registry outside the filter holds them)",
                     left, ", ".join(names))
@@ -508,7 +508,7 @@ def stats() -> dict[str, int]:
             "unreleased_modules": _unreleased()}
 
 
-# ---- development reload -----------------------------------------------------------------------
+# ---- development reload -------------------------------------------------------------------------
 
 class _Watcher(threading.Thread):
     """Checks the files of every watched configuration every `interval` s; on a change loads
@@ -530,7 +530,7 @@ class _Watcher(threading.Thread):
                 try:
                     self.check(live)
                 except Exception as e:  # never let the watcher die
-                    log.error("envoy-pyext: reload watcher: %s", _format_exc(e))
+                    log.error("reload watcher: %s", _format_exc(e))
 
     def check(self, live: Any) -> None:
         fc = live.current()
@@ -549,13 +549,13 @@ class _Watcher(threading.Thread):
                 return
             if live.swap(new):
                 self.entries[live] = None
-                log.warning("envoy-pyext: %s: reloaded (code version %d): new streams use "
+                log.warning("%s: reloaded (code version %d): new streams use "
                             "it", code.filter_name, new.version.serial)
         except Exception as e:
             if live in self.entries:
                 self.entries[live] = digest
             text = str(e) if isinstance(e, FilterConfigError) else _format_exc(e)
-            log.error("envoy-pyext: %s: reload failed; the previous code keeps serving:\n%s",
+            log.error("%s: reload failed; the previous code keeps serving:\n%s",
                       code.filter_name, text)
 
 
@@ -575,7 +575,7 @@ def watch(live: Any) -> None:
             _watcher = _Watcher(max(0.05, interval))
             _watcher.start()
         _watcher.entries[live] = None
-        log.info("envoy-pyext: %s: watching its source files for changes (reload)",
+        log.info("%s: watching its source files for changes (reload)",
                  live.current().code.filter_name)
 
 
