@@ -480,17 +480,21 @@ def reap() -> int:
     modules of freed versions that are still alive afterwards (something else holds them)."""
     global _collect
     if not _collect:
-        return _unreleased()
+        return 0
     _collect = False
     gc.collect()
     left = _unreleased()
-    if left:
-        names = sorted({n for n, r in _retired if r() is not None})
+    names = sorted({n for n, r in _retired if r() is not None} - _warned)
+    if left and names:
+        _warned.update(names)
         log.warning("%d module object(s) of replaced code versions are still "
                     "referenced after their last configuration and stream were freed: %s "
                     "(a thread, a callback or a registry outside the filter holds them)",
                     left, ", ".join(names))
     return left
+
+
+_warned: set[str] = set()   # module names reported as unreleased already
 
 
 def _unreleased() -> int:

@@ -155,10 +155,14 @@ cdef inline void _maybe_reap() noexcept:
     global _configs_freed
     if _configs_freed:
         _configs_freed = False
-        try:
-            _code_loader().reap()
-        except BaseException as e:
-            _log(LL_ERROR, f"envoy-pyext: freeing old code versions failed:\n{_format_exc(e)}")
+        _reap()
+
+
+cdef void _reap() noexcept:
+    try:
+        _code_loader().reap()
+    except BaseException as e:
+        _log(LL_ERROR, f"envoy-pyext: freeing old code versions failed:\n{_format_exc(e)}")
 
 
 def _code_stats():

@@ -53,7 +53,12 @@ cdef public pyext_config* pyext_on_config_new(void* config_envoy_ptr, const char
             c.events = _EV_ALL
             fc._live = _LiveConfig.__new__(_LiveConfig)
             fc._live._c = c
-            _code_loader().watch(fc._live)
+            try:
+                _code_loader().watch(fc._live)
+            except BaseException as e:
+                _log(LL_ERROR, f"envoy-pyext: {fc.name}: reload is off, watching failed:\n"
+                               f"{_format_exc(e)}")
+        _reap()   # a version this load replaced may have had no user left
         return c
     except FilterConfigError as e:
         _log(LL_CRITICAL, str(e))
