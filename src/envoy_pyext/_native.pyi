@@ -471,7 +471,10 @@ FEATURES: Final[frozenset[str]]
 
 def stats() -> dict[str, int]:
     """Process-wide counters of the runtime (this Envoy process): live_filters, live_streams,
-    filters_created, errors, escaped_views, pending, pending_peak."""
+    filters_created, errors, escaped_views, pending, pending_peak, live_callouts; and of the
+    filter code: live_configs (filter configurations in use, by Envoy or by in-flight
+    streams), code_versions (versions of filter code alive), code_loads (versions loaded so
+    far), unreleased_modules (modules of replaced versions something still holds)."""
 
 
 def reset_pending_peak() -> None:
