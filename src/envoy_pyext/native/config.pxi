@@ -84,7 +84,20 @@ cdef object _load_class(str filter_name):
 
 
 cdef str _format_exc(BaseException e):
-    return "".join(_traceback.format_exception(type(e), e, e.__traceback__))
+    # The user's frames; the runtime's own (.pxi) frames collapsed (envoy_pyext/_tb.py).
+    try:
+        return _importlib.import_module("envoy_pyext._tb").format_exception(e)
+    except BaseException:
+        return "".join(_traceback.format_exception(type(e), e, e.__traceback__))
+
+
+cdef tuple _user_site(BaseException e):
+    """(file, line) of the innermost frame of the user's code in e's traceback (for the log
+    line's [file:line]); ("envoy_pyext", 0) when there is none."""
+    try:
+        return _importlib.import_module("envoy_pyext._tb").user_location(e)
+    except BaseException:
+        return ("envoy_pyext", 0)
 
 
 cdef class FilterConfig:
@@ -97,6 +110,8 @@ cdef class FilterConfig:
     cdef FilterConfig load(str filter_name, str raw, void* config_envoy_ptr):
         cdef FilterConfig fc = FilterConfig.__new__(FilterConfig)
         cls = _load_class(filter_name)
+        # Misspelled hooks, signatures the runtime cannot call (envoy_pyext/_checks.py).
+        _importlib.import_module("envoy_pyext._checks").check_filter_class(cls, filter_name)
         fc.name = filter_name
         fc.cls = cls
         try:
