@@ -672,9 +672,13 @@ class TestStream:
         rule = fake.find(request)
         if rule is None:
             raise ClusterNotFoundError(f"no cluster named {cluster!r} in Envoy")
+        timer = asyncio.timeout(timeout)
         try:
-            response = await asyncio.wait_for(rule.respond(request), timeout)
-        except asyncio.TimeoutError:
+            async with timer:
+                response = await rule.respond(request)
+        except TimeoutError:
+            if not timer.expired():
+                raise
             raise TimeoutError(f"the call did not complete within {timeout} s") from None
         if len(response.body) > limit:
             raise ResponseTooLargeError(
@@ -997,8 +1001,12 @@ class TestStream:
         if p is not None:
             p.done = True
             task = p.task
-            if task is not None and task is not True:
+            if task is not None and task is not True and not task.done():
+                # The coroutine sees CancelledError (as in Envoy); wait a little for it to
+                # finish, so that nothing of the stream runs after request() returned.
+                p.event.clear()
                 _native.event_loop().call_soon_threadsafe(task.cancel)
+                p.event.wait(min(self.timeout, 2.0))
 
     def continue_side(self, side: int) -> None:
         self.access()

@@ -38,6 +38,7 @@ limit, timeouts) are not simulated.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import inspect
 import json
@@ -348,8 +349,9 @@ class _Rule:
             spec = spec(req)
             if inspect.isawaitable(spec):
                 spec = await spec
-        if isinstance(spec, BaseException) or (isinstance(spec, type)
-                                               and issubclass(spec, BaseException)):
+        if isinstance(spec, BaseException):
+            raise copy.copy(spec)  # a fresh one each time: the rule keeps no traceback
+        if isinstance(spec, type) and issubclass(spec, BaseException):
             raise spec
         if isinstance(spec, HttpResponse):
             return spec
@@ -547,7 +549,13 @@ class FilterTester:
         thread.start()
         thread.join()
         if "error" in box:
-            raise box.pop("error")
+            error = box.pop("error")
+            box.clear()
+            st.filter = None
+            try:
+                raise error
+            finally:
+                error = None
         return self._finish(st, box.pop("filter"))
 
     def _finish(self, st: TestStream, f: Filter) -> Result:
