@@ -215,7 +215,7 @@ class Envoy:
         if not all(port for _, port in self.addresses.values()):
             return False
         want = {ln["name"] for ln in (self.config or {}).get("static_resources", {})
-                .get("listeners", [])}
+                .get("listeners", []) if "internal_listener" not in ln}  # (those have no port)
         return want <= set(self.addresses)
 
     def _listeners(self) -> dict[str, tuple[str, int]]:

@@ -7,6 +7,8 @@
 # development option), a _LiveConfig lets the loader's watcher thread replace the config's
 # current FilterConfig (new streams use it; a stream keeps the one it started with).
 
+import importlib as _importlib
+
 cdef extern from *:
     """
     /* Calls a type's tp_new directly: the per-stream Filter without cls.__new__'s lookup
@@ -72,7 +74,20 @@ cdef bint _takes_context(object parse_config) except -1:
 
 
 cdef str _format_exc(BaseException e):
-    return "".join(_traceback.format_exception(type(e), e, e.__traceback__))
+    # The user's frames; the runtime's own (.pxi) frames collapsed (envoy_pyext/_tb.py).
+    try:
+        return _importlib.import_module("envoy_pyext._tb").format_exception(e)
+    except BaseException:
+        return "".join(_traceback.format_exception(type(e), e, e.__traceback__))
+
+
+cdef tuple _user_site(BaseException e):
+    """(file, line) of the innermost frame of the user's code in e's traceback (for the log
+    line's [file:line]); ("envoy_pyext", 0) when there is none."""
+    try:
+        return _importlib.import_module("envoy_pyext._tb").user_location(e)
+    except BaseException:
+        return ("envoy_pyext", 0)
 
 
 cdef class FilterConfig:
@@ -104,6 +119,8 @@ cdef class FilterConfig:
         """A FilterConfig for `code` (an envoy_pyext._loader.Code): parse_config and hooks."""
         cdef FilterConfig fc = FilterConfig.__new__(FilterConfig)
         cls = code.cls
+        # Misspelled hooks, signatures the runtime cannot call (envoy_pyext/_checks.py).
+        _importlib.import_module("envoy_pyext._checks").check_filter_class(cls, filter_name)
         fc.name = filter_name
         fc.cls = cls
         fc.code = code

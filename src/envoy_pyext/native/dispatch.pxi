@@ -116,8 +116,10 @@ cdef int _fail(_Stream st, int side, str hook) noexcept:
             action = "continuing (fail_open)"
         else:
             action = "resetting the stream" if reset else "answering 500"
-        _log(LL_ERROR, f"envoy-pyext: {fc.name}.{hook} raised; {action}:\n"
-                       f"{_format_exc(_sys.exc_info()[1])}")
+        exc = _sys.exc_info()[1]
+        site = _user_site(exc)
+        _log(LL_ERROR, f"envoy-pyext: {fc.name}.{hook} raised; {action}:\n{_format_exc(exc)}",
+             site[0], site[1])
         if side == SIDE_NONE or st._s == NULL or st._s.envoy_ptr == NULL:
             return 0
         if fc.fail_open:
