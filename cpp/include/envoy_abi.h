@@ -168,6 +168,108 @@ typedef enum envoy_dynamic_module_type_http_stream_reset_reason {
   envoy_dynamic_module_type_http_stream_reset_reason_ProtocolError = 7,
 } envoy_dynamic_module_type_http_stream_reset_reason;
 
+// ---- the Envoy context (stream info, metadata, filter state) ------------------------------
+// Envoy's attributes (CEL names: request.path, source.address, xds.route_name, ...), read with
+// http_filter_get_attribute_{string,int,bool}; not every id answers every getter.
+typedef enum envoy_dynamic_module_type_attribute_id {
+  envoy_dynamic_module_type_attribute_id_RequestPath = 0,
+  envoy_dynamic_module_type_attribute_id_RequestUrlPath = 1,
+  envoy_dynamic_module_type_attribute_id_RequestHost = 2,
+  envoy_dynamic_module_type_attribute_id_RequestScheme = 3,
+  envoy_dynamic_module_type_attribute_id_RequestMethod = 4,
+  envoy_dynamic_module_type_attribute_id_RequestHeaders = 5,
+  envoy_dynamic_module_type_attribute_id_RequestReferer = 6,
+  envoy_dynamic_module_type_attribute_id_RequestUserAgent = 7,
+  envoy_dynamic_module_type_attribute_id_RequestTime = 8,
+  envoy_dynamic_module_type_attribute_id_RequestId = 9,
+  envoy_dynamic_module_type_attribute_id_RequestProtocol = 10,
+  envoy_dynamic_module_type_attribute_id_RequestQuery = 11,
+  envoy_dynamic_module_type_attribute_id_RequestDuration = 12,
+  envoy_dynamic_module_type_attribute_id_RequestSize = 13,
+  envoy_dynamic_module_type_attribute_id_RequestTotalSize = 14,
+  envoy_dynamic_module_type_attribute_id_ResponseCode = 15,
+  envoy_dynamic_module_type_attribute_id_ResponseCodeDetails = 16,
+  envoy_dynamic_module_type_attribute_id_ResponseFlags = 17,
+  envoy_dynamic_module_type_attribute_id_ResponseGrpcStatus = 18,
+  envoy_dynamic_module_type_attribute_id_ResponseHeaders = 19,
+  envoy_dynamic_module_type_attribute_id_ResponseTrailers = 20,
+  envoy_dynamic_module_type_attribute_id_ResponseSize = 21,
+  envoy_dynamic_module_type_attribute_id_ResponseTotalSize = 22,
+  envoy_dynamic_module_type_attribute_id_ResponseBackendLatency = 23,
+  envoy_dynamic_module_type_attribute_id_SourceAddress = 24,
+  envoy_dynamic_module_type_attribute_id_SourcePort = 25,
+  envoy_dynamic_module_type_attribute_id_DestinationAddress = 26,
+  envoy_dynamic_module_type_attribute_id_DestinationPort = 27,
+  envoy_dynamic_module_type_attribute_id_ConnectionId = 28,
+  envoy_dynamic_module_type_attribute_id_ConnectionMtls = 29,
+  envoy_dynamic_module_type_attribute_id_ConnectionRequestedServerName = 30,
+  envoy_dynamic_module_type_attribute_id_ConnectionTlsVersion = 31,
+  envoy_dynamic_module_type_attribute_id_ConnectionSubjectLocalCertificate = 32,
+  envoy_dynamic_module_type_attribute_id_ConnectionSubjectPeerCertificate = 33,
+  envoy_dynamic_module_type_attribute_id_ConnectionDnsSanLocalCertificate = 34,
+  envoy_dynamic_module_type_attribute_id_ConnectionDnsSanPeerCertificate = 35,
+  envoy_dynamic_module_type_attribute_id_ConnectionUriSanLocalCertificate = 36,
+  envoy_dynamic_module_type_attribute_id_ConnectionUriSanPeerCertificate = 37,
+  envoy_dynamic_module_type_attribute_id_ConnectionSha256PeerCertificateDigest = 38,
+  envoy_dynamic_module_type_attribute_id_ConnectionTransportFailureReason = 39,
+  envoy_dynamic_module_type_attribute_id_ConnectionTerminationDetails = 40,
+  envoy_dynamic_module_type_attribute_id_UpstreamAddress = 41,
+  envoy_dynamic_module_type_attribute_id_UpstreamPort = 42,
+  envoy_dynamic_module_type_attribute_id_UpstreamTlsVersion = 43,
+  envoy_dynamic_module_type_attribute_id_UpstreamSubjectLocalCertificate = 44,
+  envoy_dynamic_module_type_attribute_id_UpstreamSubjectPeerCertificate = 45,
+  envoy_dynamic_module_type_attribute_id_UpstreamDnsSanLocalCertificate = 46,
+  envoy_dynamic_module_type_attribute_id_UpstreamDnsSanPeerCertificate = 47,
+  envoy_dynamic_module_type_attribute_id_UpstreamUriSanLocalCertificate = 48,
+  envoy_dynamic_module_type_attribute_id_UpstreamUriSanPeerCertificate = 49,
+  envoy_dynamic_module_type_attribute_id_UpstreamSha256PeerCertificateDigest = 50,
+  envoy_dynamic_module_type_attribute_id_UpstreamLocalAddress = 51,
+  envoy_dynamic_module_type_attribute_id_UpstreamTransportFailureReason = 52,
+  envoy_dynamic_module_type_attribute_id_UpstreamRequestAttemptCount = 53,
+  envoy_dynamic_module_type_attribute_id_UpstreamCxPoolReadyDuration = 54,
+  envoy_dynamic_module_type_attribute_id_UpstreamLocality = 55,
+  envoy_dynamic_module_type_attribute_id_XdsNode = 56,
+  envoy_dynamic_module_type_attribute_id_XdsClusterName = 57,
+  envoy_dynamic_module_type_attribute_id_XdsClusterMetadata = 58,
+  envoy_dynamic_module_type_attribute_id_XdsListenerDirection = 59,
+  envoy_dynamic_module_type_attribute_id_XdsListenerMetadata = 60,
+  envoy_dynamic_module_type_attribute_id_XdsRouteName = 61,
+  envoy_dynamic_module_type_attribute_id_XdsRouteMetadata = 62,
+  envoy_dynamic_module_type_attribute_id_XdsVirtualHostName = 63,
+  envoy_dynamic_module_type_attribute_id_XdsVirtualHostMetadata = 64,
+  envoy_dynamic_module_type_attribute_id_XdsUpstreamHostMetadata = 65,
+  envoy_dynamic_module_type_attribute_id_XdsFilterChainName = 66,
+  envoy_dynamic_module_type_attribute_id_HealthCheck = 67,
+  envoy_dynamic_module_type_attribute_id_UpstreamRequestedServerName = 68,
+  envoy_dynamic_module_type_attribute_id_XdsVirtualClusterName = 69,
+} envoy_dynamic_module_type_attribute_id;
+// Where http_get_metadata_* read: the stream's dynamic metadata, or the route's/cluster's/host's.
+typedef enum envoy_dynamic_module_type_metadata_source {
+  envoy_dynamic_module_type_metadata_source_Dynamic = 0,
+  envoy_dynamic_module_type_metadata_source_Route = 1,
+  envoy_dynamic_module_type_metadata_source_Cluster = 2,
+  envoy_dynamic_module_type_metadata_source_Host = 3,
+  envoy_dynamic_module_type_metadata_source_HostLocality = 4,
+} envoy_dynamic_module_type_metadata_source;
+// How long a filter state entry lives.
+typedef enum envoy_dynamic_module_type_filter_state_life_span {
+  envoy_dynamic_module_type_filter_state_life_span_FilterChain = 0,
+  envoy_dynamic_module_type_filter_state_life_span_Request = 1,
+  envoy_dynamic_module_type_filter_state_life_span_Connection = 2,
+} envoy_dynamic_module_type_filter_state_life_span;
+
+// http_get_timing_info fills this. Not in the reference header copy: the layout was measured on
+// the 1.40.0 binary (disassembly of the callback): 19 int64 nanosecond values, then one
+// presence flag per value, 176 bytes in all (Envoy writes every byte of it). Value 0 is the
+// stream's start as Unix time; the others are offsets from the start, -1 when absent. We read
+// value 0 (start) and value 17 (request complete: the stream's duration, once it ended).
+typedef struct pyext_timing_info {
+  int64_t ns[19];
+  bool has[19];
+  uint8_t reserved[5];
+} pyext_timing_info;
+enum { PYEXT_TIMING_START = 0, PYEXT_TIMING_REQUEST_COMPLETE = 17 };
+
 // ---- THE list of Envoy callbacks envoy-pyext uses ----------------------------------------
 // One X(name) per callback that the code (the Cython core or cpp/) calls, nothing more: the
 // start-up check in cpp/module.cc requires exactly these, so a module built against this list
@@ -212,6 +314,15 @@ typedef enum envoy_dynamic_module_type_http_stream_reset_reason {
   /* Metrics. */                                                                                   \
   X(envoy_dynamic_module_callback_http_filter_config_define_counter)                               \
   X(envoy_dynamic_module_callback_http_filter_config_increment_counter)                            \
+  /* Stream info and attributes. */                                                               \
+  X(envoy_dynamic_module_callback_http_filter_get_attribute_string)                                \
+  X(envoy_dynamic_module_callback_http_filter_get_attribute_int)                                   \
+  X(envoy_dynamic_module_callback_http_filter_get_attribute_bool)                                  \
+  X(envoy_dynamic_module_callback_http_get_timing_info)                                            \
+  X(envoy_dynamic_module_callback_http_get_downstream_direct_remote_address)                       \
+  X(envoy_dynamic_module_callback_http_get_upstream_remote_address)                                \
+  X(envoy_dynamic_module_callback_http_get_upstream_hosts_attempted_size)                          \
+  X(envoy_dynamic_module_callback_http_get_upstream_hosts_attempted)                               \
   /* end of list */
 
 // ---- callbacks (exported by Envoy) -------------------------------------------------------
@@ -316,6 +427,35 @@ PYEXT_WEAK envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callbac
     envoy_dynamic_module_type_http_filter_config_envoy_ptr config, size_t id,
     envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
     uint64_t value);
+
+// Stream info and attributes (worker thread, during a hook). Strings point into Envoy's memory,
+// valid until the hook returns. The address getters below are not in the reference header
+// copy; their signatures were read off the 1.40.0 binary: (filter, envoy_buffer* out) -> found,
+// the address as "ip:port".
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_filter_get_attribute_string(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_attribute_id attribute_id,
+    envoy_dynamic_module_type_envoy_buffer* result);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_filter_get_attribute_int(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_attribute_id attribute_id, uint64_t* result);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_filter_get_attribute_bool(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_attribute_id attribute_id, bool* result);
+PYEXT_WEAK void envoy_dynamic_module_callback_http_get_timing_info(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter, pyext_timing_info* result);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_get_downstream_direct_remote_address(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_envoy_buffer* result);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_get_upstream_remote_address(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_envoy_buffer* result);
+// Every upstream host tried so far (retries): size, then that many "ip:port" buffers.
+PYEXT_WEAK size_t envoy_dynamic_module_callback_http_get_upstream_hosts_attempted_size(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_get_upstream_hosts_attempted(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_envoy_buffer* result);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -13,6 +13,8 @@ from ._native import (  # noqa: F401
     Filter,
     HeaderMap,
     HttpResponse,
+    StreamInfo,
+    TlsInfo,
     # status
     Status,
     # errors
@@ -43,6 +45,8 @@ __all__ = (
     "Filter",
     "HeaderMap",
     "HttpResponse",
+    "StreamInfo",
+    "TlsInfo",
     # status
     "Status",
     # errors

@@ -10,6 +10,7 @@
 # (_Stream, _Pending, _Shadow, _EventLoop, _ABI, _phase_table, ...).
 
 import asyncio
+import datetime
 import enum
 import logging
 from collections.abc import Awaitable, Iterable, Iterator
@@ -107,6 +108,18 @@ class Filter:
     @property
     def response_body(self) -> Buffer:
         """The response body as Envoy holds it (outside encode_data: what it buffered)."""
+
+    @property
+    def stream_info(self) -> StreamInfo:
+        """What Envoy knows about the stream: route, cluster, addresses, response code,
+        timings, TLS. In a pending hook: the values as they were when its work left the
+        Envoy worker."""
+
+    def get_property(self, path: str, default: Any = None) -> Any:
+        """One of Envoy's attributes by its CEL name ("request.time", "source.address",
+        "xds.route_name", "connection.mtls", ...), typed: str, int, bool, datetime (
+        request.time) or timedelta (request.duration); ``default`` when Envoy has no value
+        (connection.mtls is False on plaintext). An unknown name raises ValueError."""
 
     def http_call(
         self,
@@ -266,6 +279,122 @@ class Buffer:
         """A read-only memoryview of the body (BufferError if a writable one is asked for)."""
 
     def __release_buffer__(self, buffer: memoryview, /) -> None: ...
+
+
+@disjoint_base
+class StreamInfo:
+    """What Envoy knows about a stream: ``self.stream_info``. Read-only. On the Envoy worker
+    every value is read from Envoy when asked; in a pending hook (a coroutine that left the
+    worker, a thread after Status.RUNNING) the values are those of when its work left the
+    worker. Raises StreamDestroyedError once the stream is gone. Created by the runtime only."""
+
+    @property
+    def route_name(self) -> str | None:
+        """The name of the route the stream took; None when it has none."""
+
+    @property
+    def virtual_host_name(self) -> str | None: ...
+    @property
+    def cluster_name(self) -> str | None:
+        """The upstream cluster the route chose; None when there is none."""
+
+    @property
+    def protocol(self) -> str | None:
+        """The downstream protocol: "HTTP/1.0", "HTTP/1.1", "HTTP/2", "HTTP/3"."""
+
+    @property
+    def response_code(self) -> int | None:
+        """The response status code; None before there is one."""
+
+    @property
+    def response_code_details(self) -> str | None: ...
+    @property
+    def response_flags(self) -> int:
+        """Envoy's response flags as a bit mask (0: none)."""
+
+    @property
+    def request_id(self) -> str | None: ...
+    @property
+    def connection_id(self) -> int | None: ...
+    @property
+    def downstream_remote_address(self) -> str | None:
+        """The client's "ip:port"."""
+
+    @property
+    def downstream_local_address(self) -> str | None:
+        """The "ip:port" the client connected to."""
+
+    @property
+    def downstream_direct_remote_address(self) -> str | None:
+        """The "ip:port" of the TCP peer."""
+
+    @property
+    def upstream_host(self) -> str | None:
+        """The upstream host's "ip:port"; None before one was chosen."""
+
+    @property
+    def upstream_local_address(self) -> str | None: ...
+    @property
+    def upstream_hosts_attempted(self) -> list[str]:
+        """Every upstream host tried so far, retries included."""
+
+    @property
+    def attempt_count(self) -> int:
+        """Upstream requests made so far, retries included (0 before the first)."""
+
+    @property
+    def worker_index(self) -> int: ...
+    @property
+    def bytes_received(self) -> int:
+        """Request body bytes received so far."""
+
+    @property
+    def bytes_sent(self) -> int:
+        """Response body bytes sent so far."""
+
+    @property
+    def start_time(self) -> datetime.datetime | None:
+        """When the stream started (timezone-aware, UTC)."""
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from the start to the end of the stream; None while it runs."""
+
+    @property
+    def tls(self) -> TlsInfo | None:
+        """The downstream TLS session; None on a plaintext connection."""
+
+
+@disjoint_base
+class TlsInfo:
+    """The downstream connection's TLS session (``self.stream_info.tls``)."""
+
+    @property
+    def sni(self) -> str | None: ...
+    @property
+    def version(self) -> str:
+        """"TLSv1.2", "TLSv1.3"."""
+
+    @property
+    def peer_certificate_presented(self) -> bool: ...
+    @property
+    def peer_certificate_validated(self) -> bool | None:
+        """Always None: Envoy 1.40's ABI does not expose it."""
+
+    @property
+    def peer_subject(self) -> str | None: ...
+    @property
+    def local_subject(self) -> str | None: ...
+    @property
+    def peer_uri_sans(self) -> list[str]:
+        """The peer certificate's first URI SAN (Envoy 1.40 exposes only the first)."""
+
+    @property
+    def peer_dns_sans(self) -> list[str]:
+        """The peer certificate's first DNS SAN (Envoy 1.40 exposes only the first)."""
+
+    @property
+    def sha256_peer_certificate_digest(self) -> str | None: ...
 
 
 @disjoint_base

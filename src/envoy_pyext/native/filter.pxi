@@ -80,6 +80,21 @@ cdef class Filter:
         """The response body as Envoy holds it (outside encode_data: what it buffered)."""
         return _live(self)._body(SIDE_RESPONSE)
 
+    @property
+    def stream_info(self):
+        """What Envoy knows about the stream (StreamInfo): route, cluster, addresses, response
+        code, timings, TLS. In a pending hook: the values when its work left the worker."""
+        cdef _Stream st = _live(self)
+        if st._v_info is None:
+            st._v_info = StreamInfo.new(st)
+        return st._v_info
+
+    def get_property(self, str path, default=None):
+        """One of Envoy's attributes by its CEL name ("request.time", "source.address",
+        "xds.route_name", "connection.mtls", ...), typed (str, int, bool, datetime,
+        timedelta), or ``default`` when Envoy has no value. Unknown names raise ValueError."""
+        return _get_property(_live(self), path, default)
+
     def http_call(self, cluster, str method="GET", str path="/", headers=None, body=b"",
                   double timeout=5.0, max_response_bytes=None):
         """Calls another service through the Envoy cluster ``cluster``; ``await`` it for an

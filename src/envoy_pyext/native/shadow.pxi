@@ -43,6 +43,7 @@ cdef class _Shadow:
             sh.body_skip[side] = skip
             sh.body_base[side] = len(data) - skip
             sh.changed[side] = False
+        sh.info = _info_snapshot(st)
         return sh
 
     # ---- headers ------------------------------------------------------------------------
