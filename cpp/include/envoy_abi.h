@@ -323,6 +323,22 @@ enum { PYEXT_TIMING_START = 0, PYEXT_TIMING_REQUEST_COMPLETE = 17 };
   X(envoy_dynamic_module_callback_http_get_upstream_remote_address)                                \
   X(envoy_dynamic_module_callback_http_get_upstream_hosts_attempted_size)                          \
   X(envoy_dynamic_module_callback_http_get_upstream_hosts_attempted)                               \
+  /* Metadata. */                                                                                 \
+  X(envoy_dynamic_module_callback_http_get_metadata_string)                                        \
+  X(envoy_dynamic_module_callback_http_get_metadata_number)                                        \
+  X(envoy_dynamic_module_callback_http_get_metadata_bool)                                          \
+  X(envoy_dynamic_module_callback_http_get_metadata_list_size)                                     \
+  X(envoy_dynamic_module_callback_http_get_metadata_list_string)                                   \
+  X(envoy_dynamic_module_callback_http_get_metadata_list_number)                                   \
+  X(envoy_dynamic_module_callback_http_get_metadata_list_bool)                                     \
+  X(envoy_dynamic_module_callback_http_get_metadata_namespaces_count)                              \
+  X(envoy_dynamic_module_callback_http_get_metadata_namespaces)                                    \
+  X(envoy_dynamic_module_callback_http_get_metadata_keys_count)                                    \
+  X(envoy_dynamic_module_callback_http_get_metadata_keys)                                          \
+  X(envoy_dynamic_module_callback_http_set_dynamic_metadata_string)                                \
+  X(envoy_dynamic_module_callback_http_set_dynamic_metadata_number)                                \
+  X(envoy_dynamic_module_callback_http_set_dynamic_metadata_bool)                                  \
+  X(envoy_dynamic_module_callback_http_set_dynamic_metadata_struct)                                \
   /* end of list */
 
 // ---- callbacks (exported by Envoy) -------------------------------------------------------
@@ -456,6 +472,63 @@ PYEXT_WEAK size_t envoy_dynamic_module_callback_http_get_upstream_hosts_attempte
 PYEXT_WEAK bool envoy_dynamic_module_callback_http_get_upstream_hosts_attempted(
     envoy_dynamic_module_type_http_filter_envoy_ptr filter,
     envoy_dynamic_module_type_envoy_buffer* result);
+
+// Metadata. Getters read `source` (the stream's dynamic metadata, or the route's, cluster's,
+// host's); each reads one type and logs an error (and returns false) when the value has
+// another. Setters write the stream's dynamic metadata. The struct setter merges a serialized
+// google.protobuf.Struct into the namespace.
+#define PYEXT_METADATA_KEY                                                                        \
+  envoy_dynamic_module_type_http_filter_envoy_ptr filter,                                         \
+      envoy_dynamic_module_type_metadata_source source,                                           \
+      envoy_dynamic_module_type_module_buffer metadata_namespace,                                 \
+      envoy_dynamic_module_type_module_buffer key
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_get_metadata_string(
+    PYEXT_METADATA_KEY, envoy_dynamic_module_type_envoy_buffer* result);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_get_metadata_number(PYEXT_METADATA_KEY,
+                                                                        double* result);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_get_metadata_bool(PYEXT_METADATA_KEY,
+                                                                      bool* result);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_get_metadata_list_size(PYEXT_METADATA_KEY,
+                                                                           size_t* result);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_get_metadata_list_string(
+    PYEXT_METADATA_KEY, size_t index, envoy_dynamic_module_type_envoy_buffer* result);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_get_metadata_list_number(
+    PYEXT_METADATA_KEY, size_t index, double* result);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_get_metadata_list_bool(
+    PYEXT_METADATA_KEY, size_t index, bool* result);
+#undef PYEXT_METADATA_KEY
+PYEXT_WEAK size_t envoy_dynamic_module_callback_http_get_metadata_namespaces_count(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_metadata_source source);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_get_metadata_namespaces(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_metadata_source source,
+    envoy_dynamic_module_type_envoy_buffer* result);
+PYEXT_WEAK size_t envoy_dynamic_module_callback_http_get_metadata_keys_count(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_metadata_source source,
+    envoy_dynamic_module_type_module_buffer metadata_namespace);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_get_metadata_keys(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_metadata_source source,
+    envoy_dynamic_module_type_module_buffer metadata_namespace,
+    envoy_dynamic_module_type_envoy_buffer* result);
+PYEXT_WEAK void envoy_dynamic_module_callback_http_set_dynamic_metadata_string(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_module_buffer metadata_namespace,
+    envoy_dynamic_module_type_module_buffer key, envoy_dynamic_module_type_module_buffer value);
+PYEXT_WEAK void envoy_dynamic_module_callback_http_set_dynamic_metadata_number(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_module_buffer metadata_namespace,
+    envoy_dynamic_module_type_module_buffer key, double value);
+PYEXT_WEAK void envoy_dynamic_module_callback_http_set_dynamic_metadata_bool(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_module_buffer metadata_namespace,
+    envoy_dynamic_module_type_module_buffer key, bool value);
+PYEXT_WEAK void envoy_dynamic_module_callback_http_set_dynamic_metadata_struct(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_module_buffer metadata_namespace,
+    envoy_dynamic_module_type_module_buffer serialized_struct);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -13,6 +13,7 @@ from ._native import (  # noqa: F401
     Filter,
     HeaderMap,
     HttpResponse,
+    Metadata,
     StreamInfo,
     TlsInfo,
     # status
@@ -45,6 +46,7 @@ __all__ = (
     "Filter",
     "HeaderMap",
     "HttpResponse",
+    "Metadata",
     "StreamInfo",
     "TlsInfo",
     # status

@@ -14,7 +14,7 @@ import datetime
 import enum
 import logging
 from collections.abc import Awaitable, Iterable, Iterator
-from typing import Any, ClassVar, Final, Protocol, TypeAlias, TypeVar, overload
+from typing import Any, ClassVar, Final, Literal, Protocol, TypeAlias, TypeVar, overload
 
 from typing_extensions import disjoint_base
 
@@ -114,6 +114,11 @@ class Filter:
         """What Envoy knows about the stream: route, cluster, addresses, response code,
         timings, TLS. In a pending hook: the values as they were when its work left the
         Envoy worker."""
+
+    @property
+    def metadata(self) -> Metadata:
+        """The stream's dynamic metadata (read and write), and the route's, cluster's, host's
+        and locality's metadata (read)."""
 
     def get_property(self, path: str, default: Any = None) -> Any:
         """One of Envoy's attributes by its CEL name ("request.time", "source.address",
@@ -279,6 +284,40 @@ class Buffer:
         """A read-only memoryview of the body (BufferError if a writable one is asked for)."""
 
     def __release_buffer__(self, buffer: memoryview, /) -> None: ...
+
+
+_MetadataSource: TypeAlias = Literal["dynamic", "route", "cluster", "host", "host_locality"]
+# What a metadata value reads back as (numbers are floats: google.protobuf.Value has doubles).
+_MetadataValue: TypeAlias = str | float | bool | list[str | float | bool | None]
+# What self.metadata.set writes (a list or dict goes as a google.protobuf.Struct).
+_MetadataInput: TypeAlias = (
+    str | int | float | bool | None | list["_MetadataInput"] | tuple["_MetadataInput", ...]
+    | dict[str, "_MetadataInput"])
+
+
+@disjoint_base
+class Metadata:
+    """The stream's metadata: ``self.metadata``. Reads on the Envoy worker (sync hooks, on_log,
+    an async hook before it waits on something; elsewhere EnvoyPyextError); writes also from a
+    pending hook (applied when it resumes). Created by the runtime only."""
+
+    def get(
+        self,
+        namespace: str,
+        key: str,
+        default: Any = None,
+        source: _MetadataSource = "dynamic",
+        type: type[str] | type[float] | type[int] | type[bool] | type[list[Any]] | None = None,
+    ) -> Any:
+        """The value of ``key`` in ``namespace`` of ``source``'s metadata: str, float, bool or a
+        list of them; ``default`` when there is none. ``type`` reads that type only (Envoy's
+        ABI reads metadata by type: see docs/api.md)."""
+
+    def set(self, namespace: str, key: str, value: _MetadataInput) -> None:
+        """Sets ``key`` in the stream's dynamic metadata ``namespace``."""
+
+    def namespaces(self, source: _MetadataSource = "dynamic") -> list[str]: ...
+    def keys(self, namespace: str, source: _MetadataSource = "dynamic") -> list[str]: ...
 
 
 @disjoint_base

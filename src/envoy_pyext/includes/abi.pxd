@@ -325,3 +325,73 @@ cdef extern from "envoy_abi.h" nogil:
     bint envoy_dynamic_module_callback_http_get_upstream_hosts_attempted(
         envoy_dynamic_module_type_http_filter_envoy_ptr filter,
         envoy_dynamic_module_type_envoy_buffer* result)
+
+    bint envoy_dynamic_module_callback_http_get_metadata_string(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_metadata_source source,
+        envoy_dynamic_module_type_module_buffer metadata_namespace,
+        envoy_dynamic_module_type_module_buffer key, envoy_dynamic_module_type_envoy_buffer* result)
+    bint envoy_dynamic_module_callback_http_get_metadata_number(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_metadata_source source,
+        envoy_dynamic_module_type_module_buffer metadata_namespace,
+        envoy_dynamic_module_type_module_buffer key, double* result)
+    bint envoy_dynamic_module_callback_http_get_metadata_bool(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_metadata_source source,
+        envoy_dynamic_module_type_module_buffer metadata_namespace,
+        envoy_dynamic_module_type_module_buffer key, cbool* result)
+    bint envoy_dynamic_module_callback_http_get_metadata_list_size(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_metadata_source source,
+        envoy_dynamic_module_type_module_buffer metadata_namespace,
+        envoy_dynamic_module_type_module_buffer key, size_t* result)
+    bint envoy_dynamic_module_callback_http_get_metadata_list_string(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_metadata_source source,
+        envoy_dynamic_module_type_module_buffer metadata_namespace,
+        envoy_dynamic_module_type_module_buffer key, size_t index,
+        envoy_dynamic_module_type_envoy_buffer* result)
+    bint envoy_dynamic_module_callback_http_get_metadata_list_number(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_metadata_source source,
+        envoy_dynamic_module_type_module_buffer metadata_namespace,
+        envoy_dynamic_module_type_module_buffer key, size_t index, double* result)
+    bint envoy_dynamic_module_callback_http_get_metadata_list_bool(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_metadata_source source,
+        envoy_dynamic_module_type_module_buffer metadata_namespace,
+        envoy_dynamic_module_type_module_buffer key, size_t index, cbool* result)
+    size_t envoy_dynamic_module_callback_http_get_metadata_namespaces_count(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_metadata_source source)
+    bint envoy_dynamic_module_callback_http_get_metadata_namespaces(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_metadata_source source,
+        envoy_dynamic_module_type_envoy_buffer* result)
+    size_t envoy_dynamic_module_callback_http_get_metadata_keys_count(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_metadata_source source,
+        envoy_dynamic_module_type_module_buffer metadata_namespace)
+    bint envoy_dynamic_module_callback_http_get_metadata_keys(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_metadata_source source,
+        envoy_dynamic_module_type_module_buffer metadata_namespace,
+        envoy_dynamic_module_type_envoy_buffer* result)
+    void envoy_dynamic_module_callback_http_set_dynamic_metadata_string(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_module_buffer metadata_namespace,
+        envoy_dynamic_module_type_module_buffer key,
+        envoy_dynamic_module_type_module_buffer value)
+    void envoy_dynamic_module_callback_http_set_dynamic_metadata_number(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_module_buffer metadata_namespace,
+        envoy_dynamic_module_type_module_buffer key, double value)
+    void envoy_dynamic_module_callback_http_set_dynamic_metadata_bool(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_module_buffer metadata_namespace,
+        envoy_dynamic_module_type_module_buffer key, cbool value)
+    void envoy_dynamic_module_callback_http_set_dynamic_metadata_struct(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_module_buffer metadata_namespace,
+        envoy_dynamic_module_type_module_buffer serialized_struct)

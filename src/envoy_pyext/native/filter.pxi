@@ -95,6 +95,14 @@ cdef class Filter:
         timedelta), or ``default`` when Envoy has no value. Unknown names raise ValueError."""
         return _get_property(_live(self), path, default)
 
+    @property
+    def metadata(self):
+        """The stream's dynamic metadata, and the route's, cluster's and host's (Metadata)."""
+        cdef _Stream st = _live(self)
+        if st._v_meta is None:
+            st._v_meta = Metadata.new(st)
+        return st._v_meta
+
     def http_call(self, cluster, str method="GET", str path="/", headers=None, body=b"",
                   double timeout=5.0, max_response_bytes=None):
         """Calls another service through the Envoy cluster ``cluster``; ``await`` it for an

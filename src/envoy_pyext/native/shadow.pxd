@@ -10,6 +10,7 @@ cdef class _Shadow:
     cdef bint changed[2]
     cdef object reply           # (status, [(name, value)], body, details) or None
     cdef dict info              # the stream info, read when the work left the worker
+    cdef list later             # (function, args): context writes, applied after the headers
 
     @staticmethod
     cdef _Shadow snapshot(_Stream st, int data_side)

@@ -46,6 +46,7 @@ cdef class _Stream:
     cdef Buffer _v_b0, _v_b1                        # views by side
     cdef Callbacks _callbacks
     cdef StreamInfo _v_info                     # self.stream_info, made on first use
+    cdef Metadata _v_meta                       # self.metadata, made on first use
 
     cdef int _bind(self, pyext_stream* s, FilterConfig fc, Filter f) except -1
     cdef int _unbind(self) except -1
