@@ -339,6 +339,12 @@ enum { PYEXT_TIMING_START = 0, PYEXT_TIMING_REQUEST_COMPLETE = 17 };
   X(envoy_dynamic_module_callback_http_set_dynamic_metadata_number)                                \
   X(envoy_dynamic_module_callback_http_set_dynamic_metadata_bool)                                  \
   X(envoy_dynamic_module_callback_http_set_dynamic_metadata_struct)                                \
+  /* Filter state. */                                                                             \
+  X(envoy_dynamic_module_callback_http_set_filter_state_value)                                     \
+  X(envoy_dynamic_module_callback_http_get_filter_state_bytes)                                     \
+  X(envoy_dynamic_module_callback_http_has_filter_state)                                           \
+  X(envoy_dynamic_module_callback_http_set_filter_state_object)                                    \
+  X(envoy_dynamic_module_callback_http_get_filter_state_object)                                    \
   /* end of list */
 
 // ---- callbacks (exported by Envoy) -------------------------------------------------------
@@ -529,6 +535,31 @@ PYEXT_WEAK void envoy_dynamic_module_callback_http_set_dynamic_metadata_struct(
     envoy_dynamic_module_type_http_filter_envoy_ptr filter,
     envoy_dynamic_module_type_module_buffer metadata_namespace,
     envoy_dynamic_module_type_module_buffer serialized_struct);
+
+// Filter state. set_filter_state_value and has_filter_state are not in the reference header
+// copy; their signatures were read off the 1.40.0 binary. set_filter_state_value takes the life
+// span and Envoy's StreamSharing (None=0, SharedWithUpstreamConnection=1,
+// SharedWithUpstreamConnectionOnce=2) and stores the bytes as a string accessor (what
+// %FILTER_STATE(key:PLAIN)% prints).
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_set_filter_state_value(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_module_buffer key, envoy_dynamic_module_type_module_buffer value,
+    envoy_dynamic_module_type_filter_state_life_span life_span, uint32_t stream_sharing);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_get_filter_state_bytes(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_module_buffer key, envoy_dynamic_module_type_envoy_buffer* result);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_has_filter_state(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_module_buffer key);
+// An object owned by Envoy from then on: Envoy calls `destructor` exactly once (on the worker,
+// also when the set fails). get_filter_state_object borrows it back (NULL: none).
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_set_filter_state_object(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_module_buffer key, void* object, void (*destructor)(void*),
+    envoy_dynamic_module_type_filter_state_life_span life_span);
+PYEXT_WEAK void* envoy_dynamic_module_callback_http_get_filter_state_object(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_module_buffer key);
 
 #ifdef __cplusplus
 }  // extern "C"

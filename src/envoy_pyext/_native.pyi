@@ -120,6 +120,11 @@ class Filter:
         """The stream's dynamic metadata (read and write), and the route's, cluster's, host's
         and locality's metadata (read)."""
 
+    @property
+    def filter_state(self) -> FilterState:
+        """Envoy's filter state for the stream: bytes for Envoy's other filters and the access
+        log, Python objects for other Python filters of the stream or connection."""
+
     def get_property(self, path: str, default: Any = None) -> Any:
         """One of Envoy's attributes by its CEL name ("request.time", "source.address",
         "xds.route_name", "connection.mtls", ...), typed: str, int, bool, datetime (
@@ -318,6 +323,33 @@ class Metadata:
 
     def namespaces(self, source: _MetadataSource = "dynamic") -> list[str]: ...
     def keys(self, namespace: str, source: _MetadataSource = "dynamic") -> list[str]: ...
+
+
+_LifeSpan: TypeAlias = Literal["filter_chain", "request", "connection"]
+
+
+@disjoint_base
+class FilterState:
+    """Envoy's filter state for the stream: ``self.filter_state``. Reads on the Envoy worker
+    (elsewhere EnvoyPyextError); writes also from a pending hook (applied when it resumes).
+    Created by the runtime only."""
+
+    def set(self, key: str, value: bytes | bytearray | memoryview | str,
+            life_span: _LifeSpan = "request") -> None:
+        """Stores bytes (a str as UTF-8) under ``key``: readable by Envoy's other filters and
+        the access log (%FILTER_STATE(key:PLAIN)%)."""
+
+    def get(self, key: str, default: _T | None = None) -> bytes | _T | None:
+        """The bytes stored under ``key``, or ``default``."""
+
+    def __contains__(self, key: str, /) -> bool: ...
+    def set_object(self, key: str, obj: object, life_span: _LifeSpan = "request") -> None:
+        """Hands any Python object to Envoy under ``key`` for ``life_span``; Envoy drops the
+        reference when the stream (or connection) ends."""
+
+    def get_object(self, key: str, default: Any = None) -> Any:
+        """The object stored under ``key`` by set_object (any Python filter of the stream, or
+        of the connection), or ``default``."""
 
 
 @disjoint_base

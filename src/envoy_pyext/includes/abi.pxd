@@ -395,3 +395,24 @@ cdef extern from "envoy_abi.h" nogil:
         envoy_dynamic_module_type_http_filter_envoy_ptr filter,
         envoy_dynamic_module_type_module_buffer metadata_namespace,
         envoy_dynamic_module_type_module_buffer serialized_struct)
+
+    bint envoy_dynamic_module_callback_http_set_filter_state_value(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_module_buffer key,
+        envoy_dynamic_module_type_module_buffer value,
+        envoy_dynamic_module_type_filter_state_life_span life_span, uint32_t stream_sharing)
+    bint envoy_dynamic_module_callback_http_get_filter_state_bytes(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_module_buffer key,
+        envoy_dynamic_module_type_envoy_buffer* result)
+    bint envoy_dynamic_module_callback_http_has_filter_state(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_module_buffer key)
+    bint envoy_dynamic_module_callback_http_set_filter_state_object(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_module_buffer key, void* object,
+        void (*destructor)(void*) noexcept nogil,
+        envoy_dynamic_module_type_filter_state_life_span life_span)
+    void* envoy_dynamic_module_callback_http_get_filter_state_object(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_module_buffer key)

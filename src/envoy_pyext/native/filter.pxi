@@ -103,6 +103,15 @@ cdef class Filter:
             st._v_meta = Metadata.new(st)
         return st._v_meta
 
+    @property
+    def filter_state(self):
+        """Envoy's filter state for the stream (FilterState): bytes for Envoy's other filters
+        and the access log, Python objects for other Python filters."""
+        cdef _Stream st = _live(self)
+        if st._v_fs is None:
+            st._v_fs = FilterState.new(st)
+        return st._v_fs
+
     def http_call(self, cluster, str method="GET", str path="/", headers=None, body=b"",
                   double timeout=5.0, max_response_bytes=None):
         """Calls another service through the Envoy cluster ``cluster``; ``await`` it for an

@@ -47,6 +47,7 @@ cdef class _Stream:
     cdef Callbacks _callbacks
     cdef StreamInfo _v_info                     # self.stream_info, made on first use
     cdef Metadata _v_meta                       # self.metadata, made on first use
+    cdef FilterState _v_fs                      # self.filter_state, made on first use
 
     cdef int _bind(self, pyext_stream* s, FilterConfig fc, Filter f) except -1
     cdef int _unbind(self) except -1

@@ -56,6 +56,7 @@ cdef class _Stream:
         self._callbacks = None
         self._v_info = None
         self._v_meta = None
+        self._v_fs = None
         self._filter = None
         if self._settle_event is not None:
             self._settle_event.set()
