@@ -314,6 +314,17 @@ enum { PYEXT_TIMING_START = 0, PYEXT_TIMING_REQUEST_COMPLETE = 17 };
   /* Metrics. */                                                                                   \
   X(envoy_dynamic_module_callback_http_filter_config_define_counter)                               \
   X(envoy_dynamic_module_callback_http_filter_config_increment_counter)                            \
+  X(envoy_dynamic_module_callback_http_filter_config_define_gauge)                                 \
+  X(envoy_dynamic_module_callback_http_filter_config_define_histogram)                             \
+  X(envoy_dynamic_module_callback_http_filter_increment_counter)                                   \
+  X(envoy_dynamic_module_callback_http_filter_increment_gauge)                                     \
+  X(envoy_dynamic_module_callback_http_filter_decrement_gauge)                                     \
+  X(envoy_dynamic_module_callback_http_filter_set_gauge)                                           \
+  X(envoy_dynamic_module_callback_http_filter_record_histogram_value)                              \
+  X(envoy_dynamic_module_callback_http_filter_config_increment_gauge)                              \
+  X(envoy_dynamic_module_callback_http_filter_config_decrement_gauge)                              \
+  X(envoy_dynamic_module_callback_http_filter_config_set_gauge)                                    \
+  X(envoy_dynamic_module_callback_http_filter_config_record_histogram_value)                       \
   /* Stream info and attributes. */                                                               \
   X(envoy_dynamic_module_callback_http_filter_get_attribute_string)                                \
   X(envoy_dynamic_module_callback_http_filter_get_attribute_int)                                   \
@@ -560,6 +571,68 @@ PYEXT_WEAK bool envoy_dynamic_module_callback_http_set_filter_state_object(
 PYEXT_WEAK void* envoy_dynamic_module_callback_http_get_filter_state_object(
     envoy_dynamic_module_type_http_filter_envoy_ptr filter,
     envoy_dynamic_module_type_module_buffer key);
+
+// User metrics (envoy_pyext.Counter/Gauge/Histogram). Defined in config_new (main thread) like
+// the error counter above; the per-stream calls on the stream's worker during a hook, the
+// config-level ones on any Envoy thread (they look labelled stats up in thread-local caches).
+// The number of label values must equal the number of label names.
+PYEXT_WEAK envoy_dynamic_module_type_metrics_result
+envoy_dynamic_module_callback_http_filter_config_define_gauge(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr config,
+    envoy_dynamic_module_type_module_buffer name,
+    envoy_dynamic_module_type_module_buffer* label_names, size_t label_names_length,
+    size_t* id_ptr);
+PYEXT_WEAK envoy_dynamic_module_type_metrics_result
+envoy_dynamic_module_callback_http_filter_config_define_histogram(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr config,
+    envoy_dynamic_module_type_module_buffer name,
+    envoy_dynamic_module_type_module_buffer* label_names, size_t label_names_length,
+    size_t* id_ptr);
+PYEXT_WEAK envoy_dynamic_module_type_metrics_result
+envoy_dynamic_module_callback_http_filter_increment_counter(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter, size_t id,
+    envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+    uint64_t value);
+PYEXT_WEAK envoy_dynamic_module_type_metrics_result
+envoy_dynamic_module_callback_http_filter_increment_gauge(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter, size_t id,
+    envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+    uint64_t value);
+PYEXT_WEAK envoy_dynamic_module_type_metrics_result
+envoy_dynamic_module_callback_http_filter_decrement_gauge(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter, size_t id,
+    envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+    uint64_t value);
+PYEXT_WEAK envoy_dynamic_module_type_metrics_result
+envoy_dynamic_module_callback_http_filter_set_gauge(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter, size_t id,
+    envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+    uint64_t value);
+PYEXT_WEAK envoy_dynamic_module_type_metrics_result
+envoy_dynamic_module_callback_http_filter_record_histogram_value(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter, size_t id,
+    envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+    uint64_t value);
+PYEXT_WEAK envoy_dynamic_module_type_metrics_result
+envoy_dynamic_module_callback_http_filter_config_increment_gauge(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr config, size_t id,
+    envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+    uint64_t value);
+PYEXT_WEAK envoy_dynamic_module_type_metrics_result
+envoy_dynamic_module_callback_http_filter_config_decrement_gauge(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr config, size_t id,
+    envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+    uint64_t value);
+PYEXT_WEAK envoy_dynamic_module_type_metrics_result
+envoy_dynamic_module_callback_http_filter_config_set_gauge(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr config, size_t id,
+    envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+    uint64_t value);
+PYEXT_WEAK envoy_dynamic_module_type_metrics_result
+envoy_dynamic_module_callback_http_filter_config_record_histogram_value(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr config, size_t id,
+    envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+    uint64_t value);
 
 #ifdef __cplusplus
 }  // extern "C"

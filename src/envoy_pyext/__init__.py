@@ -8,11 +8,17 @@ from __future__ import annotations
 
 from ._native import (  # noqa: F401
     # filter API
+    BoundCounter,
+    BoundGauge,
+    BoundHistogram,
     Buffer,
     Callbacks,
+    Counter,
     Filter,
     FilterState,
+    Gauge,
     HeaderMap,
+    Histogram,
     HttpResponse,
     Metadata,
     StreamInfo,
@@ -42,11 +48,17 @@ from ._version import __version__  # noqa: F401
 
 __all__ = (
     # filter API
+    "BoundCounter",
+    "BoundGauge",
+    "BoundHistogram",
     "Buffer",
     "Callbacks",
+    "Counter",
     "Filter",
     "FilterState",
+    "Gauge",
     "HeaderMap",
+    "Histogram",
     "HttpResponse",
     "Metadata",
     "StreamInfo",

@@ -352,6 +352,91 @@ class FilterState:
         of the connection), or ``default``."""
 
 
+# Metrics, declared as class attributes of a Filter; `self.<attr>` is the bound form.
+_LabelValue: TypeAlias = str | int
+
+
+class Counter:
+    """An Envoy counter, declared on a Filter class:
+    ``requests = Counter("requests_total", labels=("route", "code"))``; used in a hook as
+    ``self.requests.inc(route=..., code=...)``. Shown in admin /stats and /stats/prometheus
+    under the module's metrics_namespace (default dynamicmodulescustom)."""
+
+    def __init__(self, name: str, labels: Iterable[str] = ()) -> None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def labels(self) -> tuple[str, ...]: ...
+    @property
+    def attribute(self) -> str | None: ...
+    def __set_name__(self, owner: type, name: str, /) -> None: ...
+    @overload
+    def __get__(self, obj: None, objtype: type | None = None, /) -> Counter: ...
+    @overload
+    def __get__(self, obj: Filter, objtype: type | None = None, /) -> BoundCounter: ...
+
+
+class Gauge:
+    """An Envoy gauge, declared on a Filter class: ``inflight = Gauge("inflight")``; used as
+    ``self.inflight.inc()``, ``.dec()``, ``.set(value)`` (with the label values as keyword
+    arguments when it has labels)."""
+
+    def __init__(self, name: str, labels: Iterable[str] = ()) -> None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def labels(self) -> tuple[str, ...]: ...
+    @property
+    def attribute(self) -> str | None: ...
+    def __set_name__(self, owner: type, name: str, /) -> None: ...
+    @overload
+    def __get__(self, obj: None, objtype: type | None = None, /) -> Gauge: ...
+    @overload
+    def __get__(self, obj: Filter, objtype: type | None = None, /) -> BoundGauge: ...
+
+
+class Histogram:
+    """An Envoy histogram, declared on a Filter class:
+    ``latency = Histogram("latency_ms", labels=("route",))``; used as
+    ``self.latency.record(value, route=...)``."""
+
+    def __init__(self, name: str, labels: Iterable[str] = ()) -> None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def labels(self) -> tuple[str, ...]: ...
+    @property
+    def attribute(self) -> str | None: ...
+    def __set_name__(self, owner: type, name: str, /) -> None: ...
+    @overload
+    def __get__(self, obj: None, objtype: type | None = None, /) -> Histogram: ...
+    @overload
+    def __get__(self, obj: Filter, objtype: type | None = None, /) -> BoundHistogram: ...
+
+
+class BoundCounter:
+    """A Counter as seen from a stream (``self.<attr>``). Label values are keyword arguments,
+    exactly the declared labels (else ValueError); str or int. Works in every hook, from
+    coroutines and RUNNING threads (applied on the worker), never after destroy."""
+
+    def inc(self, n: int = 1, /, **labels: _LabelValue) -> None: ...
+
+
+class BoundGauge:
+    """A Gauge as seen from a stream (``self.<attr>``)."""
+
+    def set(self, value: int, /, **labels: _LabelValue) -> None: ...
+    def inc(self, n: int = 1, /, **labels: _LabelValue) -> None: ...
+    def dec(self, n: int = 1, /, **labels: _LabelValue) -> None: ...
+
+
+class BoundHistogram:
+    """A Histogram as seen from a stream (``self.<attr>``)."""
+
+    def record(self, value: int | float, /, **labels: _LabelValue) -> None:
+        """Records ``value`` (non-negative; a float is rounded to an int)."""
+
+
 @disjoint_base
 class StreamInfo:
     """What Envoy knows about a stream: ``self.stream_info``. Read-only. On the Envoy worker

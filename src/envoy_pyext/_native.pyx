@@ -26,6 +26,7 @@ include "native/callbacks.pxi"  # Callbacks (self.callbacks), local replies
 include "native/streaminfo.pxi"  # StreamInfo (self.stream_info), get_property: Envoy's attributes
 include "native/metadata.pxi"    # Metadata (self.metadata): dynamic, route, cluster, host metadata
 include "native/filterstate.pxi"  # FilterState (self.filter_state): bytes and Python objects
+include "native/metrics.pxi"     # Counter, Gauge, Histogram: Envoy metrics declared on a Filter class
 include "native/filter.pxi"     # Filter: the class users subclass
 include "native/config.pxi"     # FilterConfig: loading `package.module:Class`, parse_config
 include "native/dispatch.pxi"   # pyext_on_*: the functions the C++ shim calls; the error barrier

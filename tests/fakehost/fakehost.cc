@@ -434,4 +434,55 @@ void* envoy_dynamic_module_callback_http_get_filter_state_object(
   return nullptr;
 }
 
+
+// User metrics: defined like the error counter; updates are ignored.
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_config_define_gauge(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr, envoy_dynamic_module_type_module_buffer,
+    envoy_dynamic_module_type_module_buffer*, size_t, size_t* id) {
+  *id = g_counters++ % 64;
+  return envoy_dynamic_module_type_metrics_result_Success;
+}
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_config_define_histogram(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr, envoy_dynamic_module_type_module_buffer,
+    envoy_dynamic_module_type_module_buffer*, size_t, size_t* id) {
+  *id = g_counters++ % 64;
+  return envoy_dynamic_module_type_metrics_result_Success;
+}
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_increment_counter(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, size_t, envoy_dynamic_module_type_module_buffer*, size_t, uint64_t) {
+  return envoy_dynamic_module_type_metrics_result_Success;
+}
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_increment_gauge(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, size_t, envoy_dynamic_module_type_module_buffer*, size_t, uint64_t) {
+  return envoy_dynamic_module_type_metrics_result_Success;
+}
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_decrement_gauge(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, size_t, envoy_dynamic_module_type_module_buffer*, size_t, uint64_t) {
+  return envoy_dynamic_module_type_metrics_result_Success;
+}
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_set_gauge(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, size_t, envoy_dynamic_module_type_module_buffer*, size_t, uint64_t) {
+  return envoy_dynamic_module_type_metrics_result_Success;
+}
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_record_histogram_value(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, size_t, envoy_dynamic_module_type_module_buffer*, size_t, uint64_t) {
+  return envoy_dynamic_module_type_metrics_result_Success;
+}
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_config_increment_gauge(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr, size_t, envoy_dynamic_module_type_module_buffer*, size_t, uint64_t) {
+  return envoy_dynamic_module_type_metrics_result_Success;
+}
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_config_decrement_gauge(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr, size_t, envoy_dynamic_module_type_module_buffer*, size_t, uint64_t) {
+  return envoy_dynamic_module_type_metrics_result_Success;
+}
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_config_set_gauge(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr, size_t, envoy_dynamic_module_type_module_buffer*, size_t, uint64_t) {
+  return envoy_dynamic_module_type_metrics_result_Success;
+}
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_config_record_histogram_value(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr, size_t, envoy_dynamic_module_type_module_buffer*, size_t, uint64_t) {
+  return envoy_dynamic_module_type_metrics_result_Success;
+}
+
 }  // extern "C"

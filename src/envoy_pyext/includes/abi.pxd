@@ -416,3 +416,61 @@ cdef extern from "envoy_abi.h" nogil:
     void* envoy_dynamic_module_callback_http_get_filter_state_object(
         envoy_dynamic_module_type_http_filter_envoy_ptr filter,
         envoy_dynamic_module_type_module_buffer key)
+
+    envoy_dynamic_module_type_metrics_result \
+        envoy_dynamic_module_callback_http_filter_config_define_gauge(
+            envoy_dynamic_module_type_http_filter_config_envoy_ptr config,
+            envoy_dynamic_module_type_module_buffer name,
+            envoy_dynamic_module_type_module_buffer* label_names, size_t label_names_length,
+            size_t* id_ptr)
+    envoy_dynamic_module_type_metrics_result \
+        envoy_dynamic_module_callback_http_filter_config_define_histogram(
+            envoy_dynamic_module_type_http_filter_config_envoy_ptr config,
+            envoy_dynamic_module_type_module_buffer name,
+            envoy_dynamic_module_type_module_buffer* label_names, size_t label_names_length,
+            size_t* id_ptr)
+    envoy_dynamic_module_type_metrics_result \
+        envoy_dynamic_module_callback_http_filter_increment_counter(
+            envoy_dynamic_module_type_http_filter_envoy_ptr filter, size_t id,
+            envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+            uint64_t value)
+    envoy_dynamic_module_type_metrics_result \
+        envoy_dynamic_module_callback_http_filter_increment_gauge(
+            envoy_dynamic_module_type_http_filter_envoy_ptr filter, size_t id,
+            envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+            uint64_t value)
+    envoy_dynamic_module_type_metrics_result \
+        envoy_dynamic_module_callback_http_filter_decrement_gauge(
+            envoy_dynamic_module_type_http_filter_envoy_ptr filter, size_t id,
+            envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+            uint64_t value)
+    envoy_dynamic_module_type_metrics_result \
+        envoy_dynamic_module_callback_http_filter_set_gauge(
+            envoy_dynamic_module_type_http_filter_envoy_ptr filter, size_t id,
+            envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+            uint64_t value)
+    envoy_dynamic_module_type_metrics_result \
+        envoy_dynamic_module_callback_http_filter_record_histogram_value(
+            envoy_dynamic_module_type_http_filter_envoy_ptr filter, size_t id,
+            envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+            uint64_t value)
+    envoy_dynamic_module_type_metrics_result \
+        envoy_dynamic_module_callback_http_filter_config_increment_gauge(
+            envoy_dynamic_module_type_http_filter_config_envoy_ptr config, size_t id,
+            envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+            uint64_t value)
+    envoy_dynamic_module_type_metrics_result \
+        envoy_dynamic_module_callback_http_filter_config_decrement_gauge(
+            envoy_dynamic_module_type_http_filter_config_envoy_ptr config, size_t id,
+            envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+            uint64_t value)
+    envoy_dynamic_module_type_metrics_result \
+        envoy_dynamic_module_callback_http_filter_config_set_gauge(
+            envoy_dynamic_module_type_http_filter_config_envoy_ptr config, size_t id,
+            envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+            uint64_t value)
+    envoy_dynamic_module_type_metrics_result \
+        envoy_dynamic_module_callback_http_filter_config_record_histogram_value(
+            envoy_dynamic_module_type_http_filter_config_envoy_ptr config, size_t id,
+            envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+            uint64_t value)

@@ -89,7 +89,7 @@ cdef object _read_list(void* ep, int src, bytes ns, bytes key):
         return _MISS
     memo = (src, ns, key)
     known = _LIST_KINDS.get(memo)
-    if known is not None and len(<list>known) != n:
+    if known is not None and len(<list>known) != <Py_ssize_t>n:
         known = None
     kinds = []
     items = []
