@@ -356,6 +356,10 @@ enum { PYEXT_TIMING_START = 0, PYEXT_TIMING_REQUEST_COMPLETE = 17 };
   X(envoy_dynamic_module_callback_http_has_filter_state)                                           \
   X(envoy_dynamic_module_callback_http_set_filter_state_object)                                    \
   X(envoy_dynamic_module_callback_http_get_filter_state_object)                                    \
+  /* Routing. */                                                                                  \
+  X(envoy_dynamic_module_callback_http_clear_route_cache)                                          \
+  X(envoy_dynamic_module_callback_http_set_upstream_override_host)                                 \
+  X(envoy_dynamic_module_callback_http_add_custom_flag)                                            \
   /* end of list */
 
 // ---- callbacks (exported by Envoy) -------------------------------------------------------
@@ -633,6 +637,18 @@ envoy_dynamic_module_callback_http_filter_config_record_histogram_value(
     envoy_dynamic_module_type_http_filter_config_envoy_ptr config, size_t id,
     envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
     uint64_t value);
+
+// Routing (request path, worker, during a hook). set_upstream_override_host returns false for
+// an address it cannot parse; its bool return was read off the 1.40.0 binary.
+PYEXT_WEAK void envoy_dynamic_module_callback_http_clear_route_cache(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_set_upstream_override_host(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_module_buffer host, bool strict);
+// A response-flag-style marker for the access log (%CUSTOM_FLAGS%); no whitespace.
+PYEXT_WEAK void envoy_dynamic_module_callback_http_add_custom_flag(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_module_buffer flag);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -587,6 +587,20 @@ class Callbacks:
     @buffer_limit.setter
     def buffer_limit(self, limit: int) -> None: ...
 
+    def clear_route_cache(self) -> None:
+        """Makes Envoy choose the route again, after a request header change that should
+        re-route (Envoy chose it before the filter chain ran). From a pending hook: applied
+        when it resumes, after its header writes."""
+
+    def set_upstream_override_host(self, host: str, strict: bool = False) -> None:
+        """Sends the request to the endpoint ``host`` ("ip:port", IPv6 "[ip]:port") of the
+        routed cluster; ``strict``: answer 503 rather than load-balance when it is not there.
+        A malformed host raises ValueError. From a pending hook: applied when it resumes."""
+
+    def add_response_flag(self, flag: str) -> None:
+        """Adds a marker for the access log (%CUSTOM_FLAGS%, not %RESPONSE_FLAGS%); no
+        whitespace."""
+
     @property
     def worker_index(self) -> int:
         """The index of the Envoy worker thread running this stream. Worker thread only."""

@@ -22,6 +22,7 @@ include "native/phase.pxi"      # the phase machine: transitions, hook status ->
 include "native/events.pxi"     # what each Envoy event does in each phase
 include "native/pending.pxi"    # pending hooks: coroutines and threads, resume, cancel
 include "native/callout.pxi"    # http_call: calls through Envoy clusters
+include "native/routing.pxi"     # clear_route_cache, set_upstream_override_host, response flags
 include "native/callbacks.pxi"  # Callbacks (self.callbacks), local replies
 include "native/streaminfo.pxi"  # StreamInfo (self.stream_info), get_property: Envoy's attributes
 include "native/metadata.pxi"    # Metadata (self.metadata): dynamic, route, cluster, host metadata

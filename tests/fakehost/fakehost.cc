@@ -485,4 +485,16 @@ envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filt
   return envoy_dynamic_module_type_metrics_result_Success;
 }
 
+
+// Routing: the fake host has no routes.
+void envoy_dynamic_module_callback_http_clear_route_cache(
+    envoy_dynamic_module_type_http_filter_envoy_ptr) {}
+bool envoy_dynamic_module_callback_http_set_upstream_override_host(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_module_buffer,
+    bool) {
+  return false;
+}
+void envoy_dynamic_module_callback_http_add_custom_flag(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_module_buffer) {}
+
 }  // extern "C"

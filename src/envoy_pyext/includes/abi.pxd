@@ -474,3 +474,12 @@ cdef extern from "envoy_abi.h" nogil:
             envoy_dynamic_module_type_http_filter_config_envoy_ptr config, size_t id,
             envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
             uint64_t value)
+
+    void envoy_dynamic_module_callback_http_clear_route_cache(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter)
+    bint envoy_dynamic_module_callback_http_set_upstream_override_host(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_module_buffer host, cbool strict)
+    void envoy_dynamic_module_callback_http_add_custom_flag(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_module_buffer flag)
