@@ -63,6 +63,7 @@ typedef void* envoy_dynamic_module_type_http_filter_envoy_ptr;
 typedef const void* envoy_dynamic_module_type_http_filter_module_ptr;
 typedef void* envoy_dynamic_module_type_http_filter_config_envoy_ptr;
 typedef const void* envoy_dynamic_module_type_http_filter_config_module_ptr;
+typedef const void* envoy_dynamic_module_type_http_filter_per_route_config_module_ptr;
 typedef void* envoy_dynamic_module_type_http_filter_scheduler_module_ptr;
 
 // ---- enums (numeric values verified against the 1.40.0 binary) ----------------------------
@@ -360,6 +361,7 @@ enum { PYEXT_TIMING_START = 0, PYEXT_TIMING_REQUEST_COMPLETE = 17 };
   X(envoy_dynamic_module_callback_http_clear_route_cache)                                          \
   X(envoy_dynamic_module_callback_http_set_upstream_override_host)                                 \
   X(envoy_dynamic_module_callback_http_add_custom_flag)                                            \
+  X(envoy_dynamic_module_callback_get_most_specific_route_config)                                  \
   /* end of list */
 
 // ---- callbacks (exported by Envoy) -------------------------------------------------------
@@ -649,6 +651,13 @@ PYEXT_WEAK bool envoy_dynamic_module_callback_http_set_upstream_override_host(
 PYEXT_WEAK void envoy_dynamic_module_callback_http_add_custom_flag(
     envoy_dynamic_module_type_http_filter_envoy_ptr filter,
     envoy_dynamic_module_type_module_buffer flag);
+
+// The per-route config (typed_per_filter_config: DynamicModuleFilterPerRoute) that applies to
+// the stream's route, as our per_route_config_new returned it, or NULL. Envoy 1.40 hands over
+// the most specific one only (route over virtual host), never the ones it would override.
+PYEXT_WEAK envoy_dynamic_module_type_http_filter_per_route_config_module_ptr
+envoy_dynamic_module_callback_get_most_specific_route_config(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter);
 
 #ifdef __cplusplus
 }  // extern "C"

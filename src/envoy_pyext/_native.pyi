@@ -76,6 +76,24 @@ class Filter:
         config when Envoy loads it. A StringValue/BytesValue arrives as is, a Struct as JSON.
         Raise to reject Envoy's configuration. The default returns ``raw``."""
 
+    @classmethod
+    def parse_route_config(cls, raw: str) -> Any:
+        """Turns a per-route ``filter_config`` (typed_per_filter_config under the filter's
+        name: a DynamicModuleFilterPerRoute whose filter_name names this class, on a route,
+        virtual host or weighted cluster) into an object, when Envoy loads the route
+        configuration. Raise to reject it. The default returns ``raw``."""
+
+    @classmethod
+    def merge_route_config(cls, base: Any, override: Any) -> Any:
+        """``self.route_config`` of a stream whose route has a per-route config: ``base`` is
+        the filter's config, ``override`` the most specific per-route config (Envoy 1.40 hands
+        over no other). Cached per filter config and per-route config. Default: ``override``."""
+
+    @property
+    def route_config(self) -> Any:
+        """merge_route_config(self.config, the route's per-route config), or None when none
+        applies."""
+
     @property
     def config(self) -> Any:
         """What parse_config returned for this filter's configuration (shared by every stream:

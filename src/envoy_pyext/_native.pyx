@@ -29,5 +29,6 @@ include "native/metadata.pxi"    # Metadata (self.metadata): dynamic, route, clu
 include "native/filterstate.pxi"  # FilterState (self.filter_state): bytes and Python objects
 include "native/metrics.pxi"     # Counter, Gauge, Histogram: Envoy metrics declared on a Filter class
 include "native/filter.pxi"     # Filter: the class users subclass
+include "native/routeconfig.pxi"  # per-route configuration: parse_route_config, route_config
 include "native/config.pxi"     # FilterConfig: loading `package.module:Class`, parse_config
 include "native/dispatch.pxi"   # pyext_on_*: the functions the C++ shim calls; the error barrier

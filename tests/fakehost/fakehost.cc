@@ -497,4 +497,12 @@ bool envoy_dynamic_module_callback_http_set_upstream_override_host(
 void envoy_dynamic_module_callback_http_add_custom_flag(
     envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_module_buffer) {}
 
+
+// Per-route configuration: the fake host has no routes.
+envoy_dynamic_module_type_http_filter_per_route_config_module_ptr
+envoy_dynamic_module_callback_get_most_specific_route_config(
+    envoy_dynamic_module_type_http_filter_envoy_ptr) {
+  return nullptr;
+}
+
 }  // extern "C"

@@ -32,6 +32,7 @@ cdef extern from "envoy_abi.h" nogil:
     ctypedef void* envoy_dynamic_module_type_http_filter_envoy_ptr
     ctypedef void* envoy_dynamic_module_type_http_filter_config_envoy_ptr
     ctypedef void* envoy_dynamic_module_type_http_filter_scheduler_module_ptr
+    ctypedef const void* envoy_dynamic_module_type_http_filter_per_route_config_module_ptr
 
     # Every enum of envoy_abi.h, every member, in the header's order: use these names, never
     # the numbers (tests/unit/test_abi_symbols.py keeps this mirror exact).
@@ -483,3 +484,7 @@ cdef extern from "envoy_abi.h" nogil:
     void envoy_dynamic_module_callback_http_add_custom_flag(
         envoy_dynamic_module_type_http_filter_envoy_ptr filter,
         envoy_dynamic_module_type_module_buffer flag)
+
+    envoy_dynamic_module_type_http_filter_per_route_config_module_ptr \
+        envoy_dynamic_module_callback_get_most_specific_route_config(
+            envoy_dynamic_module_type_http_filter_envoy_ptr filter)

@@ -37,6 +37,26 @@ cdef class Filter:
         config when Envoy loads it. Raise to reject Envoy's configuration."""
         return raw
 
+    @classmethod
+    def parse_route_config(cls, raw):
+        """Turns a route's per-route ``filter_config`` (typed_per_filter_config:
+        DynamicModuleFilterPerRoute naming this class) into an object; called when Envoy loads
+        the route configuration. Raise to reject it."""
+        return raw
+
+    @classmethod
+    def merge_route_config(cls, base, override):
+        """``self.route_config`` for a stream whose route has a per-route config: ``base`` is
+        the filter's config (parse_config's), ``override`` the most specific per-route one
+        (parse_route_config's). Default: ``override``."""
+        return override
+
+    @property
+    def route_config(self):
+        """merge_route_config(self.config, the route's per-route config), or None when no
+        per-route config applies."""
+        return _route_config(_live(self))
+
     @property
     def config(self):
         """What parse_config returned for this filter's configuration."""

@@ -11,6 +11,7 @@ import ipaddress as _ipaddress
 
 def _route_clear(_Stream st):
     abi.envoy_dynamic_module_callback_http_clear_route_cache(st._s.envoy_ptr)
+    st._route_rc_known = False  # the new route may have another per-route config
 
 
 def _route_override(_Stream st, bytes host, bint strict):

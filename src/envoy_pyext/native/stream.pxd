@@ -48,6 +48,8 @@ cdef class _Stream:
     cdef StreamInfo _v_info                     # self.stream_info, made on first use
     cdef Metadata _v_meta                       # self.metadata, made on first use
     cdef FilterState _v_fs                      # self.filter_state, made on first use
+    cdef object _route_rc                       # the route's _RouteConfig or None (routeconfig.pxi)
+    cdef bint _route_rc_known                   # ... once read (again after clear_route_cache)
 
     cdef int _bind(self, pyext_stream* s, FilterConfig fc, Filter f) except -1
     cdef int _unbind(self) except -1

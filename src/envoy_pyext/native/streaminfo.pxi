@@ -161,6 +161,7 @@ cdef object _read(void* ep, str key):
 cdef dict _info_snapshot(_Stream st):
     """Every value, read on the worker for a pending hook's _Shadow."""
     cdef void* ep = st._s.envoy_ptr
+    _route_config_prefetch(st)      # self.route_config in the pending hook (routeconfig.pxi)
     snap = {key: _read(ep, key) for key in _PROPS}
     for key in _EXTRA_KEYS:
         snap[key] = _read(ep, key)
