@@ -75,6 +75,20 @@ PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_config_destroy(
       static_cast<pyext_config*>(const_cast<void*>(config_module_ptr)));
 }
 
+// Per-route configuration (DynamicModuleFilterPerRoute in typed_per_filter_config), main thread.
+PYEXT_EXPORT envoy_dynamic_module_type_http_filter_per_route_config_module_ptr
+envoy_dynamic_module_on_http_filter_per_route_config_new(envoy_dynamic_module_type_envoy_buffer name,
+                                                         envoy_dynamic_module_type_envoy_buffer config) {
+  GilGuard gil;
+  return pyext_on_per_route_config_new(name.ptr, name.length, config.ptr, config.length);
+}
+
+PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_per_route_config_destroy(
+    envoy_dynamic_module_type_http_filter_per_route_config_module_ptr route_config) {
+  GilGuard gil;
+  pyext_on_per_route_config_destroy(const_cast<void*>(route_config));
+}
+
 PYEXT_EXPORT envoy_dynamic_module_type_http_filter_module_ptr envoy_dynamic_module_on_http_filter_new(
     envoy_dynamic_module_type_http_filter_config_module_ptr config_module_ptr,
     envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr) {

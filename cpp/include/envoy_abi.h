@@ -63,6 +63,7 @@ typedef void* envoy_dynamic_module_type_http_filter_envoy_ptr;
 typedef const void* envoy_dynamic_module_type_http_filter_module_ptr;
 typedef void* envoy_dynamic_module_type_http_filter_config_envoy_ptr;
 typedef const void* envoy_dynamic_module_type_http_filter_config_module_ptr;
+typedef const void* envoy_dynamic_module_type_http_filter_per_route_config_module_ptr;
 typedef void* envoy_dynamic_module_type_http_filter_scheduler_module_ptr;
 
 // ---- enums (numeric values verified against the 1.40.0 binary) ----------------------------
@@ -168,6 +169,108 @@ typedef enum envoy_dynamic_module_type_http_stream_reset_reason {
   envoy_dynamic_module_type_http_stream_reset_reason_ProtocolError = 7,
 } envoy_dynamic_module_type_http_stream_reset_reason;
 
+// ---- the Envoy context (stream info, metadata, filter state) ------------------------------
+// Envoy's attributes (CEL names: request.path, source.address, xds.route_name, ...), read with
+// http_filter_get_attribute_{string,int,bool}; not every id answers every getter.
+typedef enum envoy_dynamic_module_type_attribute_id {
+  envoy_dynamic_module_type_attribute_id_RequestPath = 0,
+  envoy_dynamic_module_type_attribute_id_RequestUrlPath = 1,
+  envoy_dynamic_module_type_attribute_id_RequestHost = 2,
+  envoy_dynamic_module_type_attribute_id_RequestScheme = 3,
+  envoy_dynamic_module_type_attribute_id_RequestMethod = 4,
+  envoy_dynamic_module_type_attribute_id_RequestHeaders = 5,
+  envoy_dynamic_module_type_attribute_id_RequestReferer = 6,
+  envoy_dynamic_module_type_attribute_id_RequestUserAgent = 7,
+  envoy_dynamic_module_type_attribute_id_RequestTime = 8,
+  envoy_dynamic_module_type_attribute_id_RequestId = 9,
+  envoy_dynamic_module_type_attribute_id_RequestProtocol = 10,
+  envoy_dynamic_module_type_attribute_id_RequestQuery = 11,
+  envoy_dynamic_module_type_attribute_id_RequestDuration = 12,
+  envoy_dynamic_module_type_attribute_id_RequestSize = 13,
+  envoy_dynamic_module_type_attribute_id_RequestTotalSize = 14,
+  envoy_dynamic_module_type_attribute_id_ResponseCode = 15,
+  envoy_dynamic_module_type_attribute_id_ResponseCodeDetails = 16,
+  envoy_dynamic_module_type_attribute_id_ResponseFlags = 17,
+  envoy_dynamic_module_type_attribute_id_ResponseGrpcStatus = 18,
+  envoy_dynamic_module_type_attribute_id_ResponseHeaders = 19,
+  envoy_dynamic_module_type_attribute_id_ResponseTrailers = 20,
+  envoy_dynamic_module_type_attribute_id_ResponseSize = 21,
+  envoy_dynamic_module_type_attribute_id_ResponseTotalSize = 22,
+  envoy_dynamic_module_type_attribute_id_ResponseBackendLatency = 23,
+  envoy_dynamic_module_type_attribute_id_SourceAddress = 24,
+  envoy_dynamic_module_type_attribute_id_SourcePort = 25,
+  envoy_dynamic_module_type_attribute_id_DestinationAddress = 26,
+  envoy_dynamic_module_type_attribute_id_DestinationPort = 27,
+  envoy_dynamic_module_type_attribute_id_ConnectionId = 28,
+  envoy_dynamic_module_type_attribute_id_ConnectionMtls = 29,
+  envoy_dynamic_module_type_attribute_id_ConnectionRequestedServerName = 30,
+  envoy_dynamic_module_type_attribute_id_ConnectionTlsVersion = 31,
+  envoy_dynamic_module_type_attribute_id_ConnectionSubjectLocalCertificate = 32,
+  envoy_dynamic_module_type_attribute_id_ConnectionSubjectPeerCertificate = 33,
+  envoy_dynamic_module_type_attribute_id_ConnectionDnsSanLocalCertificate = 34,
+  envoy_dynamic_module_type_attribute_id_ConnectionDnsSanPeerCertificate = 35,
+  envoy_dynamic_module_type_attribute_id_ConnectionUriSanLocalCertificate = 36,
+  envoy_dynamic_module_type_attribute_id_ConnectionUriSanPeerCertificate = 37,
+  envoy_dynamic_module_type_attribute_id_ConnectionSha256PeerCertificateDigest = 38,
+  envoy_dynamic_module_type_attribute_id_ConnectionTransportFailureReason = 39,
+  envoy_dynamic_module_type_attribute_id_ConnectionTerminationDetails = 40,
+  envoy_dynamic_module_type_attribute_id_UpstreamAddress = 41,
+  envoy_dynamic_module_type_attribute_id_UpstreamPort = 42,
+  envoy_dynamic_module_type_attribute_id_UpstreamTlsVersion = 43,
+  envoy_dynamic_module_type_attribute_id_UpstreamSubjectLocalCertificate = 44,
+  envoy_dynamic_module_type_attribute_id_UpstreamSubjectPeerCertificate = 45,
+  envoy_dynamic_module_type_attribute_id_UpstreamDnsSanLocalCertificate = 46,
+  envoy_dynamic_module_type_attribute_id_UpstreamDnsSanPeerCertificate = 47,
+  envoy_dynamic_module_type_attribute_id_UpstreamUriSanLocalCertificate = 48,
+  envoy_dynamic_module_type_attribute_id_UpstreamUriSanPeerCertificate = 49,
+  envoy_dynamic_module_type_attribute_id_UpstreamSha256PeerCertificateDigest = 50,
+  envoy_dynamic_module_type_attribute_id_UpstreamLocalAddress = 51,
+  envoy_dynamic_module_type_attribute_id_UpstreamTransportFailureReason = 52,
+  envoy_dynamic_module_type_attribute_id_UpstreamRequestAttemptCount = 53,
+  envoy_dynamic_module_type_attribute_id_UpstreamCxPoolReadyDuration = 54,
+  envoy_dynamic_module_type_attribute_id_UpstreamLocality = 55,
+  envoy_dynamic_module_type_attribute_id_XdsNode = 56,
+  envoy_dynamic_module_type_attribute_id_XdsClusterName = 57,
+  envoy_dynamic_module_type_attribute_id_XdsClusterMetadata = 58,
+  envoy_dynamic_module_type_attribute_id_XdsListenerDirection = 59,
+  envoy_dynamic_module_type_attribute_id_XdsListenerMetadata = 60,
+  envoy_dynamic_module_type_attribute_id_XdsRouteName = 61,
+  envoy_dynamic_module_type_attribute_id_XdsRouteMetadata = 62,
+  envoy_dynamic_module_type_attribute_id_XdsVirtualHostName = 63,
+  envoy_dynamic_module_type_attribute_id_XdsVirtualHostMetadata = 64,
+  envoy_dynamic_module_type_attribute_id_XdsUpstreamHostMetadata = 65,
+  envoy_dynamic_module_type_attribute_id_XdsFilterChainName = 66,
+  envoy_dynamic_module_type_attribute_id_HealthCheck = 67,
+  envoy_dynamic_module_type_attribute_id_UpstreamRequestedServerName = 68,
+  envoy_dynamic_module_type_attribute_id_XdsVirtualClusterName = 69,
+} envoy_dynamic_module_type_attribute_id;
+// Where http_get_metadata_* read: the stream's dynamic metadata, or the route's/cluster's/host's.
+typedef enum envoy_dynamic_module_type_metadata_source {
+  envoy_dynamic_module_type_metadata_source_Dynamic = 0,
+  envoy_dynamic_module_type_metadata_source_Route = 1,
+  envoy_dynamic_module_type_metadata_source_Cluster = 2,
+  envoy_dynamic_module_type_metadata_source_Host = 3,
+  envoy_dynamic_module_type_metadata_source_HostLocality = 4,
+} envoy_dynamic_module_type_metadata_source;
+// How long a filter state entry lives.
+typedef enum envoy_dynamic_module_type_filter_state_life_span {
+  envoy_dynamic_module_type_filter_state_life_span_FilterChain = 0,
+  envoy_dynamic_module_type_filter_state_life_span_Request = 1,
+  envoy_dynamic_module_type_filter_state_life_span_Connection = 2,
+} envoy_dynamic_module_type_filter_state_life_span;
+
+// http_get_timing_info fills this. Not in the reference header copy: the layout was measured on
+// the 1.40.0 binary (disassembly of the callback): 19 int64 nanosecond values, then one
+// presence flag per value, 176 bytes in all (Envoy writes every byte of it). Value 0 is the
+// stream's start as Unix time; the others are offsets from the start, -1 when absent. We read
+// value 0 (start) and value 17 (request complete: the stream's duration, once it ended).
+typedef struct pyext_timing_info {
+  int64_t ns[19];
+  bool has[19];
+  uint8_t reserved[5];
+} pyext_timing_info;
+enum { PYEXT_TIMING_START = 0, PYEXT_TIMING_REQUEST_COMPLETE = 17 };
+
 // ---- THE list of Envoy callbacks envoy-pyext uses ----------------------------------------
 // One X(name) per callback that the code (the Cython core or cpp/) calls, nothing more: the
 // start-up check in cpp/module.cc requires exactly these, so a module built against this list
@@ -221,6 +324,53 @@ typedef enum envoy_dynamic_module_type_http_stream_reset_reason {
   /* Metrics. */                                                                                   \
   X(envoy_dynamic_module_callback_http_filter_config_define_counter)                               \
   X(envoy_dynamic_module_callback_http_filter_config_increment_counter)                            \
+  X(envoy_dynamic_module_callback_http_filter_config_define_gauge)                                 \
+  X(envoy_dynamic_module_callback_http_filter_config_define_histogram)                             \
+  X(envoy_dynamic_module_callback_http_filter_increment_counter)                                   \
+  X(envoy_dynamic_module_callback_http_filter_increment_gauge)                                     \
+  X(envoy_dynamic_module_callback_http_filter_decrement_gauge)                                     \
+  X(envoy_dynamic_module_callback_http_filter_set_gauge)                                           \
+  X(envoy_dynamic_module_callback_http_filter_record_histogram_value)                              \
+  X(envoy_dynamic_module_callback_http_filter_config_increment_gauge)                              \
+  X(envoy_dynamic_module_callback_http_filter_config_decrement_gauge)                              \
+  X(envoy_dynamic_module_callback_http_filter_config_set_gauge)                                    \
+  X(envoy_dynamic_module_callback_http_filter_config_record_histogram_value)                       \
+  /* Stream info and attributes. */                                                               \
+  X(envoy_dynamic_module_callback_http_filter_get_attribute_string)                                \
+  X(envoy_dynamic_module_callback_http_filter_get_attribute_int)                                   \
+  X(envoy_dynamic_module_callback_http_filter_get_attribute_bool)                                  \
+  X(envoy_dynamic_module_callback_http_get_timing_info)                                            \
+  X(envoy_dynamic_module_callback_http_get_downstream_direct_remote_address)                       \
+  X(envoy_dynamic_module_callback_http_get_upstream_remote_address)                                \
+  X(envoy_dynamic_module_callback_http_get_upstream_hosts_attempted_size)                          \
+  X(envoy_dynamic_module_callback_http_get_upstream_hosts_attempted)                               \
+  /* Metadata. */                                                                                 \
+  X(envoy_dynamic_module_callback_http_get_metadata_string)                                        \
+  X(envoy_dynamic_module_callback_http_get_metadata_number)                                        \
+  X(envoy_dynamic_module_callback_http_get_metadata_bool)                                          \
+  X(envoy_dynamic_module_callback_http_get_metadata_list_size)                                     \
+  X(envoy_dynamic_module_callback_http_get_metadata_list_string)                                   \
+  X(envoy_dynamic_module_callback_http_get_metadata_list_number)                                   \
+  X(envoy_dynamic_module_callback_http_get_metadata_list_bool)                                     \
+  X(envoy_dynamic_module_callback_http_get_metadata_namespaces_count)                              \
+  X(envoy_dynamic_module_callback_http_get_metadata_namespaces)                                    \
+  X(envoy_dynamic_module_callback_http_get_metadata_keys_count)                                    \
+  X(envoy_dynamic_module_callback_http_get_metadata_keys)                                          \
+  X(envoy_dynamic_module_callback_http_set_dynamic_metadata_string)                                \
+  X(envoy_dynamic_module_callback_http_set_dynamic_metadata_number)                                \
+  X(envoy_dynamic_module_callback_http_set_dynamic_metadata_bool)                                  \
+  X(envoy_dynamic_module_callback_http_set_dynamic_metadata_struct)                                \
+  /* Filter state. */                                                                             \
+  X(envoy_dynamic_module_callback_http_set_filter_state_value)                                     \
+  X(envoy_dynamic_module_callback_http_get_filter_state_bytes)                                     \
+  X(envoy_dynamic_module_callback_http_has_filter_state)                                           \
+  X(envoy_dynamic_module_callback_http_set_filter_state_object)                                    \
+  X(envoy_dynamic_module_callback_http_get_filter_state_object)                                    \
+  /* Routing. */                                                                                  \
+  X(envoy_dynamic_module_callback_http_clear_route_cache)                                          \
+  X(envoy_dynamic_module_callback_http_set_upstream_override_host)                                 \
+  X(envoy_dynamic_module_callback_http_add_custom_flag)                                            \
+  X(envoy_dynamic_module_callback_get_most_specific_route_config)                                  \
   /* end of list */
 
 // ---- callbacks (exported by Envoy) -------------------------------------------------------
@@ -352,6 +502,198 @@ PYEXT_WEAK envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callbac
     envoy_dynamic_module_type_http_filter_config_envoy_ptr config, size_t id,
     envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
     uint64_t value);
+
+// Stream info and attributes (worker thread, during a hook). Strings point into Envoy's memory,
+// valid until the hook returns. The address getters below are not in the reference header
+// copy; their signatures were read off the 1.40.0 binary: (filter, envoy_buffer* out) -> found,
+// the address as "ip:port".
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_filter_get_attribute_string(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_attribute_id attribute_id,
+    envoy_dynamic_module_type_envoy_buffer* result);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_filter_get_attribute_int(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_attribute_id attribute_id, uint64_t* result);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_filter_get_attribute_bool(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_attribute_id attribute_id, bool* result);
+PYEXT_WEAK void envoy_dynamic_module_callback_http_get_timing_info(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter, pyext_timing_info* result);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_get_downstream_direct_remote_address(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_envoy_buffer* result);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_get_upstream_remote_address(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_envoy_buffer* result);
+// Every upstream host tried so far (retries): size, then that many "ip:port" buffers.
+PYEXT_WEAK size_t envoy_dynamic_module_callback_http_get_upstream_hosts_attempted_size(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_get_upstream_hosts_attempted(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_envoy_buffer* result);
+
+// Metadata. Getters read `source` (the stream's dynamic metadata, or the route's, cluster's,
+// host's); each reads one type and logs an error (and returns false) when the value has
+// another. Setters write the stream's dynamic metadata. The struct setter merges a serialized
+// google.protobuf.Struct into the namespace.
+#define PYEXT_METADATA_KEY                                                                        \
+  envoy_dynamic_module_type_http_filter_envoy_ptr filter,                                         \
+      envoy_dynamic_module_type_metadata_source source,                                           \
+      envoy_dynamic_module_type_module_buffer metadata_namespace,                                 \
+      envoy_dynamic_module_type_module_buffer key
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_get_metadata_string(
+    PYEXT_METADATA_KEY, envoy_dynamic_module_type_envoy_buffer* result);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_get_metadata_number(PYEXT_METADATA_KEY,
+                                                                        double* result);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_get_metadata_bool(PYEXT_METADATA_KEY,
+                                                                      bool* result);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_get_metadata_list_size(PYEXT_METADATA_KEY,
+                                                                           size_t* result);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_get_metadata_list_string(
+    PYEXT_METADATA_KEY, size_t index, envoy_dynamic_module_type_envoy_buffer* result);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_get_metadata_list_number(
+    PYEXT_METADATA_KEY, size_t index, double* result);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_get_metadata_list_bool(
+    PYEXT_METADATA_KEY, size_t index, bool* result);
+#undef PYEXT_METADATA_KEY
+PYEXT_WEAK size_t envoy_dynamic_module_callback_http_get_metadata_namespaces_count(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_metadata_source source);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_get_metadata_namespaces(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_metadata_source source,
+    envoy_dynamic_module_type_envoy_buffer* result);
+PYEXT_WEAK size_t envoy_dynamic_module_callback_http_get_metadata_keys_count(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_metadata_source source,
+    envoy_dynamic_module_type_module_buffer metadata_namespace);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_get_metadata_keys(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_metadata_source source,
+    envoy_dynamic_module_type_module_buffer metadata_namespace,
+    envoy_dynamic_module_type_envoy_buffer* result);
+PYEXT_WEAK void envoy_dynamic_module_callback_http_set_dynamic_metadata_string(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_module_buffer metadata_namespace,
+    envoy_dynamic_module_type_module_buffer key, envoy_dynamic_module_type_module_buffer value);
+PYEXT_WEAK void envoy_dynamic_module_callback_http_set_dynamic_metadata_number(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_module_buffer metadata_namespace,
+    envoy_dynamic_module_type_module_buffer key, double value);
+PYEXT_WEAK void envoy_dynamic_module_callback_http_set_dynamic_metadata_bool(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_module_buffer metadata_namespace,
+    envoy_dynamic_module_type_module_buffer key, bool value);
+PYEXT_WEAK void envoy_dynamic_module_callback_http_set_dynamic_metadata_struct(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_module_buffer metadata_namespace,
+    envoy_dynamic_module_type_module_buffer serialized_struct);
+
+// Filter state. set_filter_state_value and has_filter_state are not in the reference header
+// copy; their signatures were read off the 1.40.0 binary. set_filter_state_value takes the life
+// span and Envoy's StreamSharing (None=0, SharedWithUpstreamConnection=1,
+// SharedWithUpstreamConnectionOnce=2) and stores the bytes as a string accessor (what
+// %FILTER_STATE(key:PLAIN)% prints).
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_set_filter_state_value(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_module_buffer key, envoy_dynamic_module_type_module_buffer value,
+    envoy_dynamic_module_type_filter_state_life_span life_span, uint32_t stream_sharing);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_get_filter_state_bytes(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_module_buffer key, envoy_dynamic_module_type_envoy_buffer* result);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_has_filter_state(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_module_buffer key);
+// An object owned by Envoy from then on: Envoy calls `destructor` exactly once (on the worker,
+// also when the set fails). get_filter_state_object borrows it back (NULL: none).
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_set_filter_state_object(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_module_buffer key, void* object, void (*destructor)(void*),
+    envoy_dynamic_module_type_filter_state_life_span life_span);
+PYEXT_WEAK void* envoy_dynamic_module_callback_http_get_filter_state_object(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_module_buffer key);
+
+// User metrics (envoy_pyext.Counter/Gauge/Histogram). Defined in config_new (main thread) like
+// the error counter above; the per-stream calls on the stream's worker during a hook, the
+// config-level ones on any Envoy thread (they look labelled stats up in thread-local caches).
+// The number of label values must equal the number of label names.
+PYEXT_WEAK envoy_dynamic_module_type_metrics_result
+envoy_dynamic_module_callback_http_filter_config_define_gauge(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr config,
+    envoy_dynamic_module_type_module_buffer name,
+    envoy_dynamic_module_type_module_buffer* label_names, size_t label_names_length,
+    size_t* id_ptr);
+PYEXT_WEAK envoy_dynamic_module_type_metrics_result
+envoy_dynamic_module_callback_http_filter_config_define_histogram(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr config,
+    envoy_dynamic_module_type_module_buffer name,
+    envoy_dynamic_module_type_module_buffer* label_names, size_t label_names_length,
+    size_t* id_ptr);
+PYEXT_WEAK envoy_dynamic_module_type_metrics_result
+envoy_dynamic_module_callback_http_filter_increment_counter(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter, size_t id,
+    envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+    uint64_t value);
+PYEXT_WEAK envoy_dynamic_module_type_metrics_result
+envoy_dynamic_module_callback_http_filter_increment_gauge(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter, size_t id,
+    envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+    uint64_t value);
+PYEXT_WEAK envoy_dynamic_module_type_metrics_result
+envoy_dynamic_module_callback_http_filter_decrement_gauge(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter, size_t id,
+    envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+    uint64_t value);
+PYEXT_WEAK envoy_dynamic_module_type_metrics_result
+envoy_dynamic_module_callback_http_filter_set_gauge(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter, size_t id,
+    envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+    uint64_t value);
+PYEXT_WEAK envoy_dynamic_module_type_metrics_result
+envoy_dynamic_module_callback_http_filter_record_histogram_value(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter, size_t id,
+    envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+    uint64_t value);
+PYEXT_WEAK envoy_dynamic_module_type_metrics_result
+envoy_dynamic_module_callback_http_filter_config_increment_gauge(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr config, size_t id,
+    envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+    uint64_t value);
+PYEXT_WEAK envoy_dynamic_module_type_metrics_result
+envoy_dynamic_module_callback_http_filter_config_decrement_gauge(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr config, size_t id,
+    envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+    uint64_t value);
+PYEXT_WEAK envoy_dynamic_module_type_metrics_result
+envoy_dynamic_module_callback_http_filter_config_set_gauge(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr config, size_t id,
+    envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+    uint64_t value);
+PYEXT_WEAK envoy_dynamic_module_type_metrics_result
+envoy_dynamic_module_callback_http_filter_config_record_histogram_value(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr config, size_t id,
+    envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+    uint64_t value);
+
+// Routing (request path, worker, during a hook). set_upstream_override_host returns false for
+// an address it cannot parse; its bool return was read off the 1.40.0 binary.
+PYEXT_WEAK void envoy_dynamic_module_callback_http_clear_route_cache(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_set_upstream_override_host(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_module_buffer host, bool strict);
+// A response-flag-style marker for the access log (%CUSTOM_FLAGS%); no whitespace.
+PYEXT_WEAK void envoy_dynamic_module_callback_http_add_custom_flag(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_module_buffer flag);
+
+// The per-route config (typed_per_filter_config: DynamicModuleFilterPerRoute) that applies to
+// the stream's route, as our per_route_config_new returned it, or NULL. Envoy 1.40 hands over
+// the most specific one only (route over virtual host), never the ones it would override.
+PYEXT_WEAK envoy_dynamic_module_type_http_filter_per_route_config_module_ptr
+envoy_dynamic_module_callback_get_most_specific_route_config(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter);
 
 #ifdef __cplusplus
 }  // extern "C"

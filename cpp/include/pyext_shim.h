@@ -58,6 +58,11 @@ pyext_config* pyext_on_config_new(envoy_dynamic_module_type_http_filter_config_e
                                   const char* name, size_t name_length, const char* config,
                                   size_t config_length);
 void pyext_on_config_destroy(pyext_config* config);
+// Per-route configuration (typed_per_filter_config), main thread: an owned reference to the
+// parsed per-route object (a Python object), or NULL to reject the route configuration.
+void* pyext_on_per_route_config_new(const char* name, size_t name_length, const char* config,
+                                    size_t config_length);
+void pyext_on_per_route_config_destroy(void* route_config);
 int pyext_on_request_headers(pyext_stream* s, int end_of_stream);
 int pyext_on_request_body(pyext_stream* s, int end_of_stream);
 int pyext_on_request_trailers(pyext_stream* s);

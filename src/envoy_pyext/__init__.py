@@ -8,13 +8,23 @@ from __future__ import annotations
 
 from ._native import (  # noqa: F401
     # filter API
+    BoundCounter,
+    BoundGauge,
+    BoundHistogram,
     Buffer,
     Callbacks,
     ConfigContext,
+    Counter,
     Filter,
+    FilterState,
+    Gauge,
     HeaderMap,
+    Histogram,
     HttpResponse,
     HttpStream,
+    Metadata,
+    StreamInfo,
+    TlsInfo,
     # status
     Status,
     # errors
@@ -40,13 +50,23 @@ from ._version import __version__  # noqa: F401
 
 __all__ = (
     # filter API
+    "BoundCounter",
+    "BoundGauge",
+    "BoundHistogram",
     "Buffer",
     "Callbacks",
     "ConfigContext",
+    "Counter",
     "Filter",
+    "FilterState",
+    "Gauge",
     "HeaderMap",
+    "Histogram",
     "HttpResponse",
     "HttpStream",
+    "Metadata",
+    "StreamInfo",
+    "TlsInfo",
     # status
     "Status",
     # errors

@@ -65,9 +65,16 @@ def _norm(name: str) -> str:
     return name.lower().replace("_", "")
 
 
+def _filter_api() -> frozenset[str]:
+    """Every public name of envoy_pyext.Filter (hooks, parse_route_config, http_call, ...): an
+    override of one of them is never a misspelling."""
+    from ._native import Filter
+    return frozenset(n for n in dir(Filter) if not n.startswith("_"))
+
+
 def looks_like(name: str) -> str | None:
     """The hook (or parse_config) that ``name`` is probably a misspelling of, or None."""
-    if name in _KNOWN or name.startswith("_"):
+    if name in _KNOWN or name.startswith("_") or name in _filter_api():
         return None
     if name in _ALIASES:
         return _ALIASES[name]

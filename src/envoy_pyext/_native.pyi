@@ -10,10 +10,11 @@
 # (_Stream, _Pending, _Shadow, _EventLoop, _ABI, _phase_table, ...).
 
 import asyncio
+import datetime
 import enum
 import logging
 from collections.abc import Awaitable, Iterable, Iterator
-from typing import Any, ClassVar, Final, Protocol, TypeAlias, TypeVar, overload
+from typing import Any, ClassVar, Final, Literal, Protocol, TypeAlias, TypeVar, overload
 
 from typing_extensions import disjoint_base
 
@@ -75,6 +76,24 @@ class Filter:
         config when Envoy loads it. A StringValue/BytesValue arrives as is, a Struct as JSON.
         Raise to reject Envoy's configuration. The default returns ``raw``."""
 
+    @classmethod
+    def parse_route_config(cls, raw: str) -> Any:
+        """Turns a per-route ``filter_config`` (typed_per_filter_config under the filter's
+        name: a DynamicModuleFilterPerRoute whose filter_name names this class, on a route,
+        virtual host or weighted cluster) into an object, when Envoy loads the route
+        configuration. Raise to reject it. The default returns ``raw``."""
+
+    @classmethod
+    def merge_route_config(cls, base: Any, override: Any) -> Any:
+        """``self.route_config`` of a stream whose route has a per-route config: ``base`` is
+        the filter's config, ``override`` the most specific per-route config (Envoy 1.40 hands
+        over no other). Cached per filter config and per-route config. Default: ``override``."""
+
+    @property
+    def route_config(self) -> Any:
+        """merge_route_config(self.config, the route's per-route config), or None when none
+        applies."""
+
     @property
     def config(self) -> Any:
         """What parse_config returned for this filter's configuration (shared by every stream:
@@ -107,6 +126,28 @@ class Filter:
     @property
     def response_body(self) -> Buffer:
         """The response body as Envoy holds it (outside encode_data: what it buffered)."""
+
+    @property
+    def stream_info(self) -> StreamInfo:
+        """What Envoy knows about the stream: route, cluster, addresses, response code,
+        timings, TLS. In a pending hook: the values as they were when its work left the
+        Envoy worker."""
+
+    @property
+    def metadata(self) -> Metadata:
+        """The stream's dynamic metadata (read and write), and the route's, cluster's, host's
+        and locality's metadata (read)."""
+
+    @property
+    def filter_state(self) -> FilterState:
+        """Envoy's filter state for the stream: bytes for Envoy's other filters and the access
+        log, Python objects for other Python filters of the stream or connection."""
+
+    def get_property(self, path: str, default: Any = None) -> Any:
+        """One of Envoy's attributes by its CEL name ("request.time", "source.address",
+        "xds.route_name", "connection.mtls", ...), typed: str, int, bool, datetime (
+        request.time) or timedelta (request.duration); ``default`` when Envoy has no value
+        (connection.mtls is False on plaintext). An unknown name raises ValueError."""
 
     def http_call(
         self,
@@ -280,6 +321,268 @@ class Buffer:
     def __release_buffer__(self, buffer: memoryview, /) -> None: ...
 
 
+_MetadataSource: TypeAlias = Literal["dynamic", "route", "cluster", "host", "host_locality"]
+# What a metadata value reads back as (numbers are floats: google.protobuf.Value has doubles).
+_MetadataValue: TypeAlias = str | float | bool | list[str | float | bool | None]
+# What self.metadata.set writes (a list or dict goes as a google.protobuf.Struct).
+_MetadataInput: TypeAlias = (
+    str | int | float | bool | None | list["_MetadataInput"] | tuple["_MetadataInput", ...]
+    | dict[str, "_MetadataInput"])
+
+
+@disjoint_base
+class Metadata:
+    """The stream's metadata: ``self.metadata``. Reads on the Envoy worker (sync hooks, on_log,
+    an async hook before it waits on something; elsewhere EnvoyPyextError); writes also from a
+    pending hook (applied when it resumes). Created by the runtime only."""
+
+    def get(
+        self,
+        namespace: str,
+        key: str,
+        default: Any = None,
+        source: _MetadataSource = "dynamic",
+        type: type[str] | type[float] | type[int] | type[bool] | type[list[Any]] | None = None,
+    ) -> Any:
+        """The value of ``key`` in ``namespace`` of ``source``'s metadata: str, float, bool or a
+        list of them; ``default`` when there is none. ``type`` reads that type only (Envoy's
+        ABI reads metadata by type: see docs/api.md)."""
+
+    def set(self, namespace: str, key: str, value: _MetadataInput) -> None:
+        """Sets ``key`` in the stream's dynamic metadata ``namespace``."""
+
+    def namespaces(self, source: _MetadataSource = "dynamic") -> list[str]: ...
+    def keys(self, namespace: str, source: _MetadataSource = "dynamic") -> list[str]: ...
+
+
+_LifeSpan: TypeAlias = Literal["filter_chain", "request", "connection"]
+
+
+@disjoint_base
+class FilterState:
+    """Envoy's filter state for the stream: ``self.filter_state``. Reads on the Envoy worker
+    (elsewhere EnvoyPyextError); writes also from a pending hook (applied when it resumes).
+    Created by the runtime only."""
+
+    def set(self, key: str, value: bytes | bytearray | memoryview | str,
+            life_span: _LifeSpan = "request") -> None:
+        """Stores bytes (a str as UTF-8) under ``key``: readable by Envoy's other filters and
+        the access log (%FILTER_STATE(key:PLAIN)%)."""
+
+    def get(self, key: str, default: _T | None = None) -> bytes | _T | None:
+        """The bytes stored under ``key``, or ``default``."""
+
+    def __contains__(self, key: str, /) -> bool: ...
+    def set_object(self, key: str, obj: object, life_span: _LifeSpan = "request") -> None:
+        """Hands any Python object to Envoy under ``key`` for ``life_span``; Envoy drops the
+        reference when the stream (or connection) ends."""
+
+    def get_object(self, key: str, default: Any = None) -> Any:
+        """The object stored under ``key`` by set_object (any Python filter of the stream, or
+        of the connection), or ``default``."""
+
+
+# Metrics, declared as class attributes of a Filter; `self.<attr>` is the bound form.
+_LabelValue: TypeAlias = str | int
+
+
+class Counter:
+    """An Envoy counter, declared on a Filter class:
+    ``requests = Counter("requests_total", labels=("route", "code"))``; used in a hook as
+    ``self.requests.inc(route=..., code=...)``. Shown in admin /stats and /stats/prometheus
+    under the module's metrics_namespace (default dynamicmodulescustom)."""
+
+    def __init__(self, name: str, labels: Iterable[str] = ()) -> None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def labels(self) -> tuple[str, ...]: ...
+    @property
+    def attribute(self) -> str | None: ...
+    def __set_name__(self, owner: type, name: str, /) -> None: ...
+    @overload
+    def __get__(self, obj: None, objtype: type | None = None, /) -> Counter: ...
+    @overload
+    def __get__(self, obj: Filter, objtype: type | None = None, /) -> BoundCounter: ...
+
+
+class Gauge:
+    """An Envoy gauge, declared on a Filter class: ``inflight = Gauge("inflight")``; used as
+    ``self.inflight.inc()``, ``.dec()``, ``.set(value)`` (with the label values as keyword
+    arguments when it has labels)."""
+
+    def __init__(self, name: str, labels: Iterable[str] = ()) -> None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def labels(self) -> tuple[str, ...]: ...
+    @property
+    def attribute(self) -> str | None: ...
+    def __set_name__(self, owner: type, name: str, /) -> None: ...
+    @overload
+    def __get__(self, obj: None, objtype: type | None = None, /) -> Gauge: ...
+    @overload
+    def __get__(self, obj: Filter, objtype: type | None = None, /) -> BoundGauge: ...
+
+
+class Histogram:
+    """An Envoy histogram, declared on a Filter class:
+    ``latency = Histogram("latency_ms", labels=("route",))``; used as
+    ``self.latency.record(value, route=...)``."""
+
+    def __init__(self, name: str, labels: Iterable[str] = ()) -> None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def labels(self) -> tuple[str, ...]: ...
+    @property
+    def attribute(self) -> str | None: ...
+    def __set_name__(self, owner: type, name: str, /) -> None: ...
+    @overload
+    def __get__(self, obj: None, objtype: type | None = None, /) -> Histogram: ...
+    @overload
+    def __get__(self, obj: Filter, objtype: type | None = None, /) -> BoundHistogram: ...
+
+
+class BoundCounter:
+    """A Counter as seen from a stream (``self.<attr>``). Label values are keyword arguments,
+    exactly the declared labels (else ValueError); str or int. Works in every hook, from
+    coroutines and RUNNING threads (applied on the worker), never after destroy."""
+
+    def inc(self, n: int = 1, /, **labels: _LabelValue) -> None: ...
+
+
+class BoundGauge:
+    """A Gauge as seen from a stream (``self.<attr>``)."""
+
+    def set(self, value: int, /, **labels: _LabelValue) -> None: ...
+    def inc(self, n: int = 1, /, **labels: _LabelValue) -> None: ...
+    def dec(self, n: int = 1, /, **labels: _LabelValue) -> None: ...
+
+
+class BoundHistogram:
+    """A Histogram as seen from a stream (``self.<attr>``)."""
+
+    def record(self, value: int | float, /, **labels: _LabelValue) -> None:
+        """Records ``value`` (non-negative; a float is rounded to an int)."""
+
+
+@disjoint_base
+class StreamInfo:
+    """What Envoy knows about a stream: ``self.stream_info``. Read-only. On the Envoy worker
+    every value is read from Envoy when asked; in a pending hook (a coroutine that left the
+    worker, a thread after Status.RUNNING) the values are those of when its work left the
+    worker. Raises StreamDestroyedError once the stream is gone. Created by the runtime only."""
+
+    @property
+    def route_name(self) -> str | None:
+        """The name of the route the stream took; None when it has none."""
+
+    @property
+    def virtual_host_name(self) -> str | None: ...
+    @property
+    def cluster_name(self) -> str | None:
+        """The upstream cluster the route chose; None when there is none."""
+
+    @property
+    def protocol(self) -> str | None:
+        """The downstream protocol: "HTTP/1.0", "HTTP/1.1", "HTTP/2", "HTTP/3"."""
+
+    @property
+    def response_code(self) -> int | None:
+        """The response status code; None before there is one."""
+
+    @property
+    def response_code_details(self) -> str | None: ...
+    @property
+    def response_flags(self) -> int:
+        """Envoy's response flags as a bit mask (0: none)."""
+
+    @property
+    def request_id(self) -> str | None: ...
+    @property
+    def connection_id(self) -> int | None: ...
+    @property
+    def downstream_remote_address(self) -> str | None:
+        """The client's "ip:port"."""
+
+    @property
+    def downstream_local_address(self) -> str | None:
+        """The "ip:port" the client connected to."""
+
+    @property
+    def downstream_direct_remote_address(self) -> str | None:
+        """The "ip:port" of the TCP peer."""
+
+    @property
+    def upstream_host(self) -> str | None:
+        """The upstream host's "ip:port"; None before one was chosen."""
+
+    @property
+    def upstream_local_address(self) -> str | None: ...
+    @property
+    def upstream_hosts_attempted(self) -> list[str]:
+        """Every upstream host tried so far, retries included."""
+
+    @property
+    def attempt_count(self) -> int:
+        """Upstream requests made so far, retries included (0 before the first)."""
+
+    @property
+    def worker_index(self) -> int: ...
+    @property
+    def bytes_received(self) -> int:
+        """Request body bytes received so far."""
+
+    @property
+    def bytes_sent(self) -> int:
+        """Response body bytes sent so far."""
+
+    @property
+    def start_time(self) -> datetime.datetime | None:
+        """When the stream started (timezone-aware, UTC)."""
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from the start to the end of the stream; None while it runs."""
+
+    @property
+    def tls(self) -> TlsInfo | None:
+        """The downstream TLS session; None on a plaintext connection."""
+
+
+@disjoint_base
+class TlsInfo:
+    """The downstream connection's TLS session (``self.stream_info.tls``)."""
+
+    @property
+    def sni(self) -> str | None: ...
+    @property
+    def version(self) -> str:
+        """"TLSv1.2", "TLSv1.3"."""
+
+    @property
+    def peer_certificate_presented(self) -> bool: ...
+    @property
+    def peer_certificate_validated(self) -> bool | None:
+        """Always None: Envoy 1.40's ABI does not expose it."""
+
+    @property
+    def peer_subject(self) -> str | None: ...
+    @property
+    def local_subject(self) -> str | None: ...
+    @property
+    def peer_uri_sans(self) -> list[str]:
+        """The peer certificate's first URI SAN (Envoy 1.40 exposes only the first)."""
+
+    @property
+    def peer_dns_sans(self) -> list[str]:
+        """The peer certificate's first DNS SAN (Envoy 1.40 exposes only the first)."""
+
+    @property
+    def sha256_peer_certificate_digest(self) -> str | None: ...
+
+
 @disjoint_base
 class Callbacks:
     """What a filter can ask of Envoy for its stream: ``self.callbacks``. send_local_reply,
@@ -313,6 +616,20 @@ class Callbacks:
 
     @buffer_limit.setter
     def buffer_limit(self, limit: int) -> None: ...
+
+    def clear_route_cache(self) -> None:
+        """Makes Envoy choose the route again, after a request header change that should
+        re-route (Envoy chose it before the filter chain ran). From a pending hook: applied
+        when it resumes, after its header writes."""
+
+    def set_upstream_override_host(self, host: str, strict: bool = False) -> None:
+        """Sends the request to the endpoint ``host`` ("ip:port", IPv6 "[ip]:port") of the
+        routed cluster; ``strict``: answer 503 rather than load-balance when it is not there.
+        A malformed host raises ValueError. From a pending hook: applied when it resumes."""
+
+    def add_response_flag(self, flag: str) -> None:
+        """Adds a marker for the access log (%CUSTOM_FLAGS%, not %RESPONSE_FLAGS%); no
+        whitespace."""
 
     @property
     def worker_index(self) -> int:

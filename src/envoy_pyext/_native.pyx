@@ -25,7 +25,13 @@ include "native/callout.pxi"          # http_call: calls through Envoy clusters
 include "native/callout_events.pxi"   # Envoy's events for a call: headers, data, end, reset
 include "native/httpstream.pxi"       # http_stream: streamed calls
 include "native/configctx.pxi"        # ConfigContext: config-level calls and spawned coroutines
+include "native/routing.pxi"          # clear_route_cache, set_upstream_override_host, flags
 include "native/callbacks.pxi"        # Callbacks (self.callbacks), local replies
+include "native/streaminfo.pxi"       # StreamInfo (self.stream_info), get_property: attributes
+include "native/metadata.pxi"         # Metadata (self.metadata): dynamic, route, cluster, host
+include "native/filterstate.pxi"      # FilterState (self.filter_state): bytes and Python objects
+include "native/metrics.pxi"          # Counter, Gauge, Histogram: Envoy metrics on a Filter class
 include "native/filter.pxi"           # Filter: the class users subclass
+include "native/routeconfig.pxi"      # per-route configuration: parse_route_config, route_config
 include "native/config.pxi"           # FilterConfig: loading `package.module:Class`, parse_config
 include "native/dispatch.pxi"         # pyext_on_*: the functions the C++ shim calls; the error barrier

@@ -329,4 +329,209 @@ envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filt
   return envoy_dynamic_module_type_metrics_result_Success;
 }
 
+
+// Stream info: the fake host knows no attributes, no timing, no addresses.
+bool envoy_dynamic_module_callback_http_filter_get_attribute_string(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_attribute_id,
+    envoy_dynamic_module_type_envoy_buffer*) {
+  return false;
+}
+bool envoy_dynamic_module_callback_http_filter_get_attribute_int(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_attribute_id,
+    uint64_t*) {
+  return false;
+}
+bool envoy_dynamic_module_callback_http_filter_get_attribute_bool(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_attribute_id, bool*) {
+  return false;
+}
+void envoy_dynamic_module_callback_http_get_timing_info(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, pyext_timing_info* out) {
+  std::memset(out, 0, sizeof(*out));
+}
+bool envoy_dynamic_module_callback_http_get_downstream_direct_remote_address(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_envoy_buffer*) {
+  return false;
+}
+bool envoy_dynamic_module_callback_http_get_upstream_remote_address(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_envoy_buffer*) {
+  return false;
+}
+size_t envoy_dynamic_module_callback_http_get_upstream_hosts_attempted_size(
+    envoy_dynamic_module_type_http_filter_envoy_ptr) {
+  return 0;
+}
+bool envoy_dynamic_module_callback_http_get_upstream_hosts_attempted(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_envoy_buffer*) {
+  return false;
+}
+
+
+// Metadata: the fake host has none, and ignores writes.
+bool envoy_dynamic_module_callback_http_get_metadata_string(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_metadata_source,
+    envoy_dynamic_module_type_module_buffer, envoy_dynamic_module_type_module_buffer, envoy_dynamic_module_type_envoy_buffer*) {
+  return false;
+}
+bool envoy_dynamic_module_callback_http_get_metadata_number(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_metadata_source,
+    envoy_dynamic_module_type_module_buffer, envoy_dynamic_module_type_module_buffer, double*) {
+  return false;
+}
+bool envoy_dynamic_module_callback_http_get_metadata_bool(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_metadata_source,
+    envoy_dynamic_module_type_module_buffer, envoy_dynamic_module_type_module_buffer, bool*) {
+  return false;
+}
+bool envoy_dynamic_module_callback_http_get_metadata_list_size(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_metadata_source,
+    envoy_dynamic_module_type_module_buffer, envoy_dynamic_module_type_module_buffer, size_t*) {
+  return false;
+}
+bool envoy_dynamic_module_callback_http_get_metadata_list_string(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_metadata_source,
+    envoy_dynamic_module_type_module_buffer, envoy_dynamic_module_type_module_buffer, size_t, envoy_dynamic_module_type_envoy_buffer*) {
+  return false;
+}
+bool envoy_dynamic_module_callback_http_get_metadata_list_number(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_metadata_source,
+    envoy_dynamic_module_type_module_buffer, envoy_dynamic_module_type_module_buffer, size_t, double*) {
+  return false;
+}
+bool envoy_dynamic_module_callback_http_get_metadata_list_bool(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_metadata_source,
+    envoy_dynamic_module_type_module_buffer, envoy_dynamic_module_type_module_buffer, size_t, bool*) {
+  return false;
+}
+size_t envoy_dynamic_module_callback_http_get_metadata_namespaces_count(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_metadata_source) {
+  return 0;
+}
+bool envoy_dynamic_module_callback_http_get_metadata_namespaces(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_metadata_source,
+    envoy_dynamic_module_type_envoy_buffer*) {
+  return false;
+}
+size_t envoy_dynamic_module_callback_http_get_metadata_keys_count(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_metadata_source,
+    envoy_dynamic_module_type_module_buffer) {
+  return 0;
+}
+bool envoy_dynamic_module_callback_http_get_metadata_keys(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_metadata_source,
+    envoy_dynamic_module_type_module_buffer, envoy_dynamic_module_type_envoy_buffer*) {
+  return false;
+}
+void envoy_dynamic_module_callback_http_set_dynamic_metadata_string(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_module_buffer,
+    envoy_dynamic_module_type_module_buffer, envoy_dynamic_module_type_module_buffer) {}
+void envoy_dynamic_module_callback_http_set_dynamic_metadata_number(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_module_buffer,
+    envoy_dynamic_module_type_module_buffer, double) {}
+void envoy_dynamic_module_callback_http_set_dynamic_metadata_bool(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_module_buffer,
+    envoy_dynamic_module_type_module_buffer, bool) {}
+void envoy_dynamic_module_callback_http_set_dynamic_metadata_struct(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_module_buffer,
+    envoy_dynamic_module_type_module_buffer) {}
+
+
+// Filter state: the fake host keeps none (an object handed to it is destroyed at once).
+bool envoy_dynamic_module_callback_http_set_filter_state_value(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_module_buffer,
+    envoy_dynamic_module_type_module_buffer, envoy_dynamic_module_type_filter_state_life_span,
+    uint32_t) {
+  return false;
+}
+bool envoy_dynamic_module_callback_http_get_filter_state_bytes(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_module_buffer,
+    envoy_dynamic_module_type_envoy_buffer*) {
+  return false;
+}
+bool envoy_dynamic_module_callback_http_has_filter_state(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_module_buffer) {
+  return false;
+}
+bool envoy_dynamic_module_callback_http_set_filter_state_object(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_module_buffer,
+    void* object, void (*destructor)(void*), envoy_dynamic_module_type_filter_state_life_span) {
+  destructor(object);
+  return false;
+}
+void* envoy_dynamic_module_callback_http_get_filter_state_object(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_module_buffer) {
+  return nullptr;
+}
+
+
+// User metrics: defined like the error counter; updates are ignored.
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_config_define_gauge(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr, envoy_dynamic_module_type_module_buffer,
+    envoy_dynamic_module_type_module_buffer*, size_t, size_t* id) {
+  *id = g_counters++ % 64;
+  return envoy_dynamic_module_type_metrics_result_Success;
+}
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_config_define_histogram(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr, envoy_dynamic_module_type_module_buffer,
+    envoy_dynamic_module_type_module_buffer*, size_t, size_t* id) {
+  *id = g_counters++ % 64;
+  return envoy_dynamic_module_type_metrics_result_Success;
+}
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_increment_counter(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, size_t, envoy_dynamic_module_type_module_buffer*, size_t, uint64_t) {
+  return envoy_dynamic_module_type_metrics_result_Success;
+}
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_increment_gauge(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, size_t, envoy_dynamic_module_type_module_buffer*, size_t, uint64_t) {
+  return envoy_dynamic_module_type_metrics_result_Success;
+}
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_decrement_gauge(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, size_t, envoy_dynamic_module_type_module_buffer*, size_t, uint64_t) {
+  return envoy_dynamic_module_type_metrics_result_Success;
+}
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_set_gauge(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, size_t, envoy_dynamic_module_type_module_buffer*, size_t, uint64_t) {
+  return envoy_dynamic_module_type_metrics_result_Success;
+}
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_record_histogram_value(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, size_t, envoy_dynamic_module_type_module_buffer*, size_t, uint64_t) {
+  return envoy_dynamic_module_type_metrics_result_Success;
+}
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_config_increment_gauge(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr, size_t, envoy_dynamic_module_type_module_buffer*, size_t, uint64_t) {
+  return envoy_dynamic_module_type_metrics_result_Success;
+}
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_config_decrement_gauge(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr, size_t, envoy_dynamic_module_type_module_buffer*, size_t, uint64_t) {
+  return envoy_dynamic_module_type_metrics_result_Success;
+}
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_config_set_gauge(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr, size_t, envoy_dynamic_module_type_module_buffer*, size_t, uint64_t) {
+  return envoy_dynamic_module_type_metrics_result_Success;
+}
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_config_record_histogram_value(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr, size_t, envoy_dynamic_module_type_module_buffer*, size_t, uint64_t) {
+  return envoy_dynamic_module_type_metrics_result_Success;
+}
+
+
+// Routing: the fake host has no routes.
+void envoy_dynamic_module_callback_http_clear_route_cache(
+    envoy_dynamic_module_type_http_filter_envoy_ptr) {}
+bool envoy_dynamic_module_callback_http_set_upstream_override_host(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_module_buffer,
+    bool) {
+  return false;
+}
+void envoy_dynamic_module_callback_http_add_custom_flag(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_module_buffer) {}
+
+
+// Per-route configuration: the fake host has no routes.
+envoy_dynamic_module_type_http_filter_per_route_config_module_ptr
+envoy_dynamic_module_callback_get_most_specific_route_config(
+    envoy_dynamic_module_type_http_filter_envoy_ptr) {
+  return nullptr;
+}
+
 }  // extern "C"

@@ -4,7 +4,8 @@
 # unchanged so call sites read like Envoy's documentation. The header is the source of truth:
 # the callbacks here are exactly its PYEXT_ENVOY_CALLBACKS list, the enums exactly its enums
 # (tests/unit/test_abi_symbols.py).
-from libc.stdint cimport uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t
+from libcpp cimport bool as cbool
 
 
 cdef extern from "envoy_abi.h" nogil:
@@ -31,6 +32,7 @@ cdef extern from "envoy_abi.h" nogil:
     ctypedef void* envoy_dynamic_module_type_http_filter_envoy_ptr
     ctypedef void* envoy_dynamic_module_type_http_filter_config_envoy_ptr
     ctypedef void* envoy_dynamic_module_type_http_filter_scheduler_module_ptr
+    ctypedef const void* envoy_dynamic_module_type_http_filter_per_route_config_module_ptr
 
     # Every enum of envoy_abi.h, every member, in the header's order: use these names, never
     # the numbers (tests/unit/test_abi_symbols.py keeps this mirror exact).
@@ -110,6 +112,95 @@ cdef extern from "envoy_abi.h" nogil:
         envoy_dynamic_module_type_http_stream_reset_reason_RemoteReset
         envoy_dynamic_module_type_http_stream_reset_reason_RemoteRefusedStreamReset
         envoy_dynamic_module_type_http_stream_reset_reason_ProtocolError
+
+    ctypedef enum envoy_dynamic_module_type_attribute_id:
+        envoy_dynamic_module_type_attribute_id_RequestPath
+        envoy_dynamic_module_type_attribute_id_RequestUrlPath
+        envoy_dynamic_module_type_attribute_id_RequestHost
+        envoy_dynamic_module_type_attribute_id_RequestScheme
+        envoy_dynamic_module_type_attribute_id_RequestMethod
+        envoy_dynamic_module_type_attribute_id_RequestHeaders
+        envoy_dynamic_module_type_attribute_id_RequestReferer
+        envoy_dynamic_module_type_attribute_id_RequestUserAgent
+        envoy_dynamic_module_type_attribute_id_RequestTime
+        envoy_dynamic_module_type_attribute_id_RequestId
+        envoy_dynamic_module_type_attribute_id_RequestProtocol
+        envoy_dynamic_module_type_attribute_id_RequestQuery
+        envoy_dynamic_module_type_attribute_id_RequestDuration
+        envoy_dynamic_module_type_attribute_id_RequestSize
+        envoy_dynamic_module_type_attribute_id_RequestTotalSize
+        envoy_dynamic_module_type_attribute_id_ResponseCode
+        envoy_dynamic_module_type_attribute_id_ResponseCodeDetails
+        envoy_dynamic_module_type_attribute_id_ResponseFlags
+        envoy_dynamic_module_type_attribute_id_ResponseGrpcStatus
+        envoy_dynamic_module_type_attribute_id_ResponseHeaders
+        envoy_dynamic_module_type_attribute_id_ResponseTrailers
+        envoy_dynamic_module_type_attribute_id_ResponseSize
+        envoy_dynamic_module_type_attribute_id_ResponseTotalSize
+        envoy_dynamic_module_type_attribute_id_ResponseBackendLatency
+        envoy_dynamic_module_type_attribute_id_SourceAddress
+        envoy_dynamic_module_type_attribute_id_SourcePort
+        envoy_dynamic_module_type_attribute_id_DestinationAddress
+        envoy_dynamic_module_type_attribute_id_DestinationPort
+        envoy_dynamic_module_type_attribute_id_ConnectionId
+        envoy_dynamic_module_type_attribute_id_ConnectionMtls
+        envoy_dynamic_module_type_attribute_id_ConnectionRequestedServerName
+        envoy_dynamic_module_type_attribute_id_ConnectionTlsVersion
+        envoy_dynamic_module_type_attribute_id_ConnectionSubjectLocalCertificate
+        envoy_dynamic_module_type_attribute_id_ConnectionSubjectPeerCertificate
+        envoy_dynamic_module_type_attribute_id_ConnectionDnsSanLocalCertificate
+        envoy_dynamic_module_type_attribute_id_ConnectionDnsSanPeerCertificate
+        envoy_dynamic_module_type_attribute_id_ConnectionUriSanLocalCertificate
+        envoy_dynamic_module_type_attribute_id_ConnectionUriSanPeerCertificate
+        envoy_dynamic_module_type_attribute_id_ConnectionSha256PeerCertificateDigest
+        envoy_dynamic_module_type_attribute_id_ConnectionTransportFailureReason
+        envoy_dynamic_module_type_attribute_id_ConnectionTerminationDetails
+        envoy_dynamic_module_type_attribute_id_UpstreamAddress
+        envoy_dynamic_module_type_attribute_id_UpstreamPort
+        envoy_dynamic_module_type_attribute_id_UpstreamTlsVersion
+        envoy_dynamic_module_type_attribute_id_UpstreamSubjectLocalCertificate
+        envoy_dynamic_module_type_attribute_id_UpstreamSubjectPeerCertificate
+        envoy_dynamic_module_type_attribute_id_UpstreamDnsSanLocalCertificate
+        envoy_dynamic_module_type_attribute_id_UpstreamDnsSanPeerCertificate
+        envoy_dynamic_module_type_attribute_id_UpstreamUriSanLocalCertificate
+        envoy_dynamic_module_type_attribute_id_UpstreamUriSanPeerCertificate
+        envoy_dynamic_module_type_attribute_id_UpstreamSha256PeerCertificateDigest
+        envoy_dynamic_module_type_attribute_id_UpstreamLocalAddress
+        envoy_dynamic_module_type_attribute_id_UpstreamTransportFailureReason
+        envoy_dynamic_module_type_attribute_id_UpstreamRequestAttemptCount
+        envoy_dynamic_module_type_attribute_id_UpstreamCxPoolReadyDuration
+        envoy_dynamic_module_type_attribute_id_UpstreamLocality
+        envoy_dynamic_module_type_attribute_id_XdsNode
+        envoy_dynamic_module_type_attribute_id_XdsClusterName
+        envoy_dynamic_module_type_attribute_id_XdsClusterMetadata
+        envoy_dynamic_module_type_attribute_id_XdsListenerDirection
+        envoy_dynamic_module_type_attribute_id_XdsListenerMetadata
+        envoy_dynamic_module_type_attribute_id_XdsRouteName
+        envoy_dynamic_module_type_attribute_id_XdsRouteMetadata
+        envoy_dynamic_module_type_attribute_id_XdsVirtualHostName
+        envoy_dynamic_module_type_attribute_id_XdsVirtualHostMetadata
+        envoy_dynamic_module_type_attribute_id_XdsUpstreamHostMetadata
+        envoy_dynamic_module_type_attribute_id_XdsFilterChainName
+        envoy_dynamic_module_type_attribute_id_HealthCheck
+        envoy_dynamic_module_type_attribute_id_UpstreamRequestedServerName
+        envoy_dynamic_module_type_attribute_id_XdsVirtualClusterName
+    ctypedef enum envoy_dynamic_module_type_metadata_source:
+        envoy_dynamic_module_type_metadata_source_Dynamic
+        envoy_dynamic_module_type_metadata_source_Route
+        envoy_dynamic_module_type_metadata_source_Cluster
+        envoy_dynamic_module_type_metadata_source_Host
+        envoy_dynamic_module_type_metadata_source_HostLocality
+    ctypedef enum envoy_dynamic_module_type_filter_state_life_span:
+        envoy_dynamic_module_type_filter_state_life_span_FilterChain
+        envoy_dynamic_module_type_filter_state_life_span_Request
+        envoy_dynamic_module_type_filter_state_life_span_Connection
+
+    ctypedef struct pyext_timing_info:
+        int64_t ns[19]
+        cbool has[19]
+    enum:
+        PYEXT_TIMING_START
+        PYEXT_TIMING_REQUEST_COMPLETE
 
     void envoy_dynamic_module_callback_log_v2(
         envoy_dynamic_module_type_log_level level,
@@ -237,3 +328,189 @@ cdef extern from "envoy_abi.h" nogil:
             envoy_dynamic_module_type_http_filter_config_envoy_ptr config, size_t id,
             envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
             uint64_t value)
+
+    bint envoy_dynamic_module_callback_http_filter_get_attribute_string(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_attribute_id attribute_id,
+        envoy_dynamic_module_type_envoy_buffer* result)
+    bint envoy_dynamic_module_callback_http_filter_get_attribute_int(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_attribute_id attribute_id, uint64_t* result)
+    bint envoy_dynamic_module_callback_http_filter_get_attribute_bool(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_attribute_id attribute_id, cbool* result)
+    void envoy_dynamic_module_callback_http_get_timing_info(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter, pyext_timing_info* result)
+    bint envoy_dynamic_module_callback_http_get_downstream_direct_remote_address(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_envoy_buffer* result)
+    bint envoy_dynamic_module_callback_http_get_upstream_remote_address(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_envoy_buffer* result)
+    size_t envoy_dynamic_module_callback_http_get_upstream_hosts_attempted_size(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter)
+    bint envoy_dynamic_module_callback_http_get_upstream_hosts_attempted(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_envoy_buffer* result)
+
+    bint envoy_dynamic_module_callback_http_get_metadata_string(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_metadata_source source,
+        envoy_dynamic_module_type_module_buffer metadata_namespace,
+        envoy_dynamic_module_type_module_buffer key, envoy_dynamic_module_type_envoy_buffer* result)
+    bint envoy_dynamic_module_callback_http_get_metadata_number(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_metadata_source source,
+        envoy_dynamic_module_type_module_buffer metadata_namespace,
+        envoy_dynamic_module_type_module_buffer key, double* result)
+    bint envoy_dynamic_module_callback_http_get_metadata_bool(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_metadata_source source,
+        envoy_dynamic_module_type_module_buffer metadata_namespace,
+        envoy_dynamic_module_type_module_buffer key, cbool* result)
+    bint envoy_dynamic_module_callback_http_get_metadata_list_size(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_metadata_source source,
+        envoy_dynamic_module_type_module_buffer metadata_namespace,
+        envoy_dynamic_module_type_module_buffer key, size_t* result)
+    bint envoy_dynamic_module_callback_http_get_metadata_list_string(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_metadata_source source,
+        envoy_dynamic_module_type_module_buffer metadata_namespace,
+        envoy_dynamic_module_type_module_buffer key, size_t index,
+        envoy_dynamic_module_type_envoy_buffer* result)
+    bint envoy_dynamic_module_callback_http_get_metadata_list_number(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_metadata_source source,
+        envoy_dynamic_module_type_module_buffer metadata_namespace,
+        envoy_dynamic_module_type_module_buffer key, size_t index, double* result)
+    bint envoy_dynamic_module_callback_http_get_metadata_list_bool(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_metadata_source source,
+        envoy_dynamic_module_type_module_buffer metadata_namespace,
+        envoy_dynamic_module_type_module_buffer key, size_t index, cbool* result)
+    size_t envoy_dynamic_module_callback_http_get_metadata_namespaces_count(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_metadata_source source)
+    bint envoy_dynamic_module_callback_http_get_metadata_namespaces(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_metadata_source source,
+        envoy_dynamic_module_type_envoy_buffer* result)
+    size_t envoy_dynamic_module_callback_http_get_metadata_keys_count(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_metadata_source source,
+        envoy_dynamic_module_type_module_buffer metadata_namespace)
+    bint envoy_dynamic_module_callback_http_get_metadata_keys(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_metadata_source source,
+        envoy_dynamic_module_type_module_buffer metadata_namespace,
+        envoy_dynamic_module_type_envoy_buffer* result)
+    void envoy_dynamic_module_callback_http_set_dynamic_metadata_string(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_module_buffer metadata_namespace,
+        envoy_dynamic_module_type_module_buffer key,
+        envoy_dynamic_module_type_module_buffer value)
+    void envoy_dynamic_module_callback_http_set_dynamic_metadata_number(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_module_buffer metadata_namespace,
+        envoy_dynamic_module_type_module_buffer key, double value)
+    void envoy_dynamic_module_callback_http_set_dynamic_metadata_bool(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_module_buffer metadata_namespace,
+        envoy_dynamic_module_type_module_buffer key, cbool value)
+    void envoy_dynamic_module_callback_http_set_dynamic_metadata_struct(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_module_buffer metadata_namespace,
+        envoy_dynamic_module_type_module_buffer serialized_struct)
+
+    bint envoy_dynamic_module_callback_http_set_filter_state_value(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_module_buffer key,
+        envoy_dynamic_module_type_module_buffer value,
+        envoy_dynamic_module_type_filter_state_life_span life_span, uint32_t stream_sharing)
+    bint envoy_dynamic_module_callback_http_get_filter_state_bytes(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_module_buffer key,
+        envoy_dynamic_module_type_envoy_buffer* result)
+    bint envoy_dynamic_module_callback_http_has_filter_state(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_module_buffer key)
+    bint envoy_dynamic_module_callback_http_set_filter_state_object(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_module_buffer key, void* object,
+        void (*destructor)(void*) noexcept nogil,
+        envoy_dynamic_module_type_filter_state_life_span life_span)
+    void* envoy_dynamic_module_callback_http_get_filter_state_object(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_module_buffer key)
+
+    envoy_dynamic_module_type_metrics_result \
+        envoy_dynamic_module_callback_http_filter_config_define_gauge(
+            envoy_dynamic_module_type_http_filter_config_envoy_ptr config,
+            envoy_dynamic_module_type_module_buffer name,
+            envoy_dynamic_module_type_module_buffer* label_names, size_t label_names_length,
+            size_t* id_ptr)
+    envoy_dynamic_module_type_metrics_result \
+        envoy_dynamic_module_callback_http_filter_config_define_histogram(
+            envoy_dynamic_module_type_http_filter_config_envoy_ptr config,
+            envoy_dynamic_module_type_module_buffer name,
+            envoy_dynamic_module_type_module_buffer* label_names, size_t label_names_length,
+            size_t* id_ptr)
+    envoy_dynamic_module_type_metrics_result \
+        envoy_dynamic_module_callback_http_filter_increment_counter(
+            envoy_dynamic_module_type_http_filter_envoy_ptr filter, size_t id,
+            envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+            uint64_t value)
+    envoy_dynamic_module_type_metrics_result \
+        envoy_dynamic_module_callback_http_filter_increment_gauge(
+            envoy_dynamic_module_type_http_filter_envoy_ptr filter, size_t id,
+            envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+            uint64_t value)
+    envoy_dynamic_module_type_metrics_result \
+        envoy_dynamic_module_callback_http_filter_decrement_gauge(
+            envoy_dynamic_module_type_http_filter_envoy_ptr filter, size_t id,
+            envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+            uint64_t value)
+    envoy_dynamic_module_type_metrics_result \
+        envoy_dynamic_module_callback_http_filter_set_gauge(
+            envoy_dynamic_module_type_http_filter_envoy_ptr filter, size_t id,
+            envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+            uint64_t value)
+    envoy_dynamic_module_type_metrics_result \
+        envoy_dynamic_module_callback_http_filter_record_histogram_value(
+            envoy_dynamic_module_type_http_filter_envoy_ptr filter, size_t id,
+            envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+            uint64_t value)
+    envoy_dynamic_module_type_metrics_result \
+        envoy_dynamic_module_callback_http_filter_config_increment_gauge(
+            envoy_dynamic_module_type_http_filter_config_envoy_ptr config, size_t id,
+            envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+            uint64_t value)
+    envoy_dynamic_module_type_metrics_result \
+        envoy_dynamic_module_callback_http_filter_config_decrement_gauge(
+            envoy_dynamic_module_type_http_filter_config_envoy_ptr config, size_t id,
+            envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+            uint64_t value)
+    envoy_dynamic_module_type_metrics_result \
+        envoy_dynamic_module_callback_http_filter_config_set_gauge(
+            envoy_dynamic_module_type_http_filter_config_envoy_ptr config, size_t id,
+            envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+            uint64_t value)
+    envoy_dynamic_module_type_metrics_result \
+        envoy_dynamic_module_callback_http_filter_config_record_histogram_value(
+            envoy_dynamic_module_type_http_filter_config_envoy_ptr config, size_t id,
+            envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length,
+            uint64_t value)
+
+    void envoy_dynamic_module_callback_http_clear_route_cache(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter)
+    bint envoy_dynamic_module_callback_http_set_upstream_override_host(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_module_buffer host, cbool strict)
+    void envoy_dynamic_module_callback_http_add_custom_flag(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_module_buffer flag)
+
+    envoy_dynamic_module_type_http_filter_per_route_config_module_ptr \
+        envoy_dynamic_module_callback_get_most_specific_route_config(
+            envoy_dynamic_module_type_http_filter_envoy_ptr filter)

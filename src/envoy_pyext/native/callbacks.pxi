@@ -109,6 +109,21 @@ cdef class Callbacks:
     def buffer_limit(self, uint64_t limit):
         abi.envoy_dynamic_module_callback_http_set_buffer_limit(_worker_envoy_ptr(self._st), limit)
 
+    def clear_route_cache(self):
+        """Makes Envoy choose the route again (after a request header change that should
+        re-route). From a pending hook: applied when it resumes (routing.pxi)."""
+        _clear_route_cache(self._st)
+
+    def set_upstream_override_host(self, host, bint strict=False):
+        """Sends the request to the upstream endpoint ``host`` ("ip:port") of the routed
+        cluster; ``strict``: fail (503) rather than fall back to load balancing when it is
+        not there."""
+        _set_upstream_override_host(self._st, host, strict)
+
+    def add_response_flag(self, flag):
+        """A marker for the access log (%CUSTOM_FLAGS%), e.g. "RATE_LIMITED_BY_PY"."""
+        _add_response_flag(self._st, flag)
+
     @property
     def worker_index(self):
         """The index of the Envoy worker thread running this stream."""

@@ -62,6 +62,25 @@ cdef object _code_loader():
     return _loader_module
 
 
+cdef object _load_class(str filter_name):
+    """The Filter subclass a per-route config names, `package.module:Class` (its module as
+    imported now; per-route configs do not take part in code versions and reload)."""
+    module_name, sep, class_name = filter_name.partition(":")
+    if not sep or not module_name or not class_name:
+        raise FilterConfigError(
+            f"envoy-pyext: per-route filter_name {filter_name!r} must name a class as "
+            f"'package.module:ClassName'")
+    try:
+        cls = getattr(_importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as e:
+        raise FilterConfigError(
+            f"envoy-pyext: cannot load {filter_name!r} for a per-route config: {e}") from None
+    if not isinstance(cls, type) or not issubclass(cls, Filter) or cls is Filter:
+        raise FilterConfigError(
+            f"envoy-pyext: {filter_name!r} is not a subclass of envoy_pyext.Filter")
+    return cls
+
+
 cdef bint _takes_context(object parse_config) except -1:
     """parse_config(cls, raw, context) or parse_config(cls, raw)? (bound: without cls)"""
     import inspect
@@ -112,6 +131,7 @@ cdef class FilterConfig:
         fc.envoy_ptr = config_envoy_ptr
         if config_envoy_ptr != NULL:
             fc._define_counters(config_envoy_ptr)
+        _metrics_define(fc, fc.cls, config_envoy_ptr)     # metrics.pxi
         return fc
 
     @staticmethod
@@ -225,6 +245,11 @@ cdef class _LiveConfig:
             return False
         old = <FilterConfig>self._c.py
         new.envoy_ptr = old.envoy_ptr
+        try:
+            _metrics_define(new, new.cls, old.envoy_ptr)
+        except BaseException as e:
+            _log(LL_ERROR, f"envoy-pyext: {old.name}: the reloaded code's metrics could not be "
+                           f"defined:\n{_format_exc(e)}")
         new.error_counter = old.error_counter
         new.has_error_counter = old.has_error_counter
         new._c = self._c

@@ -57,6 +57,26 @@ cdef class Filter:
         spawn)."""
         return raw
 
+    @classmethod
+    def parse_route_config(cls, raw):
+        """Turns a route's per-route ``filter_config`` (typed_per_filter_config:
+        DynamicModuleFilterPerRoute naming this class) into an object; called when Envoy loads
+        the route configuration. Raise to reject it."""
+        return raw
+
+    @classmethod
+    def merge_route_config(cls, base, override):
+        """``self.route_config`` for a stream whose route has a per-route config: ``base`` is
+        the filter's config (parse_config's), ``override`` the most specific per-route one
+        (parse_route_config's). Default: ``override``."""
+        return override
+
+    @property
+    def route_config(self):
+        """merge_route_config(self.config, the route's per-route config), or None when no
+        per-route config applies."""
+        return _route_config(_live(self))
+
     @property
     def config(self):
         """What parse_config returned for this filter's configuration."""
@@ -124,6 +144,38 @@ cdef class Filter:
         if t is not None:
             return t.response_body
         return _live(self)._body(SIDE_RESPONSE)
+
+    @property
+    def stream_info(self):
+        """What Envoy knows about the stream (StreamInfo): route, cluster, addresses, response
+        code, timings, TLS. In a pending hook: the values when its work left the worker."""
+        cdef _Stream st = _live(self)
+        if st._v_info is None:
+            st._v_info = StreamInfo.new(st)
+        return st._v_info
+
+    def get_property(self, str path, default=None):
+        """One of Envoy's attributes by its CEL name ("request.time", "source.address",
+        "xds.route_name", "connection.mtls", ...), typed (str, int, bool, datetime,
+        timedelta), or ``default`` when Envoy has no value. Unknown names raise ValueError."""
+        return _get_property(_live(self), path, default)
+
+    @property
+    def metadata(self):
+        """The stream's dynamic metadata, and the route's, cluster's and host's (Metadata)."""
+        cdef _Stream st = _live(self)
+        if st._v_meta is None:
+            st._v_meta = Metadata.new(st)
+        return st._v_meta
+
+    @property
+    def filter_state(self):
+        """Envoy's filter state for the stream (FilterState): bytes for Envoy's other filters
+        and the access log, Python objects for other Python filters."""
+        cdef _Stream st = _live(self)
+        if st._v_fs is None:
+            st._v_fs = FilterState.new(st)
+        return st._v_fs
 
     def http_call(self, cluster, str method="GET", str path="/", headers=None, body=b"",
                   double timeout=5.0, max_response_bytes=None):

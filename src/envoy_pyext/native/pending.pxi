@@ -206,6 +206,8 @@ cdef int pending_cancel(_Stream st) except -1:
         return 0
     p.done = True
     _leave(st)
+    if p.shadow is not None:
+        _metrics_salvage(st, p.shadow)  # its metric updates still count (metrics.pxi)
     if _debug:
         st._trace(f"cancel {_HOOK_NAMES[p.side][p.kind]}")
     if p.task is None:

@@ -43,6 +43,8 @@ cdef class _Shadow:
             sh.body_skip[side] = skip
             sh.body_base[side] = len(data) - skip
             sh.changed[side] = False
+        sh.info = _info_snapshot(st)
+        sh.later = []
         return sh
 
     # ---- headers ------------------------------------------------------------------------
@@ -93,6 +95,8 @@ cdef class _Shadow:
                 h._remove(key)
             else:
                 h._write(key, value, kind == 1)
+        for fn, args in self.later:     # metadata, filter state (metadata.pxi, filterstate.pxi)
+            fn(st, *args)
         for side in range(2):
             if self.changed[side]:
                 st._body(side)._replace_range(self.body_skip[side], self.body_base[side],

@@ -45,6 +45,11 @@ cdef class _Stream:
     cdef HeaderMap _v_h0, _v_h1, _v_h2, _v_h3    # views by header type, made on first use
     cdef Buffer _v_b0, _v_b1                        # views by side
     cdef Callbacks _callbacks
+    cdef StreamInfo _v_info                     # self.stream_info, made on first use
+    cdef Metadata _v_meta                       # self.metadata, made on first use
+    cdef FilterState _v_fs                      # self.filter_state, made on first use
+    cdef object _route_rc                       # the route's _RouteConfig or None (routeconfig.pxi)
+    cdef bint _route_rc_known                   # ... once read (again after clear_route_cache)
 
     cdef int _bind(self, pyext_stream* s, FilterConfig fc, Filter f) except -1
     cdef int _unbind(self) except -1

@@ -62,6 +62,9 @@ cdef class _Stream:
         self._v_h0 = self._v_h1 = self._v_h2 = self._v_h3 = None
         self._v_b0 = self._v_b1 = None
         self._callbacks = None
+        self._v_info = None
+        self._v_meta = None
+        self._v_fs = None
         self._filter = None
         if self._settle_event is not None:
             self._settle_event.set()

@@ -1,0 +1,11 @@
+# FilterState: Envoy's per-stream (or per-connection) filter state (self.filter_state,
+# filterstate.pxi): bytes other filters and the access log read, and Python objects handed
+# between Python filters of the same stream.
+# THREAD: reads on the stream's worker inside a hook only; writes also from a pending hook,
+# recorded on its _Shadow (later) and applied when it resumes. Envoy destroys objects on the
+# worker, with or without the GIL held (_fs_box_destroy takes it).
+cdef class FilterState:
+    cdef _Stream _st
+
+    @staticmethod
+    cdef FilterState new(_Stream st)
