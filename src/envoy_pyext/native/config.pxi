@@ -122,7 +122,7 @@ cdef class FilterConfig:
         fc.envoy_ptr = config_envoy_ptr
         if config_envoy_ptr != NULL:
             fc._define_counters(config_envoy_ptr)
-        _metrics_define(fc, cls, config_envoy_ptr)     # metrics.pxi
+        _context_setup(fc, cls, config_envoy_ptr)  # metrics, on_local_reply (localreply.pxi)
         return fc
 
     cdef int _define_counters(self, void* config_envoy_ptr) except -1:
