@@ -26,6 +26,7 @@ enum {
   PYEXT_EV_RESPONSE_TRAILERS = 1u << 5,
   PYEXT_EV_STREAM_COMPLETE = 1u << 6,
   PYEXT_EV_DESTROY = 1u << 7,
+  PYEXT_EV_LOCAL_REPLY = 1u << 8,
 };
 
 // One per filter config (DynamicModuleFilter entry). Created on Envoy's main thread.
@@ -72,6 +73,9 @@ int pyext_on_response_trailers(pyext_stream* s);
 void pyext_on_stream_complete(pyext_stream* s);
 void pyext_on_destroy(pyext_stream* s);
 void pyext_on_scheduled(pyext_stream* s, uint64_t event_id);
+// A local reply is about to be sent: an envoy_dynamic_module_type_on_http_filter_local_reply_status.
+int pyext_on_local_reply(pyext_stream* s, uint32_t response_code, const char* details,
+                         size_t details_length, int reset_imminent);
 void pyext_on_callout_headers(pyext_stream* s, uint64_t stream_id,
                               envoy_dynamic_module_type_envoy_http_header* headers, size_t n,
                               int end_stream);

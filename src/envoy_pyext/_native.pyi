@@ -209,6 +209,13 @@ class Filter:
         """The stream is gone: its headers, bodies and callbacks can no longer be used (they
         raise StreamDestroyedError). Errors are logged only; may be ``async def``."""
 
+    def on_local_reply(self, status_code: int, details: str, reset_imminent: bool, /
+                       ) -> Status | None:
+        """A local reply is about to be sent for the stream: Envoy's (no route, upstream
+        unavailable, a timeout, a direct_response route), another filter's or this filter's
+        own. Return Status.RESET to reset the stream instead; None or CONTINUE sends it.
+        Optional, on the worker, never ``async``; errors are logged only."""
+
 
 @disjoint_base
 class HeaderMap:
@@ -663,6 +670,8 @@ class Status(enum.IntEnum):
     RUNNING = 5
     """The work continues in another thread, which calls ``continue_request()``,
     ``continue_response()`` or ``send_local_reply()`` later."""
+    RESET = 6
+    """From on_local_reply only: reset the stream instead of sending the local reply."""
 
 
 @disjoint_base

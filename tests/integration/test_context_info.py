@@ -124,6 +124,8 @@ def test_sync_hooks_http1(envoy, upstream):
     assert 0 <= log["duration"] <= after - before
     assert rec["after_destroy"] == "StreamDestroyedError"
     assert rec["property_after_destroy"] == "StreamDestroyedError"
+    assert set(rec["context_after_destroy"].values()) == {"StreamDestroyedError"}, \
+        rec["context_after_destroy"]
 
 
 def test_get_property_is_typed(envoy, upstream):

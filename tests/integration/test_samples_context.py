@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from .harness import EnvoyProcess, bootstrap, filter_entry, listener
+from .harness import SO_PATH, EnvoyProcess, Upstream, bootstrap, filter_entry, listener
 
 ROUTES = {"name": "local", "virtual_hosts": [{
     "name": "all", "domains": ["*"],
@@ -25,11 +25,56 @@ def wait_for(fn, timeout=30.0):
     return value
 
 
+def per_route(filter_name, value):
+    return {"envoy.filters.http.dynamic_modules": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3"
+                 ".DynamicModuleFilterPerRoute",
+        "dynamic_module_config": {"module": {"local": {"filename": str(SO_PATH)}},
+                                  "do_not_close": True},
+        "filter_name": filter_name,
+        "filter_config": {"@type": "type.googleapis.com/google.protobuf.StringValue",
+                          "value": value}}}
+
+
+CANARY_ROUTES = {"name": "canary", "virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
+    {"match": {"prefix": "/", "headers": [{"name": "x-route-to",
+                                           "string_match": {"exact": "canary"}}]},
+     "route": {"cluster": "canary", "timeout": "30s"}},
+    {"match": {"prefix": "/"}, "route": {"cluster": "upstream", "timeout": "30s"}}]}]}
+
+LIMITS = "samples.route_limits:RouteLimits"
+LIMIT_ROUTES = {"name": "limits", "virtual_hosts": [{
+    "name": "all", "domains": ["*"],
+    "routes": [
+        {"match": {"prefix": "/upload"}, "route": {"cluster": "upstream", "timeout": "30s"},
+         "typed_per_filter_config": per_route(LIMITS, '{"max_body_bytes": 10000}')},
+        {"match": {"prefix": "/read"}, "route": {"cluster": "upstream", "timeout": "30s"},
+         "typed_per_filter_config": per_route(LIMITS, '{"methods": ["GET"]}')},
+        {"match": {"prefix": "/"}, "route": {"cluster": "upstream", "timeout": "30s"}}]}]}
+
+
 @pytest.fixture(scope="module")
-def envoy(upstream):
-    cfg = bootstrap([listener("observe", [filter_entry("samples.observability:Observe",
-                                                       "headers")],
-                              hcm_extra={"route_config": ROUTES})], upstream.port)
+def canary():
+    with Upstream() as up:
+        yield up
+
+
+@pytest.fixture(scope="module")
+def envoy(upstream, canary):
+    cfg = bootstrap([
+        listener("observe", [filter_entry("samples.observability:Observe", "headers")],
+                 hcm_extra={"route_config": ROUTES}),
+        listener("canary", [filter_entry("samples.header_routing:CanaryRouting", "ann, bob")],
+                 hcm_extra={"route_config": CANARY_ROUTES}),
+        listener("limits", [filter_entry(LIMITS, '{"max_body_bytes": 10, '
+                                                 '"methods": ["GET", "POST"]}')],
+                 hcm_extra={"route_config": LIMIT_ROUTES}),
+    ], upstream.port)
+    cfg["static_resources"]["clusters"].append({
+        "name": "canary", "connect_timeout": "2s", "type": "STATIC",
+        "load_assignment": {"cluster_name": "canary", "endpoints": [{"lb_endpoints": [{
+            "endpoint": {"address": {"socket_address": {"address": "127.0.0.1",
+                                                        "port_value": canary.port}}}}]}]}})
     cfg["stats_flush_interval"] = "0.05s"
     with EnvoyProcess(config=cfg) as env:
         yield env
@@ -59,3 +104,30 @@ def test_observability(envoy, upstream):
     log = envoy.log()
     assert re.search(r"127\.0\.0\.1:\d+ POST /api/c 503 route=api upstream=127\.0\.0\.1:\d+ "
                      r"HTTP/1\.1 \d+\.\dms id=[0-9a-f-]{36}", log), log[-3000:]
+
+
+def test_header_routing(envoy, upstream, canary):
+    n = len(canary.received)
+    status, headers, _ = envoy.request("canary", headers={"x-user": "bob"})
+    assert (status, dict(headers)["x-variant"]) == (200, "canary")
+    assert len(canary.received) == n + 1
+    m = len(upstream.received)
+    # A client cannot route itself to the canary: the filter removes its x-route-to.
+    status, headers, _ = envoy.request("canary", headers={"x-user": "eve",
+                                                          "x-route-to": "canary"})
+    assert (status, dict(headers)["x-variant"]) == (200, "stable")
+    assert len(upstream.received) == m + 1 and len(canary.received) == n + 1
+
+
+def test_route_limits(envoy):
+    # defaults: 10 bytes, GET and POST
+    assert envoy.request("limits", "POST", "/x", body=b"x" * 10)[0] == 200
+    assert envoy.request("limits", "POST", "/x", body=b"x" * 11)[0] == 413
+    assert envoy.request("limits", "PUT", "/x", body=b"x")[0] == 405
+    # /upload: 10000 bytes, the default methods
+    assert envoy.request("limits", "POST", "/upload", body=b"x" * 5000)[0] == 200
+    assert envoy.request("limits", "PUT", "/upload", body=b"x")[0] == 405
+    # /read: GET only, the default size
+    assert envoy.request("limits", "GET", "/read")[0] == 200
+    status, headers, _ = envoy.request("limits", "POST", "/read", body=b"x")
+    assert status == 405 and dict(headers)["allow"] == "GET"

@@ -17,6 +17,7 @@ cdef extern from "pyext_shim.h":
         PYEXT_EV_RESPONSE_TRAILERS
         PYEXT_EV_STREAM_COMPLETE
         PYEXT_EV_DESTROY
+        PYEXT_EV_LOCAL_REPLY
         PYEXT_BUSY_ROUTE_ALL
         PYEXT_BUSY_PENDING
 

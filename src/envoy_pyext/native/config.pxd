@@ -24,6 +24,7 @@ cdef class FilterConfig:
     cdef void* envoy_ptr            # the config's Envoy pointer: valid until config_destroy
     cdef ConfigContext context      # parse_config's context (config-level calls, spawn)
     cdef dict metric_ids            # the class's Counter/Gauge/Histogram -> Envoy id (metrics.pxi)
+    cdef object fn_on_local_reply   # the class's on_local_reply, or None (localreply.pxi)
 
     @staticmethod
     cdef FilterConfig load(str filter_name, str raw, void* config_envoy_ptr)

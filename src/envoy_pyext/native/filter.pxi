@@ -219,3 +219,8 @@ cdef class Filter:
 
     def on_destroy(self):
         return None
+
+    def on_local_reply(self, status_code, details, reset_imminent, /):
+        """A local reply is about to be sent for the stream (Envoy's, another filter's or this
+        filter's); return Status.RESET to reset the stream instead. Optional; not async."""
+        return None

@@ -90,6 +90,9 @@ cdef int _outcome(_Stream st, int side, int kind, int status, bint eos) except -
     if status == S_CONTINUE:
         return _release(st, side, kind, complete)
     name = _HOOK_NAMES[side][kind]
+    if status == S_RESET:
+        raise EnvoyPyextError(f"{name} returned Status.RESET, which only on_local_reply may "
+                              f"return")
     if status == S_LOCAL_REPLY:
         raise EnvoyPyextError(f"{name} returned Status.LOCAL_REPLY but sent no local reply "
                               f"(call self.callbacks.send_local_reply(...))")

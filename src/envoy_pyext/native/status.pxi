@@ -13,6 +13,7 @@ class Status(_enum.IntEnum):
     STOP_NO_BUFFER = 3
     LOCAL_REPLY = 4
     RUNNING = 5
+    RESET = 6
 
 
 cdef enum:
@@ -22,6 +23,7 @@ cdef enum:
     S_STOP_NO_BUFFER = 3
     S_LOCAL_REPLY = 4
     S_RUNNING = 5
+    S_RESET = 6         # on_local_reply only: reset the stream instead of the reply
     S_PENDING = 100     # internal: the hook went asynchronous (coroutine suspended, RUNNING)
 
 _STATUS_NAMES = {int(s): s.name for s in Status}

@@ -8,7 +8,7 @@ import json
 import threading
 from collections import defaultdict
 
-from envoy_pyext import Filter, Status, StreamDestroyedError
+from envoy_pyext import Counter, Filter, Status, StreamDestroyedError
 
 _lock = threading.Lock()
 records: dict = {}
@@ -63,6 +63,8 @@ class Info(Filter):
     """x-tag names the record; x-mode: sync (default), async (a coroutine that leaves the
     worker), thread (Status.RUNNING and a thread)."""
 
+    seen_streams = Counter("ctx_info_streams")
+
     def decode_headers(self, headers, end_stream):
         self.tag = headers.get("x-tag", "-")
         self.seen = {"worker": threading.get_ident()}
@@ -94,6 +96,8 @@ class Info(Filter):
     def on_log(self):
         self.seen["log"] = snapshot(self)
         self.kept = self.stream_info
+        self.kept_callbacks = self.callbacks
+        self.seen_streams.inc()
 
     def on_destroy(self):
         try:
@@ -104,6 +108,24 @@ class Info(Filter):
             self.get_property("request.path")
         except StreamDestroyedError:
             self.seen["property_after_destroy"] = "StreamDestroyedError"
+        # Everything of the Envoy context raises StreamDestroyedError once the stream is gone.
+        context = {
+            "metadata.get": lambda: self.metadata.get("ns", "k"),
+            "metadata.set": lambda: self.metadata.set("ns", "k", "v"),
+            "filter_state.get": lambda: self.filter_state.get("k"),
+            "filter_state.set": lambda: self.filter_state.set("k", "v"),
+            "filter_state.get_object": lambda: self.filter_state.get_object("k"),
+            "route_config": lambda: self.route_config,
+            "clear_route_cache": lambda: self.kept_callbacks.clear_route_cache(),
+            "counter.inc": lambda: self.seen_streams.inc(),
+        }
+        self.seen["context_after_destroy"] = {}
+        for name, use in context.items():
+            try:
+                use()
+                self.seen["context_after_destroy"][name] = "no error"
+            except StreamDestroyedError:
+                self.seen["context_after_destroy"][name] = "StreamDestroyedError"
         with _lock:
             records[self.tag] = self.seen
         done[self.tag].set()
