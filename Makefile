@@ -24,6 +24,7 @@ PYTHONS ?= 3.11 3.12 3.13
 
 help:
 	@echo "make run             build libpyfilter.so and serve samples.add_header in Envoy on 127.0.0.1:10000"
+	@echo "                     (envoy-pyext run; RUN_ARGS=\"--listen 127.0.0.1:0\" for any free port)"
 	@echo "make test            the whole test suite (unit + real-Envoy integration), default python3"
 	@echo "make test-matrix     the whole suite on CPython $(PYTHONS) (what CI runs)"
 	@echo "make build-so-local  build ./libpyfilter.so against $(VENV)'s shared libpython"
@@ -53,8 +54,12 @@ build-so-local: $(SO)
 build-so-bazel: $(EXT)
 	PYTHON_BIN_PATH=$(abspath $(PY)) bash tools/bazel/build.sh
 
+# `envoy-pyext run` (src/envoy_pyext/cli.py): Envoy with the sample in front of the built-in
+# echo upstream; it prints where to send a request and fails if 127.0.0.1:10000 is taken.
+RUN_ARGS ?= --concurrency 2
 run: build-so-local
-	$(PY) tools/run.py --config envoy-golang.yaml
+	$(VENV)/bin/envoy-pyext run samples.add_header:AddHeader --config "hello from envoy-pyext" \
+	  --listen 127.0.0.1:10000 --so $(SO) $(RUN_ARGS)
 
 test: build-so-local
 	$(PY) -m pytest tests $(PYTEST_ARGS)

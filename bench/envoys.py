@@ -69,6 +69,28 @@ function envoy_on_response(response_handle)
 end
 """
 
+# One call per request to another service through the cluster `callout` (the upstream's plain
+# listener), synchronous in envoy_on_request: the same request as bench/filters/bench_callout.py
+# (GET /auth, x-user), 503 when the call fails (Lua then sees a fabricated 503) or is not a 200.
+LUA_CALLOUT = """
+function envoy_on_request(request_handle)
+  local user = request_handle:headers():get("x-user") or "anonymous"
+  request_handle:streamInfo():dynamicMetadata():set("bench", "user", user)
+  local headers, body = request_handle:httpCall("callout", {
+      [":method"] = "GET", [":path"] = "/auth", [":authority"] = "callout",
+      ["x-user"] = user}, "", 5000)
+  if headers[":status"] ~= "200" then
+    request_handle:respond({[":status"] = "503"}, "callout failed\\n")
+    return
+  end
+  request_handle:headers():replace("x-seen", "1")
+end
+function envoy_on_response(response_handle)
+  local md = response_handle:streamInfo():dynamicMetadata():get("bench")
+  response_handle:headers():add("x-filter", md and md["user"] or "anonymous")
+end
+"""
+
 # The check upstream: answers with what it received, so a check proves the filter's effect on
 # the request (x-seen set; body upper-cased) from the far side of Envoy.
 LUA_CHECK_UPSTREAM = """
@@ -189,6 +211,7 @@ class ProcessSpec:
     concurrency: int = 1
     cpus: str = "0"
     extproc: bool = False   # needs the ext_proc processor (and its cluster)
+    callout: bool = False   # the filter calls the cluster `callout` (the upstream's plain listener)
     python: bool = False    # loads libpyfilter.so
 
     def config(self, upstream_ports: dict[str, int], extproc_port: int = 0) -> dict:
@@ -206,6 +229,8 @@ class ProcessSpec:
         clusters = [_cluster("upstream", upstream_ports["plain"]),
                     _cluster("upstream_body", upstream_ports["body"]),
                     _cluster("check", upstream_ports["check"])]
+        if self.callout:
+            clusters.append(_cluster("callout", upstream_ports["plain"]))
         cfg = {"admin": _admin(),
                "static_resources": {"listeners": listeners, "clusters": clusters}}
         if self.extproc:

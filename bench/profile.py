@@ -13,7 +13,7 @@
   (--toggle-collect) with the breakdown by function.
 
     .venv/bin/python bench/profile.py [--seconds 8] [--requests 2000] [--only perf|callgrind]
-                                      [--notes]
+                                      [--cg-processes base,lua_callout,py_callout] [--notes]
 
 --notes also writes bench/profile-notes.md, which bench/report.py includes in
 docs/PERFORMANCE.md. Needs `perf` (Debian linux-perf) / `valgrind`, and root.
@@ -220,6 +220,10 @@ def _cg_rows(text: str, n: int) -> list[tuple[float, str]]:
     return rows
 
 
+CG_LABELLED = {f"{n}-all" for n in ("base", "noop", "lua", "py", "cy", "async", "async_sleep",
+                                     "lua_callout", "py_callout")} | {"py-hooks", "cy-hooks"}
+
+
 def render_callgrind(runs: dict[str, dict]) -> str:
     lines = ["| Envoy | instructions / request |", "|---|---|"]
     base = runs.get("base-all", {}).get("ir_per_request")
@@ -232,13 +236,21 @@ def render_callgrind(runs: dict[str, dict]) -> str:
                        ("async-all", "envoy-pyext async def (no await), whole Envoy"),
                        ("async_sleep-all", "envoy-pyext async def + await asyncio.sleep(0), "
                                            "whole Envoy (all threads)"),
+                       ("lua_callout-all", "Lua, one httpCall per request, whole Envoy"),
+                       ("py_callout-all", "envoy-pyext, one await self.http_call per request, "
+                                          "whole Envoy (all threads)"),
                        ("py-hooks", "envoy-pyext pure Python, inside the module's hooks"),
-                       ("cy-hooks", "envoy-pyext Cython, inside the module's hooks")):
+                       ("cy-hooks", "envoy-pyext Cython, inside the module's hooks"),
+                       *((k, k) for k in runs if k not in CG_LABELLED)):
         if key in runs:
             ir = runs[key]["ir_per_request"]
             extra = (f" ({ir - base:+,.0f} vs no filter)"
                      if base and key.endswith("-all") and key != "base-all" else "")
             lines.append(f"| {label} | {ir:,.0f}{extra} |")
+    if "lua_callout-all" in runs and "py_callout-all" in runs:
+        d = runs["py_callout-all"]["ir_per_request"] - runs["lua_callout-all"]["ir_per_request"]
+        lines.append(f"| one call per request: envoy-pyext `http_call` over Lua `httpCall` "
+                     f"| {d:+,.0f} |")
     if "py-all" in runs and "py-hooks" in runs and base:
         out = runs["py-all"]["ir_per_request"] - base - runs["py-hooks"]["ir_per_request"]
         lines.append(f"| pure Python: added outside the module's hooks (Envoy's side of the "
@@ -277,6 +289,10 @@ def main() -> int:
                     help="callgrind: requests counted (after 300 warm-up requests)")
     ap.add_argument("--variant", default="pyext_py", help="perf: the variant to profile")
     ap.add_argument("--only", choices=("perf", "callgrind"))
+    ap.add_argument("--cg-processes", help="callgrind: comma-separated Envoys to run, by "
+                    "bench/run.py process name (or noop), NAME:hooks for only inside the "
+                    "module's hooks; default: base,noop,lua,py,cy,py:hooks,cy:hooks (+ async,"
+                    "async_sleep). E.g. base,lua_callout,py_callout for the callout rows")
     ap.add_argument("--notes", action="store_true", help="write bench/profile-notes.md")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop what we started
@@ -320,10 +336,18 @@ def main() -> int:
             up = E.EnvoyProc("upstream", E.upstream_config(), fleet.log_dir, cpus="1")
             fleet.add(up)
             E.wait_ready([up])
-            kinds = [("base", False), ("noop", False), ("lua", False),
-                     ("py", False), ("cy", False), ("py", True), ("cy", True)]
-            if "async" in specs:
-                kinds += [("async", False), ("async_sleep", False)]
+            if args.cg_processes:
+                kinds = [(k.split(":")[0].strip(), k.strip().endswith(":hooks"))
+                         for k in args.cg_processes.split(",") if k.strip()]
+                unknown = sorted({n for n, _ in kinds} - set(specs))
+                if unknown:
+                    sys.exit(f"--cg-processes: unknown {', '.join(unknown)} "
+                             f"(known: {', '.join(sorted(specs))})")
+            else:
+                kinds = [("base", False), ("noop", False), ("lua", False),
+                         ("py", False), ("cy", False), ("py", True), ("cy", True)]
+                if "async" in specs:
+                    kinds += [("async", False), ("async_sleep", False)]
             for name, hooks_only in kinds:
                 r = callgrind_run(fleet, up, specs[name], hooks_only, 300, args.requests)
                 runs[f"{name}-{'hooks' if hooks_only else 'all'}"] = r

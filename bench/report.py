@@ -20,6 +20,7 @@ HEADER_KEYS = ("baseline", "lua", "extproc", "pyext_py", "pyext_cython", "pyext_
                "pyext_async_sleep")
 BODY_KEYS = ("baseline_body1k", "lua_body1k", "pyext_body1k",
              "baseline_body64k", "lua_body64k", "pyext_body64k")
+CALLOUT_KEYS = ("baseline", "lua_callout", "pyext_callout")
 
 
 def _f(x, spec=",.0f", na="-"):
@@ -145,6 +146,41 @@ What the comparison shows is the difference between the two rows:
   about one core in total, however many workers Envoy runs. {cap}"""
 
 
+def _callout_section(res: dict) -> str:
+    """The rows whose filter makes one call per request through an Envoy cluster."""
+    if not any(k in res["variants"] for k in CALLOUT_KEYS[1:]):
+        return "Not measured in this run."
+    parts = []
+    for ck, what in (("c16", "16 connections"), ("c1", "1 connection")):
+        if any(ck in res["summary"].get(k, {}) for k in CALLOUT_KEYS[1:]):
+            parts.append(f"{what}:\n\n{_table(res, CALLOUT_KEYS, ck)}")
+    s = res["summary"]
+    cmp = []
+    for ck, what in (("c16", "16 connections"), ("c1", "1 connection")):
+        lua, py = s.get("lua_callout", {}).get(ck), s.get("pyext_callout", {}).get(ck)
+        if lua and py and lua["rps"]:
+            cmp.append(f"{what}: envoy-pyext ×{py['rps'] / lua['rps']:.2f} Lua's req/s, "
+                       f"{py['envoy_cpu_us_per_req'] - lua['envoy_cpu_us_per_req']:+.1f} µs "
+                       f"Envoy CPU/request, {py['envoy_ctxsw_per_req']:.2f} context switches "
+                       f"per request in Envoy (Lua {lua['envoy_ctxsw_per_req']:.2f})")
+    if cmp:
+        parts.append("envoy-pyext against Lua, same call: " + "; ".join(cmp) + ".")
+    return "\n\n".join(parts) + """
+
+Both filters make the same call before the request goes on: `GET /auth` with the `x-user`
+header to the cluster `callout` (the upstream Envoy's 13-byte `direct_response` listener, the
+one the request itself goes to afterwards), 5 s timeout, answering 503 when the call fails or
+is not a 200; then the header work of the other rows (`x-seen`, `x-filter`). Lua:
+`request_handle:httpCall(...)` in `envoy_on_request` (the Lua coroutine yields until the answer
+arrives). envoy-pyext: `await self.http_call(...)` in an `async def decode_headers`
+(`bench/filters/bench_callout.py`; one Envoy HTTP stream per call, started on the worker, the
+hook's Task resumed on the worker when the answer arrives). Every request now costs two upstream
+requests, so "added µs/req" includes Envoy's own work for the second one (the call's client
+side: a second upstream request and response through the cluster), not only the filter's; the
+upstream shares CPU 1 with wrk and serves twice as many requests per request as for the
+no-filter row."""
+
+
 def _mixed_section(res: dict) -> str:
     m = res["mixed"]
     if not m["available"]:
@@ -258,6 +294,10 @@ The body rows POST a 1 KiB or 64 KiB lower-case body; Lua (`request_handle:body(
 then `buffer.set(bytes(buffer).upper())`) buffer the whole body and send it on upper-cased.
 Ratios are against the no-filter row with the same body.
 
+## Calls through Envoy clusters
+
+{_callout_section(res)}
+
 ## Targets
 
 {_targets_table(res)}
@@ -285,9 +325,11 @@ pure-Python filter (what the async machinery costs on top of the same work).
   envoy-pyext pure Python (`bench/filters/bench_add_header.py`), Cython
   (`bench/filters/bench_add_header_cy.pyx`, cythonized into `bench/build/cy/` on Envoy's
   PYTHONPATH), `async def` without and with `await asyncio.sleep(0)`
-  (`bench/filters/bench_add_header_async.py`); the body rows share the no-filter, Lua and
-  pure-Python processes on a second listener. Each process runs `--concurrency 1` pinned to
-  CPU 0, so its utime+stime and RSS belong to one variant at a time.
+  (`bench/filters/bench_add_header_async.py`), one call through an Envoy cluster per request
+  (Lua `httpCall`, envoy-pyext `bench/filters/bench_callout.py`); the body rows share the
+  no-filter, Lua and pure-Python processes on a second listener. Each process runs
+  `--concurrency 1` pinned to CPU 0, so its utime+stime and RSS belong to one variant at a
+  time.
 - **The same work everywhere**: read request header `x-user`, set request header `x-seen: 1`,
   add response header `x-filter: <x-user>`. Lua passes the user from request to response via
   dynamic metadata. ext_proc: processing mode request/response headers SEND, bodies NONE,
@@ -310,7 +352,7 @@ pure-Python filter (what the async machinery costs on top of the same work).
 - **Errors**: wrk non-2xx/socket errors/timeouts, and the Envoys' 5xx, Lua, ext_proc and
   envoy-pyext error counters, must all be zero; otherwise run.py exits non-zero and leaves
   this file alone.
-- Reproduce: `make bench` (the full run, ~22 min; it prints its estimate first),
+- Reproduce: `make bench` (the full run, ~25 min; it prints its estimate first),
   `.venv/bin/python bench/run.py --quick` (~3 min), `--smoke` (~30 s, what
   `tests/integration/test_bench_smoke.py` runs). Raw results: `{json_rel}`.
 """
@@ -322,7 +364,7 @@ def write_chart(res: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = [k for k in (*HEADER_KEYS, *BODY_KEYS) if k in res["variants"]]
+    keys = [k for k in (*HEADER_KEYS, *BODY_KEYS, *CALLOUT_KEYS[1:]) if k in res["variants"]]
     labels, r16, r1, na = [], [], [], []
     for k in keys:
         var = res["variants"][k]

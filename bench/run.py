@@ -9,7 +9,8 @@ on CPU 1. One Envoy process per filter kind, all started up front, so the varian
 interleaved without restarts (order rotated every round) and each process's CPU time and RSS
 belong to one variant at a time. The work is the same everywhere: read `x-user`, set request
 `x-seen: 1`, add response `x-filter: <x-user>` (plus, for the body rows, the whole request body
-buffered and upper-cased).
+buffered and upper-cased; for the callout rows, one GET to another service through the Envoy
+cluster `callout`, the upstream's plain listener, before the request goes on).
 
 Writes bench/results/<date>.json and regenerates docs/PERFORMANCE.md and docs/performance.png.
 
@@ -53,7 +54,7 @@ BODY_64K = 64 * 1024
 class Variant:
     key: str
     label: str
-    group: str              # header | body | scaling
+    group: str              # header | body | scaling | callout
     process: str            # ProcessSpec name
     listener: str
     baseline: str           # the no-filter variant its ratios are against
@@ -89,6 +90,10 @@ VARIANTS = [
             "baseline_body64k", body=BODY_64K),
     Variant("pyext_body64k", "envoy-pyext, 64 KiB body upper-cased", "body", "py", "body",
             "baseline_body64k", body=BODY_64K),
+    Variant("lua_callout", "Lua, one httpCall per request", "callout", "lua_callout", "hdr",
+            "baseline"),
+    Variant("pyext_callout", "envoy-pyext, one await self.http_call per request", "callout",
+            "py_callout", "hdr", "baseline", needs_async=True, pyext=True),
     Variant("baseline_c2", "no filter, --concurrency 2", "scaling", "base_c2", "hdr",
             "baseline_c2", filtered=False),
     Variant("pyext_py_c2", "envoy-pyext pure Python, --concurrency 2", "scaling", "py_c2",
@@ -108,6 +113,8 @@ def process_specs(with_async: bool) -> dict[str, E.ProcessSpec]:
                              L("body", [P("bench_upper_body:UpperBody")], body=True)],
                       python=True),
         E.ProcessSpec("cy", [L("hdr", [P("bench_add_header_cy:AddHeader")])], python=True),
+        # one call per request through the cluster `callout` (the upstream's plain listener)
+        E.ProcessSpec("lua_callout", [L("hdr", [E.lua_filter(E.LUA_CALLOUT)])], callout=True),
         E.ProcessSpec("base_c2", [L("hdr", [])], concurrency=2, cpus="0,1"),
         E.ProcessSpec("py_c2", [L("hdr", [P("bench_add_header:AddHeader")])],
                       concurrency=2, cpus="0,1", python=True),
@@ -123,6 +130,8 @@ def process_specs(with_async: bool) -> dict[str, E.ProcessSpec]:
             E.ProcessSpec("mixed", [L("sync", [P("bench_add_header:AddHeader")]),
                                     L("async", [P("bench_add_header_async:AddHeaderAsyncSleep")])],
                           python=True),
+            E.ProcessSpec("py_callout", [L("hdr", [P("bench_callout:Callout")])],
+                          python=True, callout=True),
         ]
     return {s.name: s for s in specs}
 
@@ -434,6 +443,16 @@ class Bench:
                         bg.stdout.close()
         return out
 
+    def callout_counts(self) -> dict[str, int]:
+        """Per callout variant: the 200s its Envoy's cluster `callout` received (the calls its
+        filter made: warm-up, /check and load, one per request)."""
+        out = {}
+        for v in self.variants:
+            if self.specs[v.process].callout and v.process in self.envoys:
+                st = self.envoys[v.process].stats("cluster.callout.upstream_rq_200")
+                out[v.key] = st.get("cluster.callout.upstream_rq_200", 0)
+        return out
+
     def error_stats(self) -> dict[str, dict[str, int]]:
         """Non-zero error counters of each Envoy under test (5xx, filter errors, resets)."""
         out = {}
@@ -691,6 +710,7 @@ def main(argv=None) -> int:
                           + (f"  (background {rec['bg_rps']:,.0f} req/s)"
                              if "bg_rps" in rec else ""), flush=True)
         error_stats = b.error_stats()
+        callouts = b.callout_counts()
         for name, st in error_stats.items():
             b.problems.append(f"Envoy {name} error counters: {st}")
         rss = {name: proc_rss_kib(e.pid) / 1024 for name, e in b.envoys.items()}
@@ -726,6 +746,7 @@ def main(argv=None) -> int:
                   "summary": summarise_mixed(mixed), "runs": mixed},
         "targets": evaluate_targets(summary, with_async),
         "envoy_rss_mib_end": rss,
+        "callouts": callouts,
         "foreign_load": {
             "warn_pct": FOREIGN_WARN_PCT,
             "max_pct": max((c["foreign_cpu_pct"] for c in b.cells), default=0.0),

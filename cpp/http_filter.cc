@@ -269,6 +269,62 @@ envoy_dynamic_module_on_http_filter_local_reply(
   }
 }
 
+// ---- config-level events (Envoy's main thread; optional hooks) --------------------------------
+namespace {
+inline pyext_config* config_of(envoy_dynamic_module_type_http_filter_config_module_ptr p) {
+  return static_cast<pyext_config*>(const_cast<void*>(p));
+}
+}  // namespace
+
+PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_config_scheduled(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_config_module_ptr config_module_ptr, uint64_t event_id) {
+  GilGuard gil;
+  pyext_on_config_scheduled(config_of(config_module_ptr), event_id);
+}
+
+PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_config_http_stream_headers(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_config_module_ptr config_module_ptr, uint64_t stream_id,
+    envoy_dynamic_module_type_envoy_http_header* headers, size_t headers_size, bool end_stream) {
+  GilGuard gil;
+  pyext_on_config_callout_headers(config_of(config_module_ptr), stream_id, headers, headers_size,
+                                  end_stream);
+}
+
+PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_config_http_stream_data(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_config_module_ptr config_module_ptr, uint64_t stream_id,
+    const envoy_dynamic_module_type_envoy_buffer* data, size_t data_count, bool end_stream) {
+  GilGuard gil;
+  pyext_on_config_callout_data(config_of(config_module_ptr), stream_id, data, data_count,
+                               end_stream);
+}
+
+PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_config_http_stream_trailers(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_config_module_ptr config_module_ptr, uint64_t stream_id,
+    envoy_dynamic_module_type_envoy_http_header* trailers, size_t trailers_size) {
+  GilGuard gil;
+  pyext_on_config_callout_trailers(config_of(config_module_ptr), stream_id, trailers,
+                                   trailers_size);
+}
+
+PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_config_http_stream_complete(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_config_module_ptr config_module_ptr, uint64_t stream_id) {
+  GilGuard gil;
+  pyext_on_config_callout_end(config_of(config_module_ptr), stream_id, -1);
+}
+
+PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_config_http_stream_reset(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_config_module_ptr config_module_ptr, uint64_t stream_id,
+    envoy_dynamic_module_type_http_stream_reset_reason reason) {
+  GilGuard gil;
+  pyext_on_config_callout_end(config_of(config_module_ptr), stream_id, static_cast<int>(reason));
+}
+
 // ---- hooks Envoy 1.40 requires but envoy-pyext does not use: stubs ---------------------------
 // (Unary callouts: envoy-pyext makes every call a stream, which it can reset when the caller
 // gives up; see native/callout.pxi.)

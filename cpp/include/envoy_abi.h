@@ -312,6 +312,15 @@ enum { PYEXT_TIMING_START = 0, PYEXT_TIMING_REQUEST_COMPLETE = 17 };
   /* Calls to other services through Envoy's clusters (callouts, streamed). */                    \
   X(envoy_dynamic_module_callback_http_filter_start_http_stream)                                   \
   X(envoy_dynamic_module_callback_http_filter_reset_http_stream)                                   \
+  X(envoy_dynamic_module_callback_http_stream_send_data)                                           \
+  X(envoy_dynamic_module_callback_http_stream_send_trailers)                                       \
+  /* Config-level (main thread): scheduler and calls not tied to a request. */                    \
+  X(envoy_dynamic_module_callback_http_filter_config_scheduler_new)                                \
+  X(envoy_dynamic_module_callback_http_filter_config_scheduler_commit)                             \
+  X(envoy_dynamic_module_callback_http_filter_config_scheduler_delete)                             \
+  X(envoy_dynamic_module_callback_http_filter_config_start_http_stream)                            \
+  X(envoy_dynamic_module_callback_http_filter_config_reset_http_stream)                            \
+  X(envoy_dynamic_module_callback_is_validation_mode)                                              \
   /* Metrics. */                                                                                   \
   X(envoy_dynamic_module_callback_http_filter_config_define_counter)                               \
   X(envoy_dynamic_module_callback_http_filter_config_increment_counter)                            \
@@ -456,6 +465,33 @@ envoy_dynamic_module_callback_http_filter_start_http_stream(
     envoy_dynamic_module_type_module_buffer body, bool end_stream, uint64_t timeout_milliseconds);
 PYEXT_WEAK void envoy_dynamic_module_callback_http_filter_reset_http_stream(
     envoy_dynamic_module_type_http_filter_envoy_ptr filter, uint64_t stream_id);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_stream_send_data(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter, uint64_t stream_id,
+    envoy_dynamic_module_type_module_buffer data, bool end_stream);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_stream_send_trailers(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter, uint64_t stream_id,
+    envoy_dynamic_module_type_module_http_header* trailers, size_t trailers_size);
+// Config-level: a scheduler whose events arrive on Envoy's main thread
+// (on_http_filter_config_scheduled), and calls not tied to a request (events through the
+// on_http_filter_config_http_stream_* hooks, on the main thread).
+typedef void* envoy_dynamic_module_type_http_filter_config_scheduler_module_ptr;
+PYEXT_WEAK envoy_dynamic_module_type_http_filter_config_scheduler_module_ptr
+envoy_dynamic_module_callback_http_filter_config_scheduler_new(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr config);
+PYEXT_WEAK void envoy_dynamic_module_callback_http_filter_config_scheduler_commit(
+    envoy_dynamic_module_type_http_filter_config_scheduler_module_ptr scheduler, uint64_t event_id);
+PYEXT_WEAK void envoy_dynamic_module_callback_http_filter_config_scheduler_delete(
+    envoy_dynamic_module_type_http_filter_config_scheduler_module_ptr scheduler);
+PYEXT_WEAK envoy_dynamic_module_type_http_callout_init_result
+envoy_dynamic_module_callback_http_filter_config_start_http_stream(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr config, uint64_t* stream_id_out,
+    envoy_dynamic_module_type_module_buffer cluster_name,
+    envoy_dynamic_module_type_module_http_header* headers, size_t headers_size,
+    envoy_dynamic_module_type_module_buffer body, bool end_stream, uint64_t timeout_milliseconds);
+PYEXT_WEAK void envoy_dynamic_module_callback_http_filter_config_reset_http_stream(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr config, uint64_t stream_id);
+PYEXT_WEAK bool envoy_dynamic_module_callback_is_validation_mode(void);
+
 // Metrics.
 PYEXT_WEAK envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_config_define_counter(
     envoy_dynamic_module_type_http_filter_config_envoy_ptr config,

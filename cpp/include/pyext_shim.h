@@ -86,6 +86,18 @@ void pyext_on_callout_trailers(pyext_stream* s, uint64_t stream_id,
                                envoy_dynamic_module_type_envoy_http_header* trailers, size_t n);
 // reason: -1 when the stream completed, else an envoy_dynamic_module_type_http_stream_reset_reason.
 void pyext_on_callout_end(pyext_stream* s, uint64_t stream_id, int reason);
+// Config-level (Envoy's main thread): scheduled events and calls not tied to a request.
+void pyext_on_config_scheduled(pyext_config* c, uint64_t event_id);
+void pyext_on_config_callout_headers(pyext_config* c, uint64_t stream_id,
+                                     envoy_dynamic_module_type_envoy_http_header* headers,
+                                     size_t n, int end_stream);
+void pyext_on_config_callout_data(pyext_config* c, uint64_t stream_id,
+                                  const envoy_dynamic_module_type_envoy_buffer* data, size_t n,
+                                  int end_stream);
+void pyext_on_config_callout_trailers(pyext_config* c, uint64_t stream_id,
+                                      envoy_dynamic_module_type_envoy_http_header* trailers,
+                                      size_t n);
+void pyext_on_config_callout_end(pyext_config* c, uint64_t stream_id, int reason);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -164,6 +164,18 @@ class Filter:
         cluster's name. Raises ClusterNotFoundError, CalloutRequestError, CalloutResetError,
         ResponseTooLargeError (over ``max_response_bytes``, default 1 MiB) or TimeoutError."""
 
+    def http_stream(
+        self,
+        cluster: str | bytes,
+        method: str = "POST",
+        path: str = "/",
+        headers: _ReplyHeaders | None = None,
+        timeout: float = 60.0,
+    ) -> HttpStream:
+        """A streamed call through the Envoy cluster ``cluster``: ``async with
+        self.http_stream(...) as s:`` then ``await s.send(data, end_stream=...)``, ``await
+        s.response_headers()``, ``async for chunk in s``. Leaving the block early resets it."""
+
     # The stream hooks. The runtime passes their arguments by position, so overrides may name
     # them as they like. Annotate an override `-> Status | None` (plain) or `async def ... ->
     # Status | None`, or `-> None` when it never returns a Status; under mypy --strict a hook
@@ -662,6 +674,54 @@ class Status(enum.IntEnum):
     """From on_local_reply only: reset the stream instead of sending the local reply."""
 
 
+@disjoint_base
+class HttpStream:
+    """A streamed call through an Envoy cluster (``Filter.http_stream``)."""
+
+    @property
+    def status(self) -> int:
+        """The response status (0 until the response headers arrived)."""
+    @property
+    def headers(self) -> list[tuple[str, str]]: ...
+    @property
+    def trailers(self) -> list[tuple[str, str]]: ...
+    async def response_headers(self) -> None: ...
+    async def send(self, data: _BodyData, end_stream: bool = False) -> None: ...
+    async def send_trailers(self, trailers: _ReplyHeaders) -> None: ...
+    def __aiter__(self) -> HttpStream: ...
+    async def __anext__(self) -> bytes: ...
+    async def __aenter__(self) -> HttpStream: ...
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool: ...
+
+
+@disjoint_base
+class ConfigContext:
+    """What ``parse_config(cls, raw, context)`` gets: work that belongs to the filter
+    configuration rather than to a request."""
+
+    @property
+    def filter_name(self) -> str: ...
+    @property
+    def is_validation(self) -> bool:
+        """True under ``envoy --mode validate`` (spawn() then runs nothing)."""
+
+    def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any] | None:
+        """Runs the coroutine on the runtime's event loop while this configuration lives
+        (cancelled when it is destroyed); None under --mode validate."""
+
+    def http_call(
+        self,
+        cluster: str | bytes,
+        method: str = "GET",
+        path: str = "/",
+        headers: _ReplyHeaders | None = None,
+        body: _BodyData = b"",
+        timeout: float = 5.0,
+        max_response_bytes: int | None = None,
+    ) -> Awaitable[HttpResponse]:
+        """Filter.http_call's config-level twin (made on Envoy's main thread)."""
+
+
 class HttpResponse:
     """The response of ``Filter.http_call``."""
 
@@ -737,7 +797,10 @@ FEATURES: Final[frozenset[str]]
 
 def stats() -> dict[str, int]:
     """Process-wide counters of the runtime (this Envoy process): live_filters, live_streams,
-    filters_created, errors, escaped_views, pending, pending_peak."""
+    filters_created, errors, escaped_views, pending, pending_peak, live_callouts; and of the
+    filter code: live_configs (filter configurations in use, by Envoy or by in-flight
+    streams), code_versions (versions of filter code alive), code_loads (versions loaded so
+    far), unreleased_modules (modules of replaced versions something still holds)."""
 
 
 def reset_pending_peak() -> None:

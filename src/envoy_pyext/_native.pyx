@@ -11,25 +11,28 @@
 # Topic files, in dependency order:
 cimport cython  # no-cython-lint (used by the included files: @cython.freelist)
 
-include "native/common.pxi"     # cimports, errors, stats, logging into Envoy
-include "native/status.pxi"     # Status, Envoy's statuses, sides and hook kinds (from the ABI)
-include "native/aio.pxi"        # the shared asyncio event-loop thread, coroutine stepping
-include "native/headers.pxi"    # HeaderMap: a view onto one of the stream's header maps
-include "native/buffer.pxi"     # Buffer: a view onto the stream's body
-include "native/shadow.pxi"     # _Shadow: what views use while a hook is pending
-include "native/stream.pxi"     # _Stream: the per-stream runtime object, access checks, hooks
-include "native/phase.pxi"      # the phase machine: transitions, hook status -> Envoy status
-include "native/events.pxi"     # what each Envoy event does in each phase
-include "native/pending.pxi"    # pending hooks: coroutines and threads, resume, cancel
-include "native/callout.pxi"    # http_call: calls through Envoy clusters
-include "native/routing.pxi"     # clear_route_cache, set_upstream_override_host, response flags
-include "native/callbacks.pxi"  # Callbacks (self.callbacks), local replies
-include "native/streaminfo.pxi"  # StreamInfo (self.stream_info), get_property: Envoy's attributes
-include "native/metadata.pxi"    # Metadata (self.metadata): dynamic, route, cluster, host metadata
-include "native/filterstate.pxi"  # FilterState (self.filter_state): bytes and Python objects
-include "native/metrics.pxi"     # Counter, Gauge, Histogram: Envoy metrics declared on a Filter class
-include "native/filter.pxi"     # Filter: the class users subclass
-include "native/routeconfig.pxi"  # per-route configuration: parse_route_config, route_config
-include "native/config.pxi"     # FilterConfig: loading `package.module:Class`, parse_config
-include "native/dispatch.pxi"   # pyext_on_*: the functions the C++ shim calls; the error barrier
-include "native/localreply.pxi"  # on_local_reply, and the Envoy-context set-up of a filter config
+include "native/common.pxi"           # cimports, errors, stats, logging into Envoy
+include "native/status.pxi"           # Status, Envoy's statuses, sides and hook kinds (from the ABI)
+include "native/aio.pxi"              # the shared asyncio event-loop thread, coroutine stepping
+include "native/headers.pxi"          # HeaderMap: a view onto one of the stream's header maps
+include "native/buffer.pxi"           # Buffer: a view onto the stream's body
+include "native/shadow.pxi"           # _Shadow: what views use while a hook is pending
+include "native/stream.pxi"           # _Stream: the per-stream runtime object, access checks, hooks
+include "native/phase.pxi"            # the phase machine: transitions, hook status -> Envoy status
+include "native/events.pxi"           # what each Envoy event does in each phase
+include "native/pending.pxi"          # pending hooks: coroutines and threads, resume, cancel
+include "native/callout.pxi"          # http_call: calls through Envoy clusters
+include "native/callout_events.pxi"   # Envoy's events for a call: headers, data, end, reset
+include "native/httpstream.pxi"       # http_stream: streamed calls
+include "native/configctx.pxi"        # ConfigContext: config-level calls and spawned coroutines
+include "native/routing.pxi"          # clear_route_cache, set_upstream_override_host, flags
+include "native/callbacks.pxi"        # Callbacks (self.callbacks), local replies
+include "native/streaminfo.pxi"       # StreamInfo (self.stream_info), get_property: attributes
+include "native/metadata.pxi"         # Metadata (self.metadata): dynamic, route, cluster, host
+include "native/filterstate.pxi"      # FilterState (self.filter_state): bytes and Python objects
+include "native/metrics.pxi"          # Counter, Gauge, Histogram: Envoy metrics on a Filter class
+include "native/filter.pxi"           # Filter: the class users subclass
+include "native/routeconfig.pxi"      # per-route configuration: parse_route_config, route_config
+include "native/config.pxi"           # FilterConfig: loading `package.module:Class`, parse_config
+include "native/dispatch.pxi"         # pyext_on_*: the functions the C++ shim calls; the error barrier
+include "native/localreply.pxi"       # on_local_reply: every local reply of the stream

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import IO, Any
 
 __all__ = ["Envoy", "EnvoyError", "envoy_binary", "envoy_env", "preexec_die_with_parent",
-           "wait_ready"]
+           "reload_env", "wait_ready"]
 
 ENVOY_BIN_VAR = "ENVOY_BIN"
 LOG_TAIL = 4000  # characters of Envoy's log quoted in errors
@@ -70,6 +70,23 @@ def envoy_env(pythonpath: Iterable[str | os.PathLike] = (),
         env["PYTHONPATH"] = os.pathsep.join(paths)
     env["VIRTUAL_ENV"] = sys.prefix
     return env
+
+
+RELOAD_VAR = "ENVOY_PYEXT_RELOAD"                     # read by envoy_pyext._loader in Envoy
+RELOAD_INTERVAL_VAR = "ENVOY_PYEXT_RELOAD_INTERVAL"
+
+
+def reload_env(env: Mapping[str, str] | None = None, *,
+               interval: float | None = None) -> dict[str, str]:
+    """`env` (default: os.environ) with development reload on, for the Envoy it starts: every
+    `package.module:Class` filter configuration watches its package's source files (every
+    `interval` s, default 0.5) and new streams use a saved change, without restarting Envoy;
+    a broken save is logged and the last good code keeps serving (docs/deploying.md)."""
+    out = dict(os.environ if env is None else env)
+    out[RELOAD_VAR] = "1"
+    if interval is not None:
+        out[RELOAD_INTERVAL_VAR] = f"{interval:g}"
+    return out
 
 
 def _prctl():
@@ -198,7 +215,7 @@ class Envoy:
         if not all(port for _, port in self.addresses.values()):
             return False
         want = {ln["name"] for ln in (self.config or {}).get("static_resources", {})
-                .get("listeners", [])}
+                .get("listeners", []) if "internal_listener" not in ln}  # (those have no port)
         return want <= set(self.addresses)
 
     def _listeners(self) -> dict[str, tuple[str, int]]:

@@ -286,6 +286,35 @@ envoy_dynamic_module_callback_http_filter_start_http_stream(
 }
 void envoy_dynamic_module_callback_http_filter_reset_http_stream(
     envoy_dynamic_module_type_http_filter_envoy_ptr, uint64_t) {}
+bool envoy_dynamic_module_callback_http_stream_send_data(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, uint64_t, envoy_dynamic_module_type_module_buffer,
+    bool) {
+  return false;
+}
+bool envoy_dynamic_module_callback_http_stream_send_trailers(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, uint64_t,
+    envoy_dynamic_module_type_module_http_header*, size_t) {
+  return false;
+}
+
+// Config-level: no main-thread dispatcher here; calls are refused like unknown clusters.
+void* envoy_dynamic_module_callback_http_filter_config_scheduler_new(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr) {
+  static int token;
+  return &token;
+}
+void envoy_dynamic_module_callback_http_filter_config_scheduler_commit(void*, uint64_t) {}
+void envoy_dynamic_module_callback_http_filter_config_scheduler_delete(void*) {}
+envoy_dynamic_module_type_http_callout_init_result
+envoy_dynamic_module_callback_http_filter_config_start_http_stream(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr, uint64_t*,
+    envoy_dynamic_module_type_module_buffer, envoy_dynamic_module_type_module_http_header*, size_t,
+    envoy_dynamic_module_type_module_buffer, bool, uint64_t) {
+  return envoy_dynamic_module_type_http_callout_init_result_ClusterNotFound;
+}
+void envoy_dynamic_module_callback_http_filter_config_reset_http_stream(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr, uint64_t) {}
+bool envoy_dynamic_module_callback_is_validation_mode(void) { return false; }
 
 envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_config_define_counter(
     envoy_dynamic_module_type_http_filter_config_envoy_ptr, envoy_dynamic_module_type_module_buffer,

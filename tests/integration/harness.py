@@ -18,6 +18,7 @@ import os
 import socket
 import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -76,6 +77,36 @@ def listener(name: str, http_filters: list[dict], cluster: str = "upstream",
         "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
                                         "typed_config": hcm}]}],
     }
+
+
+def wait_for(predicate, what, timeout=30.0):
+    """Polls `predicate` until true (bounded); there is no event to await for these counters."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def add_cluster(config: dict, name: str, port: int, trailers: bool = False) -> dict:
+    """Adds a STATIC cluster `name` -> 127.0.0.1:`port` to a bootstrap (HTTP/1.1; with
+    `trailers`, HTTP/1.1 trailers from it are kept). Returns the config."""
+    cluster = {
+        "name": name, "connect_timeout": "2s", "type": "STATIC",
+        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [{
+            "endpoint": {"address": {"socket_address": {"address": "127.0.0.1",
+                                                        "port_value": port}}}}]}]},
+    }
+    if trailers:
+        cluster["typed_extension_protocol_options"] = {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3"
+                         ".HttpProtocolOptions",
+                "explicit_http_config": {"http_protocol_options": {"enable_trailers": True}}}}
+    config["static_resources"]["clusters"].append(cluster)
+    return config
 
 
 def bootstrap(listeners: list[dict], upstream_port: int, upstream_http2: bool = False) -> dict:

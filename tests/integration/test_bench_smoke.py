@@ -21,9 +21,9 @@ NA_ASYNC = "n/a (async hooks not available in this build)"
 ALL_VARIANTS = {
     "baseline", "lua", "extproc", "pyext_py", "pyext_cython", "pyext_async", "pyext_async_sleep",
     "baseline_body1k", "lua_body1k", "pyext_body1k", "baseline_body64k", "lua_body64k",
-    "pyext_body64k", "baseline_c2", "pyext_py_c2",
+    "pyext_body64k", "baseline_c2", "pyext_py_c2", "lua_callout", "pyext_callout",
 }
-ASYNC_VARIANTS = {"pyext_async", "pyext_async_sleep"}
+ASYNC_VARIANTS = {"pyext_async", "pyext_async_sleep", "pyext_callout"}
 
 
 def _async_in_features() -> bool:
@@ -95,9 +95,24 @@ def test_the_checks_tell_filtered_from_unfiltered(smoke):
     assert body["x-upstream-body"] == "lower:1024"
     assert smoke["semantics"]["pyext_body64k"]["got"]["x-upstream-body"] == "upper:65536"
     assert smoke["semantics"]["lua_body64k"]["got"]["x-upstream-body"] == "upper:65536"
-    for key in ("lua", "extproc", "pyext_py", "pyext_cython", "pyext_py_c2"):
+    for key in ("lua", "extproc", "pyext_py", "pyext_cython", "pyext_py_c2", "lua_callout"):
         got = smoke["semantics"][key]["got"]
         assert (got["x-filter"], got["x-upstream-seen"]) == ("alice", "1"), (key, got)
+
+
+def test_the_callout_rows_made_one_call_per_request(smoke):
+    # The callout filters set x-seen only after a 200 from the cluster `callout`, and the Envoys
+    # counted no error on it (bench/run.py's error_stats would have reported a problem), so the
+    # checked responses mean each request made its call; ratios are against the no-filter row.
+    keys = ["lua_callout"] + (["pyext_callout"] if smoke["meta"]["async_available"] else [])
+    for key in keys:
+        assert smoke["variants"][key]["group"] == "callout"
+        assert smoke["variants"][key]["baseline"] == "baseline"
+        got = smoke["semantics"][key]["got"]
+        assert (got["status"], got["x-filter"], got["x-upstream-seen"]) == (200, "alice", "1")
+        assert smoke["summary"][key]["c16"]["rps_ratio"] > 0
+        assert smoke["callouts"][key] >= smoke["summary"][key]["c16"]["requests"], \
+            (key, smoke["callouts"][key])
 
 
 def test_numbers_were_produced(smoke):

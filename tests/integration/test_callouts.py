@@ -4,14 +4,13 @@ import asyncio
 import json
 import socket
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 
 from .conftest import upstream_view
-from .harness import EnvoyProcess, bootstrap, filter_entry, listener
+from .harness import EnvoyProcess, add_cluster, bootstrap, filter_entry, listener, wait_for
 
 RELEASE = threading.Event()     # /hold answers once this is set (at the end of the module)
 
@@ -31,9 +30,32 @@ class _Side(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _read_chunked(self):
+        out = bytearray()
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return bytes(out)
+            out += self.rfile.read(size)
+            self.rfile.readline()
+
     def _handle(self):
-        n = int(self.headers.get("content-length") or 0)
-        body = self.rfile.read(n) if n else b""
+        if self.headers.get("transfer-encoding", "").lower() == "chunked":
+            body = self._read_chunked()
+        else:
+            n = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(n) if n else b""
+        if self.path == "/echo":    # the body back in two chunks, then a trailer
+            self.send_response(201)
+            self.send_header("transfer-encoding", "chunked")
+            self.end_headers()
+            half = len(body) // 2
+            for part in (body[:half], body[half:]):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\nx-echo-len: %d\r\n\r\n" % len(body))
+            return None
         if self.path.startswith("/status/"):
             return self._answer(int(self.path.rsplit("/", 1)[1]), b"nope")
         if self.path.startswith("/big/"):
@@ -70,13 +92,10 @@ def side():
 @pytest.fixture(scope="module")
 def envoy(upstream, side):
     cfg = bootstrap([listener("call", [filter_entry("filters.callouts:Caller")]),
+                     listener("thread-call", [filter_entry("filters.callouts:ThreadCaller")]),
                      listener("report", [filter_entry("filters.callouts:Report")])],
                     upstream.port)
-    cfg["static_resources"]["clusters"].append({
-        "name": "side", "connect_timeout": "2s", "type": "STATIC",
-        "load_assignment": {"cluster_name": "side", "endpoints": [{"lb_endpoints": [{
-            "endpoint": {"address": {"socket_address": {"address": "127.0.0.1",
-                                                        "port_value": side}}}}]}]}})
+    add_cluster(cfg, "side", side, trailers=True)  # (HTTP/1.1 trailers from the service)
     with EnvoyProcess(config=cfg) as env:
         yield env
 
@@ -91,15 +110,13 @@ def report(envoy):
     return json.loads(body)
 
 
-def settled(envoy, base, timeout=30.0):
+def settled(envoy, base):
     """The runtime's live counters are back to `base` (bounded poll: no event exists)."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def check():
         r = report(envoy)
-        if all(r[k] == base[k] for k in ("live_streams", "pending", "live_callouts")):
-            return r
-        assert time.monotonic() < deadline, f"not settled: {r} vs {base}"
-        time.sleep(0.05)
+        return r if all(r[k] == base[k] for k in ("live_streams", "pending", "live_callouts")) \
+            else None
+    return wait_for(check, f"live counters back to {base}")
 
 
 def test_success_reaches_the_side_service(envoy):
@@ -109,6 +126,18 @@ def test_success_reaches_the_side_service(envoy):
     assert h["x-callout"] == ["200 /ok?q=1 ping yes"]
     # the Task waited only on the callout: it never left the Envoy worker
     assert h["x-loop"] == ["False"]
+
+
+def test_call_made_on_the_loop_thread_hops_to_the_worker(envoy):
+    status, _, body = call(envoy, "from-loop")
+    assert status == 200, body
+    assert upstream_view(body)["h"]["x-callout"] == ["200 /ok?from=loop"]
+
+
+def test_call_made_on_a_thread_after_running_hops_to_the_worker(envoy):
+    status, _, body = envoy.request("thread-call")
+    assert status == 200, body
+    assert upstream_view(body)["h"]["x-callout"] == ["200 /ok?t=1"]
 
 
 def test_404_is_a_response_not_an_error(envoy):
@@ -164,9 +193,25 @@ def test_50_concurrent_callouts_from_50_streams(envoy, http2):
         assert upstream_view(r.content)["h"]["x-callout"] == ["200 /ok?q=1 ping yes"]
 
 
+def test_streamed_call_with_request_and_response_bodies(envoy):
+    base = report(envoy)
+    status, _, body = call(envoy, "stream")
+    assert status == 200, body
+    assert upstream_view(body)["h"]["x-stream"] == ["201 part1-part2 [('x-echo-len', '11')]"]
+    settled(envoy, base)
+
+
+def test_leaving_a_streamed_call_early_resets_it(envoy):
+    base = report(envoy)
+    status, _, body = call(envoy, "stream-early")
+    assert status == 200, body
+    assert upstream_view(body)["h"]["x-stream"] == ["left early"]
+    settled(envoy, base)
+
+
 def test_client_disconnect_while_callout_pending_leaks_nothing(envoy):
     base = report(envoy)
-    n = 200
+    n = 1000
     for _ in range(n):
         s = socket.create_connection(("127.0.0.1", envoy.ports["call"]))
         s.sendall(b"GET / HTTP/1.1\r\nhost: x\r\nx-call: hold\r\n\r\n")

@@ -286,7 +286,7 @@ envoy_pyext\._native\.__pyx_capi__
 # internal, left out of the stub so that type checkers reject its use
 envoy_pyext\._native\.FilterConfig
 # created by the runtime only: their __init__ raises TypeError
-envoy_pyext\._native\.(HeaderMap|Buffer|Callbacks)\.__init__
+envoy_pyext\._native\.(HeaderMap|Buffer|Callbacks|ConfigContext|HttpStream)\.__init__
 # positional-only in the stub (the runtime passes hook arguments by position), so that
 # overrides may name their arguments as they like
 envoy_pyext\._native\.Filter\.(decode|encode)_(headers|data|trailers)

@@ -290,6 +290,32 @@ cdef extern from "envoy_abi.h" nogil:
             uint64_t timeout_milliseconds)
     void envoy_dynamic_module_callback_http_filter_reset_http_stream(
         envoy_dynamic_module_type_http_filter_envoy_ptr filter, uint64_t stream_id)
+    bint envoy_dynamic_module_callback_http_stream_send_data(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter, uint64_t stream_id,
+        envoy_dynamic_module_type_module_buffer data, bint end_stream)
+    bint envoy_dynamic_module_callback_http_stream_send_trailers(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter, uint64_t stream_id,
+        envoy_dynamic_module_type_module_http_header* trailers, size_t trailers_size)
+
+    ctypedef void* envoy_dynamic_module_type_http_filter_config_scheduler_module_ptr
+    envoy_dynamic_module_type_http_filter_config_scheduler_module_ptr \
+        envoy_dynamic_module_callback_http_filter_config_scheduler_new(
+            envoy_dynamic_module_type_http_filter_config_envoy_ptr config)
+    void envoy_dynamic_module_callback_http_filter_config_scheduler_commit(
+        envoy_dynamic_module_type_http_filter_config_scheduler_module_ptr scheduler,
+        uint64_t event_id)
+    void envoy_dynamic_module_callback_http_filter_config_scheduler_delete(
+        envoy_dynamic_module_type_http_filter_config_scheduler_module_ptr scheduler)
+    envoy_dynamic_module_type_http_callout_init_result \
+        envoy_dynamic_module_callback_http_filter_config_start_http_stream(
+            envoy_dynamic_module_type_http_filter_config_envoy_ptr config,
+            uint64_t* stream_id_out, envoy_dynamic_module_type_module_buffer cluster_name,
+            envoy_dynamic_module_type_module_http_header* headers, size_t headers_size,
+            envoy_dynamic_module_type_module_buffer body, bint end_stream,
+            uint64_t timeout_milliseconds)
+    void envoy_dynamic_module_callback_http_filter_config_reset_http_stream(
+        envoy_dynamic_module_type_http_filter_config_envoy_ptr config, uint64_t stream_id)
+    bint envoy_dynamic_module_callback_is_validation_mode()
 
     envoy_dynamic_module_type_metrics_result \
         envoy_dynamic_module_callback_http_filter_config_define_counter(

@@ -195,7 +195,9 @@ cdef class _Detached:
         exc = task.exception()
         _stats.errors += 1
         self.fc.count_error()
-        _log(LL_ERROR, f"envoy-pyext: {self.fc.name}.{self.hook} raised:\n{_format_exc(exc)}")
+        site = _user_site(exc)
+        _log(LL_ERROR, f"envoy-pyext: {self.fc.name}.{self.hook} raised:\n{_format_exc(exc)}",
+             site[0], site[1])
 
 
 cdef int _run_detached(_Stream st, object result, str hook) except -1:

@@ -215,11 +215,22 @@ cdef class Buffer:
     def __getbuffer__(self, Py_buffer* view, int flags):
         # OWNERSHIP: a single slice is exposed in place (Envoy's memory, valid until the hook
         # returns); anything else is copied once into self._copy, kept while views exist.
-        if flags & PyBUF_WRITABLE:
-            raise BufferError("Buffer views are read-only; use set()/append()/drain()")
-        cdef _Shadow sh = _access(self._st)
+        cdef _Shadow sh
         cdef list slices
         cdef size_t ptr, length
+        if flags & PyBUF_WRITABLE:
+            raise BufferError("Buffer views are read-only; use set()/append()/drain()")
+        if self._st is None and type(self) is not Buffer:
+            # envoy_pyext.testing's in-memory body (a subclass outside Envoy): a copy; copies
+            # that earlier views still use are kept by the subclass (its _retired list).
+            if self._exports and self._copy is not None:
+                self._retired.append(self._copy)
+            self._copy = bytes(self.to_bytes())
+            PyBuffer_FillInfo(view, self, PyBytes_AS_STRING(self._copy),
+                              PyBytes_GET_SIZE(self._copy), 1, flags)
+            self._exports += 1
+            return
+        sh = _access(self._st)
         if sh is None and not self._skip:
             slices = self._slices()
             if len(slices) == 1:

@@ -84,9 +84,12 @@ cdef list _copy_envoy_headers(abi.envoy_dynamic_module_type_envoy_http_header* h
 cdef class _Callout:
 
     cdef int start(self) except -1:
-        """Starts the call on the worker (Envoy's start_http_stream)."""
+        """Starts the call: on the stream's worker (start_http_stream), or for a config-level
+        call on the main thread (config_start_http_stream)."""
         cdef _Stream st = self.st
-        cluster, pairs, body, timeout = self.request
+        cdef ConfigContext ctx = self.ctx
+        cdef bint end_stream = len(self.request) < 5 or self.request[4]
+        cluster, pairs, body, timeout = self.request[:4]
         self.request = None
         cdef Py_ssize_t n = len(pairs), i
         cdef abi.envoy_dynamic_module_type_module_http_header* arr = NULL
@@ -103,22 +106,47 @@ cdef class _Callout:
                 arr[i].key_length = PyBytes_GET_SIZE(k)
                 arr[i].value_ptr = PyBytes_AS_STRING(v)
                 arr[i].value_length = PyBytes_GET_SIZE(v)
-            result = abi.envoy_dynamic_module_callback_http_filter_start_http_stream(
-                st._s.envoy_ptr, &sid, _mbuf(cluster), arr, n, _mbuf(body), True,
-                <uint64_t>(timeout * 1000))
+            if ctx is not None:
+                result = abi.envoy_dynamic_module_callback_http_filter_config_start_http_stream(
+                    ctx.envoy_ptr, &sid, _mbuf(cluster), arr, n, _mbuf(body), end_stream,
+                    <uint64_t>(timeout * 1000))
+            else:
+                result = abi.envoy_dynamic_module_callback_http_filter_start_http_stream(
+                    st._s.envoy_ptr, &sid, _mbuf(cluster), arr, n, _mbuf(body), end_stream,
+                    <uint64_t>(timeout * 1000))
         finally:
             free(arr)
         if result == abi.envoy_dynamic_module_type_http_callout_init_result_ClusterNotFound:
-            return self.settle(ClusterNotFoundError(
-                f"no cluster named {cluster.decode(errors='replace')!r} in Envoy"), True)
-        if result != abi.envoy_dynamic_module_type_http_callout_init_result_Success:
-            return self.settle(CalloutRequestError(
+            error = ClusterNotFoundError(
+                f"no cluster named {cluster.decode(errors='replace')!r} in Envoy")
+        elif result != abi.envoy_dynamic_module_type_http_callout_init_result_Success:
+            error = CalloutRequestError(
                 f"Envoy could not create the request to {cluster.decode(errors='replace')!r} "
-                f"(init result {result})"), True)
+                f"(init result {result})")
+        else:
+            error = None
+        if error is not None:
+            if self.stream is not None:
+                self.stream.on_end(error)
+            return self.settle(error, True)
         if not self.finished:   # (Envoy may have reset it inline already)
             self.id = sid
-            st._callouts[sid] = self
+            if ctx is not None:
+                ctx.callouts[sid] = self
+            else:
+                st._callouts[sid] = self
             _stats.live_callouts += 1
+        return 0
+
+    cdef int reset(self) except -1:
+        """Resets the call's Envoy stream (on its Envoy thread)."""
+        if self.ctx is not None:
+            if self.ctx.envoy_ptr != NULL:
+                abi.envoy_dynamic_module_callback_http_filter_config_reset_http_stream(
+                    self.ctx.envoy_ptr, self.id)
+        elif self.st._s != NULL and self.st._s.envoy_ptr != NULL:
+            abi.envoy_dynamic_module_callback_http_filter_reset_http_stream(
+                self.st._s.envoy_ptr, self.id)
         return 0
 
     cdef int settle(self, object result, bint is_error) except -1:
@@ -126,34 +154,43 @@ cdef class _Callout:
         waits on exactly this future, its wake-up is taken off the loop's queue and run right
         here, on the worker: a hook that only waits on callouts never leaves the worker."""
         cdef _Stream st = self.st
-        cdef _Pending p = st._pend
-        cdef object handle = None
+        cdef dict calls = self.ctx.callouts if self.ctx is not None else st._callouts
         if self.finished:
             return 0
         self.finished = True
-        if self.id and st._callouts is not None and st._callouts.pop(self.id, None) is not None:
+        if self.id and calls is not None and calls.pop(self.id, None) is not None:
             _stats.live_callouts -= 1
-        loop = _get_event_loop().loop
-        _lock_loop()
-        try:
-            if self.future.done():
-                return 0
-            if is_error:
-                self.future.set_exception(result)
-            else:
-                self.future.set_result(result)
-            if p is not None and p.task is not None and p.handle is None \
-                    and getattr(p.task, "_fut_waiter", None) is self.future \
-                    and PyThread_get_thread_ident() == st._tid and st._s != NULL:
-                handle = _take_step(loop, p.task)
-        finally:
-            _unlock_loop()
-        if handle is None:
-            loop._write_to_self()   # whoever waits runs on the loop thread
+        return _resolve(st, self.future, result, is_error)
+
+
+cdef int _resolve(_Stream st, object future, object result, bint is_error) except -1:
+    """Resolves `future` (Envoy's thread; the loop locked). When `st`'s pending Task waits on
+    exactly this future and we are on its worker, the Task's wake-up is taken off the loop's
+    queue and run right here: a hook that only waits on Envoy (calls, bare yields) never leaves
+    the worker. Otherwise the loop thread is woken."""
+    cdef _Pending p = st._pend if st is not None else None
+    cdef object handle = None
+    loop = _get_event_loop().loop
+    _lock_loop()
+    try:
+        if future.done():
             return 0
-        p.handle = handle
-        p.steps = 0
-        return pending_step(st)
+        if is_error:
+            future.set_exception(result)
+        else:
+            future.set_result(result)
+        if p is not None and p.task is not None and p.handle is None \
+                and getattr(p.task, "_fut_waiter", None) is future \
+                and PyThread_get_thread_ident() == st._tid and st._s != NULL:
+            handle = _take_step(loop, p.task)
+    finally:
+        _unlock_loop()
+    if handle is None:
+        loop._write_to_self()   # whoever waits runs on the loop thread
+        return 0
+    p.handle = handle
+    p.steps = 0
+    return pending_step(st)
 
 
 async def _await_callout(_Callout c):
@@ -167,6 +204,8 @@ async def _await_callout(_Callout c):
 cdef int _callout_abandon(_Callout c) except -1:
     """The caller gave up (its Task was cancelled): reset the call's Envoy stream."""
     cdef _Stream st = c.st
+    if c.ctx is not None:
+        return c.ctx._abandon(c)
     if c.finished or st._s == NULL or st._s.envoy_ptr == NULL:
         return 0
     c.finished = True
@@ -192,9 +231,9 @@ cdef int _ensure_scheduler(_Stream st) except -1:
     return 0
 
 
-cdef object _http_call(_Stream st, object cluster, str method, str path, object headers,
-                       object body, double timeout, object max_response_bytes):
-    """Makes the call (or queues it for the worker) and returns the awaitable result."""
+cdef _Callout _new_callout(object cluster, str method, str path, object headers, object body,
+                           double timeout, object max_response_bytes):
+    """A call, its request checked and encoded, not started."""
     cdef _Callout c = _Callout.__new__(_Callout)
     cdef list pairs = [(b":method", _header_value(method)), (b":path", _header_value(path))]
     cdef bint has_host = False
@@ -211,8 +250,6 @@ cdef object _http_call(_Stream st, object cluster, str method, str path, object 
     cdef bytes body_b = _as_bytes(body)
     if body_b:
         pairs.append((b"content-length", str(len(body_b)).encode()))
-    _access(st)     # alive (StreamDestroyedError), from a pending hook when off the worker
-    c.st = st
     c.request = (cluster_b, pairs, body_b, timeout)
     c.future = _get_event_loop().loop.create_future()
     c.headers = []
@@ -224,6 +261,16 @@ cdef object _http_call(_Stream st, object cluster, str method, str path, object 
         c.limit = 1 << 20
     else:
         c.limit = max_response_bytes
+    return c
+
+
+cdef object _http_call(_Stream st, object cluster, str method, str path, object headers,
+                       object body, double timeout, object max_response_bytes):
+    """Makes the call (or queues it for the worker) and returns the awaitable result."""
+    cdef _Callout c = _new_callout(cluster, method, path, headers, body, timeout,
+                                   max_response_bytes)
+    _access(st)     # alive (StreamDestroyedError), from a pending hook when off the worker
+    c.st = st
     if st._callouts is None:
         st._callouts = {}
         st._callout_queue = []
@@ -246,6 +293,8 @@ cdef int callouts_run_queued(_Stream st) except -1:
         if isinstance(item, _Callout):
             if not (<_Callout>item).finished:
                 (<_Callout>item).start()
+        elif isinstance(item, tuple):   # (call, body data or trailers) of a streamed call
+            _stream_send_now(item[0], item[1])
         else:
             abi.envoy_dynamic_module_callback_http_filter_reset_http_stream(st._s.envoy_ptr, item)
     return 0
@@ -259,6 +308,9 @@ cdef int callouts_cancel(_Stream st, bint envoy_alive) except -1:
         return 0
     calls = list(st._callouts.values())
     queued = [x for x in st._callout_queue if isinstance(x, _Callout)]
+    for c in calls + queued:
+        if c.stream is not None:
+            c.stream.on_end(_asyncio.CancelledError("the stream ended"))
     st._callouts.clear()
     st._callout_queue = []
     _stats.live_callouts -= len(calls)
@@ -277,84 +329,3 @@ cdef int callouts_cancel(_Stream st, bint envoy_alive) except -1:
         _unlock_loop()
     loop._write_to_self()
     return 0
-
-
-cdef inline _Callout _callout_of(pyext_stream* s, uint64_t stream_id):
-    if s.py == NULL:
-        return None
-    cdef _Stream st = <_Stream>s.py
-    if st._callouts is None:
-        return None
-    return st._callouts.get(stream_id)
-
-
-cdef public void pyext_on_callout_headers(
-        pyext_stream* s, uint64_t stream_id,
-        abi.envoy_dynamic_module_type_envoy_http_header* headers, size_t n,
-        int end_stream) noexcept:
-    cdef _Callout c = _callout_of(s, stream_id)
-    if c is None:
-        return
-    try:
-        for k, v in _copy_envoy_headers(headers, n):
-            if k == ":status":
-                c.status = int(v)
-            elif not k.startswith(":"):
-                c.headers.append((k, v))
-    except BaseException:
-        _log(LL_ERROR, f"envoy-pyext: callout response headers:\n"
-                       f"{_format_exc(_sys.exc_info()[1])}")
-
-
-cdef public void pyext_on_callout_data(
-        pyext_stream* s, uint64_t stream_id, const abi.envoy_dynamic_module_type_envoy_buffer* data,
-        size_t n, int end_stream) noexcept:
-    cdef _Callout c = _callout_of(s, stream_id)
-    cdef size_t i
-    if c is None:
-        return
-    try:
-        for i in range(n):
-            c.body.extend(PyBytes_FromStringAndSize(data[i].ptr, data[i].length))
-        if len(c.body) > c.limit:
-            st = c.st
-            sid = c.id
-            c.settle(ResponseTooLargeError(
-                f"the response was larger than {c.limit} bytes (max_response_bytes)"), True)
-            abi.envoy_dynamic_module_callback_http_filter_reset_http_stream(
-                (<_Stream>st)._s.envoy_ptr, sid)
-    except BaseException:
-        _log(LL_ERROR, f"envoy-pyext: callout response body:\n{_format_exc(_sys.exc_info()[1])}")
-
-
-cdef public void pyext_on_callout_trailers(
-        pyext_stream* s, uint64_t stream_id,
-        abi.envoy_dynamic_module_type_envoy_http_header* trailers, size_t n) noexcept:
-    cdef _Callout c = _callout_of(s, stream_id)
-    if c is None:
-        return
-    try:
-        c.trailers.extend(_copy_envoy_headers(trailers, n))
-    except BaseException:
-        _log(LL_ERROR, f"envoy-pyext: callout trailers:\n{_format_exc(_sys.exc_info()[1])}")
-
-
-cdef public void pyext_on_callout_end(pyext_stream* s, uint64_t stream_id, int reason) noexcept:
-    cdef _Callout c = _callout_of(s, stream_id)
-    cdef bytes body
-    if c is None:
-        return
-    try:
-        if reason >= 0:
-            name = _RESET_REASONS[reason] if reason < len(_RESET_REASONS) else str(reason)
-            c.settle(CalloutResetError(f"the call's stream was reset ({name})", name), True)
-            return
-        body = bytes(c.body)
-        if c.status == 504 and body == b"upstream request timeout" \
-                and _time.monotonic() - c.started >= c.timeout * 0.9:
-            # Envoy's router answered for the call: its timeout passed.
-            c.settle(TimeoutError(f"the call did not complete within {c.timeout} s"), True)
-            return
-        c.settle(HttpResponse(c.status, c.headers, body, c.trailers), False)
-    except BaseException:
-        _log(LL_ERROR, f"envoy-pyext: callout end:\n{_format_exc(_sys.exc_info()[1])}")

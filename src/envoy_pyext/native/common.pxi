@@ -76,6 +76,7 @@ cdef struct _Stats:
     long pending          # streams whose hook is pending right now (async or RUNNING)
     long pending_peak     # the most that were pending at the same moment
     long live_callouts    # calls through Envoy clusters in flight
+    long live_configs     # FilterConfig objects not yet freed (configs and versions in use)
 
 cdef _Stats _stats
 
@@ -91,6 +92,8 @@ def stats():
         "pending": _stats.pending,
         "pending_peak": _stats.pending_peak,
         "live_callouts": _stats.live_callouts,
+        "live_configs": _stats.live_configs,
+        **_code_stats(),
     }
 
 

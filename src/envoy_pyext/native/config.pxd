@@ -1,9 +1,17 @@
-# FilterConfig: one per DynamicModuleFilter entry (config.pxi).
+# _LiveConfig: a configuration whose code the development watcher may replace (config.pxi).
+# THREAD: main thread and the watcher thread, under the GIL.
+cdef class _LiveConfig:
+    cdef pyext_config* _c           # NULL once Envoy destroyed the configuration
+
+
+# FilterConfig: one per DynamicModuleFilter entry (config.pxi); with `reload`, one per version.
 # THREAD: created and destroyed on Envoy's main thread; read-only afterwards (workers).
 cdef class FilterConfig:
     cdef readonly str name
     cdef readonly object cls
     cdef readonly object config
+    cdef readonly object code       # envoy_pyext._loader.Code: the class and its code version
+    cdef _LiveConfig _live          # with `reload`: the watcher's handle, else None
     cdef readonly bint fail_open
     cdef uint32_t events            # PYEXT_EV_* bits the class needs (the shim reads them)
     cdef bint has_init
@@ -14,11 +22,15 @@ cdef class FilterConfig:
     cdef size_t error_counter
     cdef bint has_error_counter
     cdef void* envoy_ptr            # the config's Envoy pointer: valid until config_destroy
+    cdef ConfigContext context      # parse_config's context (config-level calls, spawn)
     cdef dict metric_ids            # the class's Counter/Gauge/Histogram -> Envoy id (metrics.pxi)
     cdef object fn_on_local_reply   # the class's on_local_reply, or None (localreply.pxi)
 
     @staticmethod
     cdef FilterConfig load(str filter_name, str raw, void* config_envoy_ptr)
+
+    @staticmethod
+    cdef FilterConfig _build(str filter_name, object code, ConfigContext context)
     cdef int _define_counters(self, void* config_envoy_ptr) except -1
     cdef _Stream new_stream(self, pyext_stream* s)
     cdef void count_error(self) noexcept

@@ -1,8 +1,11 @@
 # envoy-pyext: Apache-2.0
 #
-# FilterConfig: one per DynamicModuleFilter entry in Envoy's configuration. Resolves
-# `filter_name` ("package.module:ClassName") to a Filter subclass, runs its parse_config once,
-# and records which hooks the class overrides so the shim can skip the others without the GIL.
+# FilterConfig: one per DynamicModuleFilter entry in Envoy's configuration. envoy_pyext._loader
+# resolves `filter_name`/`filter_config` to a Filter subclass (a module's class, or inline
+# source) and the version of its code; this runs its parse_config once and records which hooks
+# the class overrides so the shim can skip the others without the GIL. With `reload` (a
+# development option), a _LiveConfig lets the loader's watcher thread replace the config's
+# current FilterConfig (new streams use it; a stream keeps the one it started with).
 
 import importlib as _importlib
 
@@ -17,6 +20,10 @@ cdef extern from *:
     object pyext_tp_new(object cls, object empty_args)
 
 cdef tuple _NO_ARGS = ()
+cdef uint32_t _EV_ALL = (PYEXT_EV_REQUEST_HEADERS | PYEXT_EV_REQUEST_BODY | PYEXT_EV_REQUEST_TRAILERS
+                         | PYEXT_EV_RESPONSE_HEADERS | PYEXT_EV_RESPONSE_BODY
+                         | PYEXT_EV_RESPONSE_TRAILERS | PYEXT_EV_STREAM_COMPLETE
+                         | PYEXT_EV_DESTROY)
 
 # Which ABI event each hook needs (the shim routes an event to Python only when its bit is
 # set, or when the stream's phase needs Python: pyext_stream.python_busy).
@@ -42,65 +49,107 @@ cdef object _overridden(object cls, str name):
     return None
 
 
+cdef object _loader_module = None
+
+
+cdef object _code_loader():
+    """envoy_pyext._loader (pure Python: which code a configuration runs, and its versions),
+    imported at the first configuration, when the package is complete."""
+    global _loader_module
+    if _loader_module is None:
+        from envoy_pyext import _loader
+        _loader_module = _loader
+    return _loader_module
+
+
 cdef object _load_class(str filter_name):
+    """The Filter subclass a per-route config names, `package.module:Class` (its module as
+    imported now; per-route configs do not take part in code versions and reload)."""
     module_name, sep, class_name = filter_name.partition(":")
     if not sep or not module_name or not class_name:
         raise FilterConfigError(
-            f"envoy-pyext: filter_name {filter_name!r} must name a class as "
+            f"envoy-pyext: per-route filter_name {filter_name!r} must name a class as "
             f"'package.module:ClassName'")
     try:
-        module = _importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if e.name is not None and (module_name == e.name or module_name.startswith(e.name + ".")):
-            raise FilterConfigError(
-                f"envoy-pyext: cannot load filter {filter_name!r}: module {module_name!r} not "
-                f"found (searched sys.path = {_sys.path!r}; add its directory to PYTHONPATH)"
-            ) from None
+        cls = getattr(_importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as e:
         raise FilterConfigError(
-            f"envoy-pyext: cannot load filter {filter_name!r}: importing {module_name!r} "
-            f"failed:\n{_format_exc(e)}") from None
-    except SyntaxError as e:
+            f"envoy-pyext: cannot load {filter_name!r} for a per-route config: {e}") from None
+    if not isinstance(cls, type) or not issubclass(cls, Filter) or cls is Filter:
         raise FilterConfigError(
-            f"envoy-pyext: cannot load filter {filter_name!r}: syntax error in "
-            f"{e.filename}, line {e.lineno}: {e.msg}\n{_format_exc(e)}") from None
-    except BaseException as e:
-        raise FilterConfigError(
-            f"envoy-pyext: cannot load filter {filter_name!r}: importing {module_name!r} "
-            f"raised:\n{_format_exc(e)}") from None
-    try:
-        cls = getattr(module, class_name)
-    except AttributeError:
-        raise FilterConfigError(
-            f"envoy-pyext: cannot load filter {filter_name!r}: module {module_name!r} has no "
-            f"attribute {class_name!r}") from None
-    if not isinstance(cls, type) or not issubclass(cls, Filter):
-        raise FilterConfigError(
-            f"envoy-pyext: {filter_name!r} is not a subclass of envoy_pyext.Filter "
-            f"(it is {cls!r})")
-    if cls is Filter:
-        raise FilterConfigError(
-            f"envoy-pyext: {filter_name!r} is envoy_pyext.Filter itself; name your subclass")
+            f"envoy-pyext: {filter_name!r} is not a subclass of envoy_pyext.Filter")
     return cls
 
 
+cdef bint _takes_context(object parse_config) except -1:
+    """parse_config(cls, raw, context) or parse_config(cls, raw)? (bound: without cls)"""
+    import inspect
+    try:
+        params = list(inspect.signature(parse_config).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
+
+
 cdef str _format_exc(BaseException e):
-    return "".join(_traceback.format_exception(type(e), e, e.__traceback__))
+    # The user's frames; the runtime's own (.pxi) frames collapsed (envoy_pyext/_tb.py).
+    try:
+        return _importlib.import_module("envoy_pyext._tb").format_exception(e)
+    except BaseException:
+        return "".join(_traceback.format_exception(type(e), e, e.__traceback__))
+
+
+cdef tuple _user_site(BaseException e):
+    """(file, line) of the innermost frame of the user's code in e's traceback (for the log
+    line's [file:line]); ("envoy_pyext", 0) when there is none."""
+    try:
+        return _importlib.import_module("envoy_pyext._tb").user_location(e)
+    except BaseException:
+        return ("envoy_pyext", 0)
 
 
 cdef class FilterConfig:
     """A loaded filter configuration (one per DynamicModuleFilter entry)."""
+
+    def __cinit__(self):
+        _stats.live_configs += 1
+
+    def __dealloc__(self):
+        global _configs_freed
+        _stats.live_configs -= 1
+        _configs_freed = True
 
     def __init__(self):
         raise TypeError("FilterConfig objects are created by envoy-pyext")
 
     @staticmethod
     cdef FilterConfig load(str filter_name, str raw, void* config_envoy_ptr):
+        cdef FilterConfig fc = FilterConfig._build(
+            filter_name, _code_loader().load(filter_name, raw),
+            ConfigContext.new(filter_name, config_envoy_ptr))
+        fc.envoy_ptr = config_envoy_ptr
+        if config_envoy_ptr != NULL:
+            fc._define_counters(config_envoy_ptr)
+        _metrics_define(fc, fc.cls, config_envoy_ptr)     # metrics.pxi
+        return fc
+
+    @staticmethod
+    cdef FilterConfig _build(str filter_name, object code, ConfigContext context):
+        """A FilterConfig for `code` (an envoy_pyext._loader.Code): parse_config and hooks."""
         cdef FilterConfig fc = FilterConfig.__new__(FilterConfig)
-        cls = _load_class(filter_name)
+        cls = code.cls
+        # Misspelled hooks, signatures the runtime cannot call (envoy_pyext/_checks.py).
+        _importlib.import_module("envoy_pyext._checks").check_filter_class(cls, filter_name)
         fc.name = filter_name
         fc.cls = cls
+        fc.code = code
+        fc.context = context
         try:
-            fc.config = cls.parse_config(raw)
+            if _takes_context(cls.parse_config):
+                fc.config = cls.parse_config(code.raw, context)
+            else:
+                fc.config = cls.parse_config(code.raw)
         except BaseException as e:
             raise FilterConfigError(
                 f"envoy-pyext: {filter_name}: parse_config rejected the filter_config: "
@@ -118,11 +167,8 @@ cdef class FilterConfig:
         fc.fn_encode_trailers = _overridden(cls, "encode_trailers")
         fc.fn_on_log = _overridden(cls, "on_log")
         fc.fn_on_destroy = _overridden(cls, "on_destroy")
+        _local_reply_setup(fc, cls)     # on_local_reply (localreply.pxi)
         fc.has_init = any("__init__" in k.__dict__ for k in cls.__mro__[:cls.__mro__.index(Filter)])
-        fc.envoy_ptr = config_envoy_ptr
-        if config_envoy_ptr != NULL:
-            fc._define_counters(config_envoy_ptr)
-        _context_setup(fc, cls, config_envoy_ptr)  # metrics, on_local_reply (localreply.pxi)
         return fc
 
     cdef int _define_counters(self, void* config_envoy_ptr) except -1:
@@ -151,4 +197,67 @@ cdef class FilterConfig:
                 self.envoy_ptr, self.error_counter, NULL, 0, 1)
 
     def __repr__(self):
-        return f"<FilterConfig {self.name} events=0x{self.events:02x}>"
+        return f"<FilterConfig {self.name} events=0x{self.events:02x} {self.code!r}>"
+
+
+# A FilterConfig was freed: its code version may have gone with it (reap, at the next safe
+# point: config_new/config_destroy, or after a stream's destroy).
+cdef bint _configs_freed = False
+
+
+cdef inline void _maybe_reap() noexcept:
+    global _configs_freed
+    if _configs_freed:
+        _configs_freed = False
+        _reap()
+
+
+cdef void _reap() noexcept:
+    try:
+        _code_loader().reap()
+    except BaseException as e:
+        _log(LL_ERROR, f"envoy-pyext: freeing old code versions failed:\n{_format_exc(e)}")
+
+
+def _code_stats():
+    """The loader's part of envoy_pyext.stats()."""
+    return {} if _loader_module is None else _loader_module.stats()
+
+
+cdef class _LiveConfig:
+    """A configuration with `reload`: the development watcher (envoy_pyext._loader) reads its
+    current FilterConfig and replaces it with one built from new code. Main thread and the
+    watcher thread, under the GIL; config_destroy clears `_c` first."""
+
+    def current(self):
+        """The FilterConfig new streams get, or None once Envoy destroyed the config."""
+        return None if self._c == NULL else <object>self._c.py
+
+    def swap(self, code):
+        """Builds a FilterConfig for `code` (parse_config runs here) and makes it current.
+        False if the configuration was destroyed meanwhile."""
+        if self._c == NULL:
+            return False
+        cdef FilterConfig old = <FilterConfig>self._c.py
+        cdef FilterConfig new = FilterConfig._build(old.name, code,
+                                                    ConfigContext.new(old.name, old.envoy_ptr))
+        if self._c == NULL:   # destroyed while parse_config ran (it may release the GIL)
+            new.context.close()
+            return False
+        old = <FilterConfig>self._c.py
+        new.envoy_ptr = old.envoy_ptr
+        try:
+            _metrics_define(new, new.cls, old.envoy_ptr)
+        except BaseException as e:
+            _log(LL_ERROR, f"envoy-pyext: {old.name}: the reloaded code's metrics could not be "
+                           f"defined:\n{_format_exc(e)}")
+        new.error_counter = old.error_counter
+        new.has_error_counter = old.has_error_counter
+        new._c = self._c
+        new._live = self
+        Py_INCREF(new)
+        self._c.py = <PyObject*>new
+        if old.context is not None:
+            old.context.close()   # the replaced version's spawned work and calls end
+        Py_DECREF(old)        # the config's reference; streams keep theirs
+        return True

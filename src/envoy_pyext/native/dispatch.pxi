@@ -35,6 +35,7 @@ cdef public pyext_config* pyext_on_config_new(void* config_envoy_ptr, const char
                                               size_t config_length) noexcept:
     cdef FilterConfig fc
     cdef pyext_config* c
+    _maybe_reap()
     try:
         fc = FilterConfig.load(PyUnicode_DecodeUTF8(name, name_length, "surrogateescape"),
                                PyUnicode_DecodeUTF8(config, config_length, "surrogateescape"),
@@ -46,6 +47,18 @@ cdef public pyext_config* pyext_on_config_new(void* config_envoy_ptr, const char
         c.py = <PyObject*>fc
         Py_INCREF(fc)
         fc._c = c
+        if fc.code.reload:
+            # Development reload: new code may override other hooks than this version does,
+            # so every event reaches Python (each stream dispatches by its own version's hooks).
+            c.events = _EV_ALL
+            fc._live = _LiveConfig.__new__(_LiveConfig)
+            fc._live._c = c
+            try:
+                _code_loader().watch(fc._live)
+            except BaseException as e:
+                _log(LL_ERROR, f"envoy-pyext: {fc.name}: reload is off, watching failed:\n"
+                               f"{_format_exc(e)}")
+        _reap()   # a version this load replaced may have had no user left
         return c
     except FilterConfigError as e:
         _log(LL_CRITICAL, str(e))
@@ -58,9 +71,22 @@ cdef public void pyext_on_config_destroy(pyext_config* c) noexcept:
     if c == NULL:
         return
     cdef PyObject* fc = c.py
+    cdef _LiveConfig live = (<FilterConfig>fc)._live
+    if live is not None:
+        live._c = NULL
+        try:
+            _code_loader().unwatch(live)
+        except BaseException:
+            pass
     c.py = NULL
     free(c)
+    try:
+        if (<FilterConfig>fc).context is not None:
+            (<FilterConfig>fc).context.close()   # spawned coroutines, config-level calls
+    except BaseException as e:
+        _log(LL_ERROR, f"envoy-pyext: closing a filter config:\n{_format_exc(e)}")
     Py_DECREF(<object>fc)
+    _maybe_reap()
 
 
 cdef inline _Stream _stream_of(pyext_stream* s):
@@ -90,8 +116,10 @@ cdef int _fail(_Stream st, int side, str hook) noexcept:
             action = "continuing (fail_open)"
         else:
             action = "resetting the stream" if reset else "answering 500"
-        _log(LL_ERROR, f"envoy-pyext: {fc.name}.{hook} raised; {action}:\n"
-                       f"{_format_exc(_sys.exc_info()[1])}")
+        exc = _sys.exc_info()[1]
+        site = _user_site(exc)
+        _log(LL_ERROR, f"envoy-pyext: {fc.name}.{hook} raised; {action}:\n{_format_exc(exc)}",
+             site[0], site[1])
         if side == SIDE_NONE or st._s == NULL or st._s.envoy_ptr == NULL:
             return 0
         if fc.fail_open:
@@ -206,6 +234,7 @@ cdef public void pyext_on_destroy(pyext_stream* s) noexcept:
     finally:
         f = None
         Py_DECREF(st)
+    _maybe_reap()
 
 
 cdef public void pyext_on_scheduled(pyext_stream* s, uint64_t event_id) noexcept:

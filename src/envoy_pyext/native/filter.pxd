@@ -2,5 +2,6 @@
 # _Stream; everything else in a user filter's namespace is the user's.
 cdef class Filter:
     cdef _Stream _rt
+    cdef object _test               # envoy_pyext.testing's in-memory stream (never in Envoy)
     cdef object __weakref__
     cdef dict __dict__

@@ -3,6 +3,10 @@
 # Filter: the class users subclass, one instance per HTTP stream. It carries nothing of the
 # runtime but a reference to the stream's _Stream (stream.pxi): the user's namespace is the
 # user's. Every property checks that the stream is alive before it makes a view.
+#
+# Outside Envoy, envoy_pyext.testing.FilterTester binds a Filter to an in-memory stream
+# (_bind_test_stream): the properties then return that stream's objects. They are consulted
+# only when the Filter has no runtime stream (_rt is None), so Envoy's path is unchanged.
 
 
 cdef inline _Stream _live(Filter f):
@@ -10,6 +14,20 @@ cdef inline _Stream _live(Filter f):
     if st is None or st._s == NULL:
         _access(None)  # raises StreamDestroyedError
     return st
+
+
+cdef inline object _tested(Filter f):
+    """The in-memory stream of envoy_pyext.testing, or None (always None in Envoy)."""
+    return f._test if f._rt is None else None
+
+
+def _bind_test_stream(Filter f, stream):
+    """envoy_pyext.testing only: makes ``f``'s properties (config, callbacks, request_headers,
+    ...) and ``http_call`` use ``stream``, a pure-Python stand-in for the runtime's stream.
+    Refused for a Filter the runtime created for an Envoy stream."""
+    if f._rt is not None:
+        raise EnvoyPyextError("this Filter belongs to an Envoy stream")
+    f._test = stream
 
 
 cdef class Filter:
@@ -34,7 +52,9 @@ cdef class Filter:
     @classmethod
     def parse_config(cls, raw):
         """Turns the raw ``filter_config`` string into ``self.config``; called once per filter
-        config when Envoy loads it. Raise to reject Envoy's configuration."""
+        config when Envoy loads it. Raise to reject Envoy's configuration. Declare it
+        ``parse_config(cls, raw, context)`` to get a ConfigContext (config-level http_call,
+        spawn)."""
         return raw
 
     @classmethod
@@ -60,6 +80,9 @@ cdef class Filter:
     @property
     def config(self):
         """What parse_config returned for this filter's configuration."""
+        t = _tested(self)
+        if t is not None:
+            return t.config
         if self._rt is None:
             raise EnvoyPyextError("this Filter is not bound to an Envoy stream")
         return self._rt._fc.config
@@ -67,7 +90,11 @@ cdef class Filter:
     @property
     def callbacks(self):
         """The stream's Callbacks (send_local_reply, continue_request, log, ...)."""
-        cdef _Stream st = _live(self)
+        cdef _Stream st
+        t = _tested(self)
+        if t is not None:
+            return t.callbacks
+        st = _live(self)
         if st._callbacks is None:
             st._callbacks = Callbacks.new(st)
         return st._callbacks
@@ -75,29 +102,47 @@ cdef class Filter:
     @property
     def request_headers(self):
         """The request headers of this stream (readable in every later hook)."""
+        t = _tested(self)
+        if t is not None:
+            return t.request_headers
         return _live(self)._headers(HT_REQUEST_HEADERS)
 
     @property
     def response_headers(self):
         """The response headers of this stream (once they exist)."""
+        t = _tested(self)
+        if t is not None:
+            return t.response_headers
         return _live(self)._headers(HT_RESPONSE_HEADERS)
 
     @property
     def request_trailers(self):
+        t = _tested(self)
+        if t is not None:
+            return t.request_trailers
         return _live(self)._headers(HT_REQUEST_TRAILERS)
 
     @property
     def response_trailers(self):
+        t = _tested(self)
+        if t is not None:
+            return t.response_trailers
         return _live(self)._headers(HT_RESPONSE_TRAILERS)
 
     @property
     def request_body(self):
         """The request body as Envoy holds it (outside decode_data: what it buffered)."""
+        t = _tested(self)
+        if t is not None:
+            return t.request_body
         return _live(self)._body(SIDE_REQUEST)
 
     @property
     def response_body(self):
         """The response body as Envoy holds it (outside encode_data: what it buffered)."""
+        t = _tested(self)
+        if t is not None:
+            return t.response_body
         return _live(self)._body(SIDE_RESPONSE)
 
     @property
@@ -138,8 +183,18 @@ cdef class Filter:
         HttpResponse. ``host`` defaults to the cluster's name. Raises ClusterNotFoundError,
         CalloutRequestError, CalloutResetError, ResponseTooLargeError (more than
         ``max_response_bytes``, default 1 MiB), TimeoutError (after ``timeout`` seconds)."""
+        t = _tested(self)
+        if t is not None:
+            return t.http_call(cluster, method, path, headers, body, timeout, max_response_bytes)
         return _http_call(_live(self), cluster, method, path, headers, body, timeout,
                           max_response_bytes)
+
+    def http_stream(self, cluster, str method="POST", str path="/", headers=None,
+                    double timeout=60.0):
+        """A streamed call through the Envoy cluster ``cluster``: use it as
+        ``async with self.http_stream(...) as s:`` and ``await s.send(...)``, ``await
+        s.response_headers()``, ``async for chunk in s``. Leaving the block early resets it."""
+        return _http_stream(_live(self), cluster, method, path, headers, timeout)
 
     def decode_headers(self, headers, end_stream):
         return None

@@ -37,18 +37,26 @@ cdef class _Stream:
             return 0
         if self._pend is not None:
             pending_cancel(self)
-        callouts_cancel(self, False)    # Envoy already dropped the calls' streams
+        if self._callouts:
+            callouts_cancel(self, False)    # Envoy already dropped the calls' streams
         if self._sched != NULL:
             abi.envoy_dynamic_module_callback_http_filter_scheduler_delete(self._sched)
             self._sched = NULL
         self._s = NULL
         _stats.live_streams -= 1
-        for view in (self._v_h0, self._v_h1, self._v_h2, self._v_h3):
-            if view is not None:
-                (<HeaderMap>view)._st = None
-        for view in (self._v_b0, self._v_b1):
-            if view is not None:
-                (<Buffer>view)._st = None
+        # (one test per view, no tuple: this runs for every stream)
+        if self._v_h0 is not None:
+            self._v_h0._st = None
+        if self._v_h1 is not None:
+            self._v_h1._st = None
+        if self._v_h2 is not None:
+            self._v_h2._st = None
+        if self._v_h3 is not None:
+            self._v_h3._st = None
+        if self._v_b0 is not None:
+            self._v_b0._st = None
+        if self._v_b1 is not None:
+            self._v_b1._st = None
         if self._callbacks is not None:
             self._callbacks._st = None
         self._v_h0 = self._v_h1 = self._v_h2 = self._v_h3 = None

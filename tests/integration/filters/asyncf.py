@@ -21,11 +21,57 @@ def bump(key: str) -> None:
         observed[key] += 1
 
 
+# Barriers for the concurrency tests: a request carrying `x-barrier: <key>:<n>` is held until n
+# requests with that key have arrived, so that "n were pending at once" does not depend on the
+# machine's speed. A barrier that is never complete gives up after 30 s (the test then fails on
+# its pending_peak check instead of hanging).
+_thread_barriers: dict = {}
+_async_barriers: dict = {}   # touched only on the runtime's event-loop thread
+
+
+def _barrier_of(headers):
+    spec = headers.get("x-barrier")
+    if not spec:
+        return None
+    key, _, n = spec.rpartition(":")
+    return key, int(n)
+
+
+def thread_barrier(key: str, n: int) -> bool:
+    """Blocks the calling thread until n threads arrived with `key` (bounded)."""
+    with _lock:
+        st = _thread_barriers.setdefault(key, [0, threading.Event()])
+        st[0] += 1
+        if st[0] >= n:
+            st[1].set()
+    return st[1].wait(30)
+
+
+async def _arrive(key: str, n: int) -> None:
+    st = _async_barriers.get(key)
+    if st is None:
+        st = _async_barriers[key] = [0, asyncio.Event()]
+    st[0] += 1
+    if st[0] >= n:
+        st[1].set()
+    await asyncio.wait_for(st[1].wait(), 30)
+
+
+async def async_barrier(key: str, n: int) -> None:
+    """Suspends the calling coroutine until n coroutines arrived with `key` (bounded). The
+    bookkeeping runs on the runtime's event-loop thread whichever thread steps the caller."""
+    cf = asyncio.run_coroutine_threadsafe(_arrive(key, n), envoy_pyext.event_loop())
+    await asyncio.wrap_future(cf)
+
+
 class AsyncSleep(Filter):
     """Awaits asyncio.sleep(filter_config seconds) in the request and the response path."""
 
     async def decode_headers(self, headers, end_stream):
         await asyncio.sleep(float(self.config or 0.05))
+        barrier = _barrier_of(headers)
+        if barrier is not None:
+            await async_barrier(*barrier)
         headers["x-async"] = "request"
         self.user = headers.get("x-user", "nobody")
 
@@ -34,7 +80,7 @@ class AsyncSleep(Filter):
         headers["x-async"] = f"response:{self.user}"
 
 
-_pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="pyext-test")
+_pool = ThreadPoolExecutor(max_workers=128, thread_name_prefix="pyext-test")
 
 
 class ThreadWork(Filter):
@@ -46,8 +92,12 @@ class ThreadWork(Filter):
 
     def work(self):
         try:
-            threading.Event().wait(0.2)  # stand-in for blocking work
             h = self.request_headers
+            barrier = _barrier_of(h)
+            if barrier is not None:
+                thread_barrier(*barrier)  # after the hook returned RUNNING (h was readable)
+            else:
+                threading.Event().wait(0.2)  # stand-in for blocking work
             h["x-thread"] = h.get("x-user", "nobody")
             with _lock:
                 observed["thread_ids"].add(threading.get_ident())

@@ -31,6 +31,12 @@ class Caller(Filter):
                 seen = json.loads(r.body)
                 headers["x-callout"] = f"{r.status} {seen['path']} {seen['body']} {r.get('x-side')}"
                 headers["x-loop"] = str(threading.get_ident() != worker)
+            elif what == "from-loop":
+                worker = threading.get_ident()
+                await asyncio.sleep(0.001)      # a timer: the Task continues on the loop thread
+                assert threading.get_ident() != worker
+                r = await self.http_call("side", path="/ok?from=loop")  # hops to the worker
+                headers["x-callout"] = f"{r.status} {json.loads(r.body)['path']}"
             elif what == "404":
                 r = await self.http_call("side", path="/status/404")
                 headers["x-callout"] = str(r.status)
@@ -52,6 +58,17 @@ class Caller(Filter):
                 a, b = await asyncio.gather(self.http_call("side", path="/ok?n=1"),
                                             self.http_call("side", path="/ok?n=2"))
                 headers["x-callout"] = ",".join(json.loads(r.body)["path"] for r in (a, b))
+            elif what == "stream":
+                async with self.http_stream("side", "POST", "/echo") as s:
+                    await s.send(b"part1-")
+                    await s.send(b"part2", end_stream=True)
+                    await s.response_headers()
+                    chunks = [c async for c in s]
+                headers["x-stream"] = f"{s.status} {b''.join(chunks).decode()} {s.trailers}"
+            elif what == "stream-early":
+                async with self.http_stream("side", "POST", "/echo") as s:
+                    await s.send(b"never finished")
+                headers["x-stream"] = "left early"
             elif what == "hold":
                 try:
                     await self.http_call("side", path="/hold", timeout=60)
@@ -67,6 +84,21 @@ class Caller(Filter):
         except TimeoutError:
             return self.callbacks.send_local_reply(504, body=f"{what}\n")
         return Status.CONTINUE
+
+
+class ThreadCaller(Filter):
+    """RUNNING: a plain thread makes the call (it hops to the worker) and continues."""
+
+    def decode_headers(self, headers, end_stream):
+        threading.Thread(target=self._work, daemon=True).start()
+        return Status.RUNNING
+
+    def _work(self):
+        loop = envoy_pyext.event_loop()
+        call = self.http_call("side", path="/ok?t=1")   # made on this thread
+        r = asyncio.run_coroutine_threadsafe(call, loop).result(30)
+        self.request_headers["x-callout"] = f"{r.status} {json.loads(r.body)['path']}"
+        self.callbacks.continue_request()
 
 
 class Report(Filter):
