@@ -248,27 +248,6 @@ PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_http_stream_reset(
   pyext_on_callout_end(stream_of(filter_module_ptr), stream_id, static_cast<int>(reason));
 }
 
-// A local reply is about to be sent (optional hook): only classes with on_local_reply enter
-// Python. It may run inside a Python hook (the filter's own send_local_reply): GilGuard knows.
-PYEXT_EXPORT envoy_dynamic_module_type_on_http_filter_local_reply_status
-envoy_dynamic_module_on_http_filter_local_reply(
-    envoy_dynamic_module_type_http_filter_envoy_ptr,
-    envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, uint32_t response_code,
-    envoy_dynamic_module_type_envoy_buffer details, bool reset_imminent) {
-  pyext_stream* s = stream_of(filter_module_ptr);
-  if ((s->config->events & PYEXT_EV_LOCAL_REPLY) == 0) {
-    return envoy_dynamic_module_type_on_http_filter_local_reply_status_Continue;
-  }
-  try {
-    PythonScope python;
-    return static_cast<envoy_dynamic_module_type_on_http_filter_local_reply_status>(
-        pyext_on_local_reply(s, response_code, details.ptr, details.length, reset_imminent));
-  } catch (...) {
-    pyext::log_error("envoy-pyext: internal error in local_reply");
-    return envoy_dynamic_module_type_on_http_filter_local_reply_status_Continue;
-  }
-}
-
 // ---- config-level events (Envoy's main thread; optional hooks) --------------------------------
 namespace {
 inline pyext_config* config_of(envoy_dynamic_module_type_http_filter_config_module_ptr p) {
@@ -323,6 +302,27 @@ PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_config_http_stream_reset(
     envoy_dynamic_module_type_http_stream_reset_reason reason) {
   GilGuard gil;
   pyext_on_config_callout_end(config_of(config_module_ptr), stream_id, static_cast<int>(reason));
+}
+
+// A local reply is about to be sent (optional hook): only classes with on_local_reply enter
+// Python. It may run inside a Python hook (the filter's own send_local_reply): GilGuard knows.
+PYEXT_EXPORT envoy_dynamic_module_type_on_http_filter_local_reply_status
+envoy_dynamic_module_on_http_filter_local_reply(
+    envoy_dynamic_module_type_http_filter_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, uint32_t response_code,
+    envoy_dynamic_module_type_envoy_buffer details, bool reset_imminent) {
+  pyext_stream* s = stream_of(filter_module_ptr);
+  if ((s->config->events & PYEXT_EV_LOCAL_REPLY) == 0) {
+    return envoy_dynamic_module_type_on_http_filter_local_reply_status_Continue;
+  }
+  try {
+    PythonScope python;
+    return static_cast<envoy_dynamic_module_type_on_http_filter_local_reply_status>(
+        pyext_on_local_reply(s, response_code, details.ptr, details.length, reset_imminent));
+  } catch (...) {
+    pyext::log_error("envoy-pyext: internal error in local_reply");
+    return envoy_dynamic_module_type_on_http_filter_local_reply_status_Continue;
+  }
 }
 
 // ---- hooks Envoy 1.40 requires but envoy-pyext does not use: stubs ---------------------------

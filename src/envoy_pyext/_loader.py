@@ -66,9 +66,10 @@ _MODULE_KEYS = {"class", "config", "reload"}
 _lock = threading.RLock()           # one load at a time (Envoy's main thread, the watcher)
 _current: dict[str, Version] = {}   # key ("module:<name>", "inline:<label>") -> its version
 _counts = {"code_versions": 0, "code_loads": 0}
-_retired: list[tuple[str, weakref.ref]] = []   # modules of freed versions, until they are gone
+# Modules of freed versions (name, weak reference), until they are gone themselves.
+_retired: list[tuple[str, weakref.ref[types.ModuleType]]] = []
 _collect = False                    # a version was freed since the last reap()
-_live_versions: weakref.WeakSet[Version] = weakref.WeakSet()
+_live_versions: weakref.WeakSet[Version] = weakref.WeakSet()   # every version alive
 
 
 def _sha(data: bytes) -> str:
@@ -354,7 +355,7 @@ class _SourceLoader(importlib.machinery.SourceFileLoader):
     def get_code(self, fullname: str) -> types.CodeType:
         data = self.get_data(self.path)
         self._hashes[self.path] = _sha(data)
-        return self.source_to_code(data, self.path)  # type: ignore[no-any-return]
+        return self.source_to_code(data, self.path)
 
 
 class _SourceFinder:
@@ -418,7 +419,7 @@ def _new_version(target: str, module_name: str, key: str,
         del sys.modules[name]
     importlib.invalidate_caches()
     finder = _SourceFinder(module_name.rpartition(".")[0] or module_name, hashes)
-    sys.meta_path.insert(0, finder)  # type: ignore[arg-type]
+    sys.meta_path.insert(0, finder)
     try:
         module = importlib.import_module(module_name)
     except BaseException as e:
@@ -428,7 +429,7 @@ def _new_version(target: str, module_name: str, key: str,
             sys.modules.update(purged)
         raise _import_error(target, module_name, e) from None
     finally:
-        sys.meta_path.remove(finder)  # type: ignore[arg-type]
+        sys.meta_path.remove(finder)
     return module, _make_version(key, module_name, module, hashes)
 
 

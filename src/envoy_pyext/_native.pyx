@@ -35,4 +35,4 @@ include "native/filter.pxi"           # Filter: the class users subclass
 include "native/routeconfig.pxi"      # per-route configuration: parse_route_config, route_config
 include "native/config.pxi"           # FilterConfig: loading `package.module:Class`, parse_config
 include "native/dispatch.pxi"         # pyext_on_*: the functions the C++ shim calls; the error barrier
-include "native/localreply.pxi"       # on_local_reply: every local reply of the stream
+include "native/localreply.pxi"       # on_local_reply, the Envoy-context set-up of a filter config

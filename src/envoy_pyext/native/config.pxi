@@ -131,7 +131,7 @@ cdef class FilterConfig:
         fc.envoy_ptr = config_envoy_ptr
         if config_envoy_ptr != NULL:
             fc._define_counters(config_envoy_ptr)
-        _metrics_define(fc, fc.cls, config_envoy_ptr)     # metrics.pxi
+        _context_setup(fc, fc.cls, config_envoy_ptr)  # metrics, on_local_reply (localreply.pxi)
         return fc
 
     @staticmethod
@@ -167,7 +167,6 @@ cdef class FilterConfig:
         fc.fn_encode_trailers = _overridden(cls, "encode_trailers")
         fc.fn_on_log = _overridden(cls, "on_log")
         fc.fn_on_destroy = _overridden(cls, "on_destroy")
-        _local_reply_setup(fc, cls)     # on_local_reply (localreply.pxi)
         fc.has_init = any("__init__" in k.__dict__ for k in cls.__mro__[:cls.__mro__.index(Filter)])
         return fc
 
@@ -247,7 +246,7 @@ cdef class _LiveConfig:
         old = <FilterConfig>self._c.py
         new.envoy_ptr = old.envoy_ptr
         try:
-            _metrics_define(new, new.cls, old.envoy_ptr)
+            _context_setup(new, new.cls, old.envoy_ptr)
         except BaseException as e:
             _log(LL_ERROR, f"envoy-pyext: {old.name}: the reloaded code's metrics could not be "
                            f"defined:\n{_format_exc(e)}")

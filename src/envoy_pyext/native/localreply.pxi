@@ -6,11 +6,12 @@
 # this filter's send_local_reply (it then runs inside that call). It may return Status.RESET to
 # reset the stream instead of sending the reply. It must be a plain (not async) function; what
 # it raises is logged and counted, and the reply goes out.
+#
+# Also _context_setup: what FilterConfig.load does for the Envoy context (metrics.pxi, this).
 
 
-cdef int _local_reply_setup(FilterConfig fc, object cls) except -1:
-    """Records the class's on_local_reply (FilterConfig._build): the shim routes the event to
-    Python only for classes that have one."""
+cdef int _context_setup(FilterConfig fc, object cls, void* config_envoy_ptr) except -1:
+    _metrics_define(fc, cls, config_envoy_ptr)
     fc.fn_on_local_reply = _overridden(cls, "on_local_reply")
     if fc.fn_on_local_reply is not None:
         fc.events |= PYEXT_EV_LOCAL_REPLY

@@ -17,6 +17,7 @@ cdef class _Pending:
     cdef object value           # the hook's result, or the exception it raised
     cdef _Shadow shadow         # None while the coroutine stays on the worker
     cdef Py_ssize_t base        # data hook: the view's size when the hook went pending
+    cdef bint watched           # the Task's done callback is installed
 
     cdef int complete(self, bint is_error, object value) except -1
 

@@ -70,11 +70,31 @@ cdef int pending_start(_Stream st, int side, int kind, bint eos, object task) ex
     return 0
 
 
-cdef bint _park(_Pending p, object loop) except -1:
+cdef inline tuple _loop_state(object loop):
+    """What a step may have changed that the loop thread must see (timers, ready callbacks)."""
+    return (len(loop._scheduled), len(loop._ready))
+
+
+cdef bint _waits_on_envoy(_Stream st, object task):
+    """Does `task` wait on one of the stream's calls (a future Envoy resolves on the worker)?"""
+    fut = getattr(task, "_fut_waiter", None)
+    if fut is None or not st._callouts:
+        return False
+    for c in st._callouts.values():
+        if (<_Callout>c).future is fut or ((<_Callout>c).stream is not None and (
+                (<_Callout>c).stream._waiter is fut
+                or (<_Callout>c).stream._headers_future is fut)):
+            return True
+    return False
+
+
+cdef bint _park(_Pending p, object loop, tuple before) except -1:
     """After a step of p's Task on the worker (loop locked): a bare yield is taken again on
     the worker through Envoy's scheduler; a Task waiting on a future (or one that yielded bare
     too often in a row) is left to the loop thread, with a copy of the stream for its views.
-    Returns True when the loop thread must be woken."""
+    Returns True when the loop thread must be woken: not for a Task that waits on one of the
+    stream's calls when the step left the loop's timers and ready queue as they were (`before`),
+    since Envoy resolves those on the worker."""
     cdef _Stream st = p.st
     handle = _take_step(loop, p.task)
     if handle is not None and p.steps < _MAX_STEPS:
@@ -85,8 +105,10 @@ cdef bint _park(_Pending p, object loop) except -1:
         loop._ready.append(handle)
     if p.shadow is None:
         p.shadow = _Shadow.snapshot(st, SIDE_NONE)
-    p.task.add_done_callback(p._task_done)
-    return True
+    if not p.watched:
+        p.watched = True
+        p.task.add_done_callback(p._task_done)
+    return handle is not None or _loop_state(loop) != before or not _waits_on_envoy(st, p.task)
 
 
 cdef int run_coroutine(_Stream st, int side, int kind, bint eos, object coro) except -1:
@@ -98,13 +120,14 @@ cdef int run_coroutine(_Stream st, int side, int kind, bint eos, object coro) ex
     _lock_loop()
     try:
         task, first = _new_task(loop, coro, st._context())
+        before = _loop_state(loop)
         _run_step(loop, first)
         # Decided under the lock: once it is released the loop thread may finish the Task,
         # and a Task that went pending must complete through its token, never inline.
         finished = task.done()
         if not finished:
             pending_start(st, side, kind, eos, task)
-            wake = _park(st._pend, loop)
+            wake = _park(st._pend, loop, before)
     finally:
         _unlock_loop()
     if wake:
@@ -126,11 +149,12 @@ cdef int pending_step(_Stream st) except -1:
     loop = _get_event_loop().loop
     _lock_loop()
     try:
+        before = _loop_state(loop)
         _run_step(loop, handle)
         if st._pend is p:
             finished = p.task.done()    # under the lock, as in run_coroutine
             if not finished:
-                wake = _park(p, loop)
+                wake = _park(p, loop, before)
     finally:
         _unlock_loop()
     if wake:
