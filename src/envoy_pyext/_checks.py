@@ -38,7 +38,11 @@ HOOK_ARGS: dict[str, tuple[str, ...]] = {
     "encode_trailers": ("trailers",),
     "on_log": (),
     "on_destroy": (),
+    "on_local_reply": ("status_code", "details", "reset_imminent"),
 }
+
+#: Hooks the runtime calls while Envoy waits for the answer: never ``async def``.
+SYNC_ONLY = ("on_local_reply",)
 
 #: The class attribute that lists method names that only look like hooks.
 OPT_OUT = "not_hooks"
@@ -149,6 +153,10 @@ def problems(cls: type) -> list[str]:
         where = _where(cls, name)
         if not callable(fn):
             out.append(f"hook {name}{where} is not callable (it is {fn!r})")
+            continue
+        if name in SYNC_ONLY and inspect.iscoroutinefunction(fn):
+            out.append(f"hook {name}{where} is `async def`: it runs while Envoy sends the "
+                       f"reply and must return at once (a plain def)")
             continue
         if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
             out.append(f"hook {name}{where} is a generator function (it contains `yield`): a "
