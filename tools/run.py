@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # envoy-pyext: Apache-2.0
-"""`make run`: start Envoy 1.40.0 with libpyfilter.so and envoy-golang.yaml, say where to send
-a request, and keep serving until Ctrl-C (or --for N seconds).
+"""Start Envoy 1.40.0 with libpyfilter.so and a configuration file (default envoy-golang.yaml),
+say where to send a request, and keep serving until Ctrl-C (or --for N seconds). (`make run`
+uses `envoy-pyext run`, which writes the configuration itself; this runs any file.)
 
 Envoy is started by envoy_pyext.launcher: its output goes to this terminal (and to a log
 file), and the addresses printed are those Envoy really bound, read back from its admin API.

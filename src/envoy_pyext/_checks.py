@@ -173,7 +173,7 @@ def problems(cls: type) -> list[str]:
                        f"({expected}): {e}")
 
     if any("parse_config" in k.__dict__ for k in _user_classes(cls)):
-        sig = _signature(cls.parse_config)
+        sig = _signature(getattr(cls, "parse_config"))
         if sig is not None:
             declared = inspect.getattr_static(cls, "parse_config")
             try:
@@ -192,7 +192,7 @@ def problems(cls: type) -> list[str]:
                            f"cls.parse_config(raw) or cls.parse_config(raw, context){hint}: {e}")
 
     if any("__init__" in k.__dict__ for k in _user_classes(cls)):
-        sig = _signature(cls.__init__)
+        sig = _signature(getattr(cls, "__init__"))
         if sig is not None:
             try:
                 sig.bind(object())

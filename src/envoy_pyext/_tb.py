@@ -14,12 +14,13 @@ from __future__ import annotations
 import os
 import traceback
 from types import TracebackType
+from typing import Any
 
 __all__ = ["format_exception", "is_runtime_file", "user_location"]
 
 _PKG = os.path.dirname(os.path.abspath(__file__))
-_PY_RUNTIME = {os.path.join(_PKG, name) for name in ("_teststream.py", "testing.py", "_tb.py",
-                                                    "_checks.py")}
+_PY_RUNTIME = {os.path.join(_PKG, name) for name in ("_teststream.py", "_testcontext.py",
+                                                    "testing.py", "_tb.py", "_checks.py")}
 
 
 def is_runtime_file(filename: str) -> bool:
@@ -43,11 +44,12 @@ class _Hidden(traceback.FrameSummary):
 
 
 class _TrimmedStack(traceback.StackSummary):
-    def format_frame_summary(self, frame_summary: traceback.FrameSummary) -> str:
+    def format_frame_summary(self, frame_summary: traceback.FrameSummary,
+                             **kwargs: Any) -> str:  # (3.13 passes colorize=)
         if isinstance(frame_summary, _Hidden):
             n = frame_summary.count
             return f"  [{n} envoy-pyext runtime frame{'s' if n != 1 else ''} hidden]\n"
-        return super().format_frame_summary(frame_summary)
+        return super().format_frame_summary(frame_summary, **kwargs)
 
 
 def _trim(stack: traceback.StackSummary) -> traceback.StackSummary:

@@ -71,7 +71,7 @@ SIDE_NAMES = ("request", "response", "stream")
 PHASES = ("WAIT", "STREAMING", "STOPPED", "BUFFERING", "PENDING", "DONE", "CLOSED")
 P_WAIT, P_STREAMING, P_STOPPED, P_BUFFERING, P_PENDING, P_DONE, P_CLOSED = range(7)
 _LEGAL = {PHASES.index(a): {PHASES.index(b) for b in bs}
-          for a, bs in _native._phase_table().items()}
+          for a, bs in getattr(_native, "_phase_table")().items()}
 
 S_CONTINUE, S_STOP_AND_BUFFER, S_STOP_AND_BUFFER_WATERMARK, S_STOP_NO_BUFFER = 0, 1, 2, 3
 S_LOCAL_REPLY, S_RUNNING, S_PENDING = 4, 5, 100
@@ -458,6 +458,29 @@ class TestCallbacks(Callbacks):
         self._stream.worker_only()
         return self._stream.worker_index
 
+    # -- routing (native/routing.pxi): recorded on the Result --
+    def clear_route_cache(self) -> None:
+        self._stream.access()
+        self._stream.route_cache_clears += 1
+
+    def set_upstream_override_host(self, host: str, strict: bool = False) -> None:
+        from ._testcontext import check_override_host
+
+        check_override_host(host)
+        st = self._stream
+        st.access()
+        if st.sides[REQUEST].sent_headers is not None and st.pend is None:
+            raise EnvoyPyextError(f"Envoy refused the upstream override host {host!r} (it "
+                                  f"works on the request path only)")
+        st.override_host = (host, bool(strict))
+
+    def add_response_flag(self, flag: str) -> None:
+        from ._testcontext import check_flag
+
+        check_flag(flag)
+        self._stream.access()
+        self._stream.response_flags.append(flag)
+
     def log(self, level: str | int, message: object) -> None:
         frame = sys._getframe(1)
         self._stream.log_line(envoy_level(level), str(message), frame.f_code.co_filename,
@@ -487,6 +510,7 @@ class _Side:
         self.sent_end = False
         self.held_trailers = False
         self.end_arrived = False
+        self.overflowed = False  # the body outgrew the buffer limit: Envoy answered
 
 
 class _Pending:
@@ -501,6 +525,9 @@ class _Pending:
         self.error = False
         self.value: Any = None
         self.event = threading.Event()
+        # The work left the worker (a thread after RUNNING; a coroutine that waits on a
+        # future): reads of Envoy-only state (metadata, filter state) are refused there.
+        self.left_worker = task is None
 
     def complete(self, is_error: bool, value: Any) -> None:
         if self.done:
@@ -575,7 +602,11 @@ class TestStream:
     """One HTTP stream: the user's Filter, its views, the phase machine and Envoy around it."""
 
     def __init__(self, fc: StreamConfig, *, timeout: float, buffer_limit: int,
-                 worker_index: int, callouts: Any) -> None:
+                 worker_index: int, callouts: Any, context: Any = None) -> None:
+        from ._testcontext import Attributes, Metrics, TestFilterState, TestMetadata, \
+            TestStreamInfo, check_metadata
+
+        ctx: dict[str, Any] = dict(context or {})
         self.fc = fc
         self.config = fc.config
         self.timeout = timeout
@@ -600,6 +631,7 @@ class TestStream:
         self.local_reply: tuple[int, list[tuple[bytes, bytes]], bytes, str, str] | None = None
         self.client_reset = False
         self.client_details = ""
+        self.envoy_response: tuple[int, list[tuple[bytes, bytes]], bytes, str] | None = None
         self.errors: list[HookError] = []
         self.logs: list[LogLine] = []
         # views
@@ -607,8 +639,66 @@ class TestStream:
         self._views_b = [TestBuffer(self, REQUEST), TestBuffer(self, RESPONSE)]
         self.callbacks = TestCallbacks(self)
         self.filter: Any = None
+        # the Envoy context (envoy_pyext/_testcontext.py)
+        self.attributes = Attributes(self, ctx.get("properties") or {})
+        self.connection_id: int = ctx.get("connection_id", 1)
+        self.metadata_store = check_metadata(ctx.get("metadata"))
+        self.filter_state_values: dict[str, bytes] = {
+            k: (v.encode() if isinstance(v, str) else bytes(v))
+            for k, v in (ctx.get("filter_state") or {}).items()}
+        self.filter_state_objects: dict[str, Any] = dict(ctx.get("filter_state_objects") or {})
+        self.filter_state_spans: dict[str, str] = {}
+        self.metrics: Metrics = ctx.get("metrics") or Metrics()
+        self.route_config_value: Any = ctx.get("route_config")
+        self.route_cache_clears = 0
+        self.override_host: tuple[str, bool] | None = None
+        self.response_flags: list[str] = []
+        self._stream_info = TestStreamInfo(self)
+        self._metadata = TestMetadata(self)
+        self._filter_state = TestFilterState(self)
 
     # -- what the Filter's properties return (_bind_test_stream) --
+    @property
+    def stream_info(self) -> Any:
+        self.alive()
+        return self._stream_info
+
+    @property
+    def metadata(self) -> Any:
+        self.alive()
+        return self._metadata
+
+    @property
+    def filter_state(self) -> Any:
+        self.alive()
+        return self._filter_state
+
+    @property
+    def route_config(self) -> Any:
+        self.access()
+        return self.route_config_value
+
+    def get_property(self, path: Any, default: Any = None) -> Any:
+        from ._testcontext import get_property
+
+        self.alive()
+        return get_property(self, path, default)
+
+    def bound_metric(self, metric: Any) -> Any:
+        from ._testcontext import TestBoundMetric
+
+        return TestBoundMetric(metric, self)
+
+    def http_stream(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(
+            "FilterTester has no fake for http_stream yet (http_call has one: "
+            "FilterTester.callouts); test streamed calls in Envoy")
+
+    def off_worker(self) -> bool:
+        """A pending hook's work left the worker: Envoy-only reads are refused there."""
+        p = self.pend
+        return p is not None and p.left_worker
+
     @property
     def request_headers(self) -> TestHeaderMap:
         self.alive()
@@ -721,7 +811,7 @@ class TestStream:
     # -- logging --
     def log_line(self, level: str, message: str, file: str, line: int) -> None:
         self.logs.append(LogLine(level, message, file, line))
-        record = log.makeRecord(log.name, _PY_LEVELS[level], file, line, message, None, None)
+        record = log.makeRecord(log.name, _PY_LEVELS[level], file, line, message, (), None)
         log.handle(record)
 
     # -- phases (native/phase.pxi) --
@@ -940,15 +1030,15 @@ class TestStream:
     def start_task(self, side: int, kind: int, awaitable: Any) -> None:
         loop = _native.event_loop()
         coro = awaitable if asyncio.iscoroutine(awaitable) else _await(awaitable)
-        p = _Pending(side, kind, None)
+        p = _Pending(side, kind, True)  # (a coroutine: continue_*() refuses to complete it)
         self.pend = p
 
         def start() -> None:
             task = loop.create_task(coro, context=self.ctx)
             p.task = task
             task.add_done_callback(lambda t: p.event.set())
+            loop.call_soon(_watch, loop, p, task, 0)
 
-        p.task = True  # a coroutine (continue_*() refuses to complete it)
         loop.call_soon_threadsafe(start)
 
     def wait_pending(self, fn: Any) -> int:
@@ -1090,7 +1180,21 @@ class TestStream:
                 headers.append((b"content-type", b"text/plain"))
         headers.append((b"content-length", str(len(body)).encode()))
         self.local_reply = (status, headers, body, details, by)
+        self.attributes.response_bytes = len(body)
         self.client_details = details
+
+    def buffer_overflow(self, side: int) -> None:
+        """Envoy's answer when a body buffered with StopIterationAndBuffer outgrows the buffer
+        limit: the request gets 413 (a reply that passes the filter's encode hooks), the
+        response 500 (sent to the client directly)."""
+        self.sides[side].overflowed = True
+        if side == REQUEST:
+            self.envoy_response = (413, [(b"content-length", b"17"),
+                                         (b"content-type", b"text/plain")],
+                                   b"Payload Too Large", "request_payload_too_large")
+        else:
+            self.envoy_reply(500, [(b"content-type", b"text/plain")], b"Internal Server Error",
+                             "response_payload_too_large", "envoy")
 
     def reset(self, details: str) -> None:
         self.client_reset = True
@@ -1118,7 +1222,15 @@ class TestStream:
     def envoy_data(self, side: int, chunk: bytes, eos: bool) -> None:
         sd = self.sides[side]
         sd.end_arrived = eos
+        if sd.phase == P_BUFFERING and not self.closed \
+                and len(sd.buffered) + len(chunk) > self.buffer_limit:
+            # Envoy reads a body in pieces far smaller than its buffer limit: a body the filter
+            # buffers outgrows the limit before its end arrives.
+            self.buffer_overflow(side)
+            return
         sd.received = bytearray(chunk)
+        if side == REQUEST:
+            self.attributes.request_bytes += len(chunk)
         try:
             env = self.dispatch(side, DATA, eos)
             if self.closed or self.client_reset:
@@ -1127,8 +1239,12 @@ class TestStream:
                 self.flush(side)
                 sd.sent_body += sd.received
                 sd.sent_end = eos
+                if side == RESPONSE:
+                    self.attributes.response_bytes = len(sd.sent_body)
             elif env in (STOP_BUFFER, STOP_WATERMARK):
                 sd.buffered += sd.received
+                if env == STOP_BUFFER and len(sd.buffered) > self.buffer_limit:
+                    self.buffer_overflow(side)
             # StopIterationNoBuffer: the chunk was consumed by the filter
         finally:
             sd.received = None
@@ -1150,6 +1266,7 @@ class TestStream:
     # -- the end of the stream (dispatch.pxi: stream_complete, destroy) --
     def complete(self) -> None:
         self.ended = True
+        self.attributes.finish()
         if self.pend is not None:
             self.abandon()
         fn = self.fc.fn["on_log"]
@@ -1185,6 +1302,17 @@ class TestStream:
             raise
         except BaseException as e:  # noqa: BLE001
             self.fail(NONE, hook, e)
+
+
+def _watch(loop: Any, p: _Pending, task: Any, steps: int) -> None:
+    """Runs right behind each step of a hook's Task: waiting on a future, or 16 bare yields in
+    a row, take it off the worker in the runtime (pending.pxi)."""
+    if task.done() or p.left_worker:
+        return
+    if getattr(task, "_fut_waiter", None) is not None or steps >= 16:
+        p.left_worker = True
+    else:
+        loop.call_soon(_watch, loop, p, task, steps + 1)
 
 
 def status_of(result: Any, fn: Any) -> int:

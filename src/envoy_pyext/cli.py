@@ -156,7 +156,7 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host, n
 
 
-def _filter_entry(filter_name: str, raw_config: str, so: Path) -> dict:
+def _filter_entry(filter_name: str, raw_config: str, so: Path) -> dict[str, Any]:
     return {
         "name": "envoy.filters.http.dynamic_modules",
         "typed_config": {
@@ -170,7 +170,8 @@ def _filter_entry(filter_name: str, raw_config: str, so: Path) -> dict:
     }
 
 
-def _hcm(stat_prefix: str, route: dict, filters: list[dict]) -> dict:
+def _hcm(stat_prefix: str, route: dict[str, Any],
+         filters: list[dict[str, Any]]) -> dict[str, Any]:
     return {"name": "envoy.filters.network.http_connection_manager", "typed_config": {
         "@type": HCM_TYPE,
         "stat_prefix": stat_prefix,
@@ -182,7 +183,7 @@ def _hcm(stat_prefix: str, route: dict, filters: list[dict]) -> dict:
 
 def envoy_config(filter_name: str, raw_config: str, so: Path, *,
                  listen: str = DEFAULT_LISTEN, upstream: str | None = None,
-                 admin: str = "127.0.0.1:0", timeout: str = "30s") -> dict:
+                 admin: str = "127.0.0.1:0", timeout: str = "30s") -> dict[str, Any]:
     """The bootstrap `run` starts Envoy with: a listener at `listen` whose HTTP filters are the
     filter and the router; the router sends to `upstream` (a URL), or, without one, to the
     built-in echo (envoy_pyext.echo:Echo on an internal listener of the same Envoy)."""
@@ -315,7 +316,7 @@ def to_yaml(node: Any, indent: int = 0) -> str:
 
 def _banner(envoy: Any, filter_name: str, upstream: str | None) -> str:
     address, port = envoy.addresses.get("proxy", ("?", 0))
-    url = f"http://{address}:{port}/"
+    url = f"http://[{address}]:{port}/" if ":" in address else f"http://{address}:{port}/"
     lines = [
         f"envoy-pyext: Envoy (pid {envoy.pid}) runs {filter_name}",
         f"  listening on: {url}",
@@ -350,6 +351,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         envoy = launcher.Envoy(
             config, name="envoy", workdir=workdir, concurrency=args.concurrency,
             log_level=args.log_level, pythonpath=dirs,
+            env=launcher.reload_env(launcher.envoy_env(dirs)) if args.reload else None,
             extra_args=["--component-log-level", f"dynamic_modules:{args.filter_log_level}"],
             echo=sys.stderr.buffer)
         try:
@@ -581,6 +583,10 @@ def build_parser() -> argparse.ArgumentParser:
     _filter_args(p)
     _envoy_args(p)
     p.add_argument("--concurrency", type=int, default=1, help="Envoy worker threads")
+    p.add_argument("--reload", action="store_true",
+                   help="development reload: a saved change of the filter's package is used by "
+                        "new streams within about a second, without restarting Envoy (a broken "
+                        "save is logged, the last good code keeps serving)")
     p.add_argument("--log-level", default="error",
                    help="Envoy's own log level (default error; the filters' lines: "
                         "--filter-log-level)")

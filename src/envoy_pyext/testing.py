@@ -29,11 +29,11 @@ exceptions the runtime caught, and the lines your filter logged.
 
 Where it differs from Envoy: Envoy splits and merges body chunks as they come off the network
 (``chunks=[...]`` are delivered exactly as given: write data hooks that do not depend on chunk
-boundaries; an HTTP/1.1 chunked body often ends with an empty chunk, pass ``b""`` last to
-test that); the upstream answers after the whole request arrived; work a hook left pending is
-waited for before the next event is delivered (Envoy holds those events meanwhile and
-delivers them afterwards, in order); Envoy's own answers (no route, 413 over the buffer
-limit, timeouts) are not simulated.
+boundaries); the upstream answers after the whole request arrived; work a hook left pending
+is waited for before the next event is delivered (Envoy holds those events meanwhile and
+delivers them afterwards, in order). Of Envoy's own answers only those for bodies buffered
+beyond the buffer limit are simulated (413 for a request, 500 for a response); no route,
+timeouts and other filters are not.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from __future__ import annotations
 import copy
 import importlib
 import inspect
+import itertools
 import json
 import threading
 import uuid
@@ -49,6 +50,7 @@ from typing import Any, Union
 
 from . import _native
 from ._native import EnvoyPyextError, Filter, FilterConfigError, HttpResponse
+from ._testcontext import PROPERTY_NAMES, Metrics, check_metadata, check_properties, metrics_of
 from ._teststream import (
     HT_REQUEST_HEADERS,
     HT_RESPONSE_HEADERS,
@@ -79,6 +81,11 @@ __all__ = [
     "echo",
     "load_filter_class",
 ]
+
+# Not in the stub (private to envoy_pyext.testing): binds a Filter to an in-memory stream.
+_bind_test_stream: Callable[[Filter, Any], None] = getattr(_native, "_bind_test_stream")
+
+_UNSET: Any = object()  # (request(route_config=...) not given)
 
 HeadersLike = Union[Mapping[str, Any], Iterable[tuple[Any, Any]], None]
 
@@ -163,6 +170,8 @@ class UpstreamRequest:
         #: False when the stream was answered or reset before the request ended (Envoy then
         #: resets the upstream request; the upstream did not answer).
         self.complete = complete
+        #: the endpoint set with callbacks.set_upstream_override_host, or None
+        self.override_host: str | None = None
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -201,8 +210,9 @@ class ClientResponse:
 
 class LocalReply:
     """A reply the stream got from inside Envoy instead of from the upstream: the filter's
-    ``send_local_reply`` (``by == "filter"``) or the runtime's 500 for an exception
-    (``by == "error"``). ``headers`` are what the client got."""
+    ``send_local_reply`` (``by == "filter"``), the runtime's 500 for an exception
+    (``by == "error"``), or Envoy's 500 for a response body buffered beyond the buffer limit
+    (``by == "envoy"``). ``headers`` are what the client got."""
 
     def __init__(self, status: int, headers: Headers, body: bytes, details: str,
                  by: str) -> None:
@@ -231,6 +241,18 @@ class Result:
         self.logs = logs
         #: the Filter instance of the stream (destroyed: its views raise, its attributes stay)
         self.filter = filter
+        #: the stream's dynamic metadata at its end: {namespace: {key: value}}
+        self.metadata: dict[str, dict[str, Any]] = {}
+        #: the filter state at the end: bytes values, and Python objects (set_object)
+        self.filter_state: dict[str, bytes] = {}
+        self.filter_state_objects: dict[str, Any] = {}
+        #: every get_property name with its value at the end of the stream (what on_log saw)
+        self.properties: dict[str, Any] = {}
+        #: routing calls: how often clear_route_cache() was called, the upstream override
+        #: host ((host, strict) or None), the response flags added
+        self.route_cache_clears = 0
+        self.upstream_override_host: tuple[str, bool] | None = None
+        self.response_flags: list[str] = []
 
     @property
     def status(self) -> int | None:
@@ -276,13 +298,14 @@ class Response:
         if isinstance(spec, int):
             return cls(spec)
         if isinstance(spec, tuple) and 1 <= len(spec) <= 4:
-            status, headers, body, trailers = (*spec, *(200, None, b"", None)[len(spec):])
+            values: list[Any] = [*spec, *(200, None, b"", None)[len(spec):]]
+            status, headers, body, trailers = values
             return cls(status, headers, body if body is not None else b"", trailers=trailers)
         raise TypeError(f"an upstream response is a Response, a status, or a tuple "
                         f"(status, headers, body[, trailers]), not {spec!r}")
 
 
-Upstream = Union[Response, tuple, int, Callable[[UpstreamRequest], Any]]
+Upstream = Union[Response, "tuple[Any, ...]", int, Callable[[UpstreamRequest], Any]]
 
 
 def echo(request: UpstreamRequest) -> Response:
@@ -494,6 +517,16 @@ class FilterTester:
                   fails with :class:`StuckStreamError` (in Envoy the stream would hang)
     buffer_limit  ``self.callbacks.buffer_limit``'s initial value (Envoy's default, 1 MiB)
     worker_index  ``self.callbacks.worker_index``
+    properties    values of the stream's properties (get_property names, e.g.
+                  ``{"xds.route_name": "api", "source.address": "10.1.2.3:5555"}``, plus
+                  ``upstream_host``, ``downstream_direct_remote_address``,
+                  ``upstream_hosts_attempted``), over what the tester derives from the request
+    metadata      metadata by source: ``{"route": {"acme": {"team": "a"}}, "dynamic": ...,
+                  "cluster": ..., "host": ...}`` (``self.metadata.get(..., source=...)``)
+    filter_state  filter state set by earlier filters: ``{"key": b"value"}``
+    route_config  the per-route ``filter_config`` (a str, or a dict/list as JSON): parsed with
+                  ``parse_route_config`` and merged with ``merge_route_config``, it is
+                  ``self.route_config`` (None: no per-route config, the default)
     empty_end_chunk  True (default): a body that does not end with trailers ends with an empty
                   chunk with ``end_stream=True`` after its data, as Envoy delivers HTTP/1.1
                   bodies (with or without content-length); False: ``end_stream`` comes with the
@@ -503,7 +536,11 @@ class FilterTester:
     def __init__(self, filter_class: type[Filter] | str, config: Any = "", *,
                  upstream: Upstream = (200, {}, b""), timeout: float = 10.0,
                  buffer_limit: int = 1 << 20, worker_index: int = 0,
-                 empty_end_chunk: bool = True, name: str | None = None) -> None:
+                 empty_end_chunk: bool = True, name: str | None = None,
+                 properties: dict[str, Any] | None = None,
+                 metadata: dict[str, Any] | None = None,
+                 filter_state: dict[str, bytes | str] | None = None,
+                 route_config: Any = None) -> None:
         if isinstance(filter_class, str):
             cls = load_filter_class(filter_class)
             name = name or filter_class
@@ -516,11 +553,12 @@ class FilterTester:
         #: what parse_config(cls, raw, context) gets: a TestConfigContext (spawned coroutines
         #: are kept in .spawned, not run; http_call is not available without Envoy)
         self.config_context = TestConfigContext(name)
+        parse_config: Any = cls.parse_config  # (the stub declares parse_config(raw) only)
         try:
-            if _takes_context(cls.parse_config):
-                parsed = cls.parse_config(raw, self.config_context)
+            if _takes_context(parse_config):
+                parsed = parse_config(raw, self.config_context)
             else:
-                parsed = cls.parse_config(raw)
+                parsed = parse_config(raw)
         except Exception as e:
             raise FilterConfigError(f"envoy-pyext: {name}: parse_config rejected the "
                                     f"filter_config: {type(e).__name__}: {e}") from e
@@ -532,6 +570,17 @@ class FilterTester:
         self.buffer_limit = buffer_limit
         self.worker_index = worker_index
         self.empty_end_chunk = empty_end_chunk
+        #: the Envoy context of every request (each request(...) may add to it)
+        self.properties = check_properties(properties)
+        self.metadata = metadata or {}
+        check_metadata(self.metadata)
+        self.filter_state = dict(filter_state or {})
+        self.route_config = route_config
+        self._route_configs: dict[str, Any] = {}
+        self._connections = itertools.count(1)
+        #: the metrics the filter recorded (all streams of this tester, as Envoy's stats)
+        self.metrics = Metrics()
+        self.metrics.declared = metrics_of(cls, name)
         #: the fake clusters of http_call, and the calls made
         self.callouts = Callouts()
 
@@ -540,7 +589,11 @@ class FilterTester:
                 body: bytes | str | None = None, *,
                 chunks: Iterable[bytes | str] | None = None, trailers: HeadersLike = None,
                 authority: str = "localhost", response: Upstream | None = None,
-                empty_end_chunk: bool | None = None) -> Result:
+                empty_end_chunk: bool | None = None,
+                properties: dict[str, Any] | None = None,
+                metadata: dict[str, Any] | None = None,
+                filter_state: dict[str, bytes | str] | None = None,
+                route_config: Any = _UNSET) -> Result:
         """Sends one request through the filter and returns the :class:`Result`.
 
         headers   a dict or (name, value) pairs; ``host`` sets ``:authority``
@@ -552,13 +605,24 @@ class FilterTester:
                   :class:`UpstreamRequest` returning one (e.g. :func:`echo`); default: the
                   tester's ``upstream``
         empty_end_chunk  overrides the tester's setting for this request
+        properties, metadata, filter_state, route_config  this request's Envoy context, over
+                  the tester's (see FilterTester)
         """
         if body is not None and chunks is not None:
             raise TypeError("pass body= or chunks=, not both")
         parts = [_body_bytes(c) for c in chunks] if chunks is not None else \
             ([_body_bytes(body)] if body else [])
+        context = {
+            "properties": {**self.properties, **check_properties(properties)},
+            "metadata": _merge_metadata(self.metadata, metadata),
+            "filter_state": {**self.filter_state, **(filter_state or {})},
+            "metrics": self.metrics,
+            "route_config": self._route_config(self.route_config if route_config is _UNSET
+                                               else route_config),
+            "connection_id": next(self._connections),
+        }
         st = TestStream(self._fc, timeout=self.timeout, buffer_limit=self.buffer_limit,
-                        worker_index=self.worker_index, callouts=self.callouts)
+                        worker_index=self.worker_index, callouts=self.callouts, context=context)
         st.empty_end_chunk = self.empty_end_chunk if empty_end_chunk is None \
             else empty_end_chunk
         upstream = response if response is not None else self.upstream
@@ -599,10 +663,27 @@ class FilterTester:
         st.errors = []
         return result
 
+    def _route_config(self, raw: Any) -> Any:
+        """self.route_config for a per-route filter_config (cached per config, as Envoy
+        parses each once), or None."""
+        if raw is None:
+            return None
+        text = config_string(raw)
+        if text not in self._route_configs:
+            cls: Any = self._fc.cls
+            try:
+                parsed = cls.parse_route_config(text)
+            except Exception as e:
+                raise FilterConfigError(f"envoy-pyext: {self.name}: parse_route_config rejected "
+                                        f"the per-route filter_config: {type(e).__name__}: "
+                                        f"{e}") from e
+            self._route_configs[text] = cls.merge_route_config(self.config, parsed)
+        return self._route_configs[text]
+
     def _new_filter(self, st: TestStream) -> Filter:
-        cls = self._fc.cls
-        obj = cls.__new__(cls)
-        _native._bind_test_stream(obj, st)
+        cls: Any = self._fc.cls
+        obj: Any = cls.__new__(cls)
+        _bind_test_stream(obj, st)
         st.filter = obj
         if self._fc.has_init:
             try:
@@ -611,7 +692,7 @@ class FilterTester:
                 e.add_note(f"envoy-pyext testing: {self.name}.__init__ raised: in Envoy the "
                            f"stream would get no answer (the runtime logs the error)")
                 raise
-        return obj
+        return obj  # type: ignore[no-any-return]
 
     def _run(self, st: TestStream, method: str, path: str, authority: str, headers: HeadersLike,
              parts: list[bytes], whole: Any, trailers: HeadersLike, upstream: Upstream) -> None:
@@ -633,7 +714,14 @@ class FilterTester:
             req_pairs.append((b"x-request-id", str(uuid.uuid4()).encode()))
         try:
             self._direction(st, REQUEST, req_pairs, parts, trailer_pairs)
-            if not st.closed and not st.client_reset:
+            if st.envoy_response is not None:
+                # Envoy answered (413 over the buffer limit): its reply passes the encode hooks.
+                status, pairs, body, details = st.envoy_response
+                st.client_details = details
+                st.empty_end_chunk = False
+                self._direction(st, RESPONSE, [(b":status", str(status).encode()), *pairs],
+                                [body], None)
+            elif not st.closed and not st.client_reset:
                 req = self._upstream_request(st)
                 if not req.complete:
                     raise AssertionError(
@@ -665,10 +753,11 @@ class FilterTester:
         if parts and trailers is None and st.empty_end_chunk and parts[-1]:
             parts = [*parts, b""]
         for i, chunk in enumerate(parts):
-            if st.closed or st.client_reset:
+            if st.closed or st.client_reset or st.sides[side].overflowed:
                 return
             st.envoy_data(side, chunk, i == len(parts) - 1 and trailers is None)
-        if trailers is not None and not st.closed and not st.client_reset:
+        if trailers is not None and not (st.closed or st.client_reset
+                                         or st.sides[side].overflowed):
             st.envoy_trailers(side, [[k, v] for k, v in trailers])
 
     @staticmethod
@@ -695,13 +784,23 @@ class FilterTester:
                                     local.details)
         else:
             raw = resp.sent_headers or []
-            status = next((int(v) for k, v in raw if k == b":status"), None)
+            sent = next((int(v) for k, v in raw if k == b":status"), None)
             client = ClientResponse(
-                status, Headers._from_raw(raw), bytes(resp.sent_body),
+                sent, Headers._from_raw(raw), bytes(resp.sent_body),
                 Headers._from_raw(resp.sent_trailers) if resp.sent_trailers is not None else None,
-                st.client_reset or (status is not None and not resp.sent_end),
+                st.client_reset or (sent is not None and not resp.sent_end),
                 st.client_details)
-        return Result(client, upstream, local, list(st.errors), list(st.logs), f)
+        result = Result(client, upstream, local, list(st.errors), list(st.logs), f)
+        result.metadata = {ns: dict(v) for ns, v in st.metadata_store["dynamic"].items()}
+        result.filter_state = dict(st.filter_state_values)
+        result.filter_state_objects = dict(st.filter_state_objects)
+        result.properties = {name: st.attributes.get(name) for name in sorted(PROPERTY_NAMES)}
+        result.route_cache_clears = st.route_cache_clears
+        result.upstream_override_host = st.override_host
+        result.response_flags = list(st.response_flags)
+        if upstream is not None:
+            upstream.override_host = st.override_host[0] if st.override_host else None
+        return result
 
     # -- shortcuts --
     def get(self, path: str = "/", **kwargs: Any) -> Result:
@@ -709,6 +808,14 @@ class FilterTester:
 
     def post(self, path: str = "/", body: bytes | str | None = None, **kwargs: Any) -> Result:
         return self.request("POST", path, body=body, **kwargs)
+
+
+def _merge_metadata(base: dict[str, Any], extra: dict[str, Any] | None) -> dict[str, Any]:
+    out = {src: {ns: dict(v) for ns, v in spaces.items()} for src, spaces in base.items()}
+    for src, spaces in (extra or {}).items():
+        for ns, values in spaces.items():
+            out.setdefault(src, {}).setdefault(ns, {}).update(values)
+    return out
 
 
 def _body_bytes(data: Any) -> bytes:

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -187,3 +188,31 @@ def test_build_so_builds_a_module_envoy_runs(tmp_path, cli_runs):
     finally:
         c.send_signal(signal.SIGTERM)
         c.wait(60)
+
+
+def test_run_reload_uses_a_saved_change_without_restarting(cli_runs, tmp_path):
+    pkg = tmp_path / "reloadme"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    code = ("from envoy_pyext import Filter\n\n\nclass Versioned(Filter):\n"
+            "    def encode_headers(self, headers, end_stream):\n"
+            "        headers['x-version'] = '{}'\n")
+    (pkg / "f.py").write_text(code.format(1))
+    c = Cli("reloadme.f:Versioned", "--pythonpath", str(tmp_path), "--reload",
+            "--listen", "127.0.0.1:0")
+    cli_runs.append(c)
+    b = c.banner()
+    url = b["listening on"]
+
+    def version():
+        with urllib.request.urlopen(url, timeout=30) as r:
+            return r.headers["x-version"]
+
+    assert version() == "1"
+    (pkg / "f.py").write_text(code.format(2))
+    deadline = time.monotonic() + 30   # bounded poll: the watcher checks every 0.5 s
+    while version() != "2":
+        assert time.monotonic() < deadline, "the saved change was not picked up"
+        time.sleep(0.1)
+    (pkg / "f.py").write_text("this is not python(\n")    # a broken save keeps the old code
+    assert version() == "2" and not gone(int(b["pid"]))

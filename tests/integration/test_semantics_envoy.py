@@ -35,7 +35,7 @@ def run_in_envoy(env: EnvoyProcess, up: Upstream, s: Scenario) -> dict:
     else:
         args = dict(body=s.body)
     try:
-        status, resp_headers, body = env.request(s.name, s.method, "/", headers=headers, **args)
+        status, resp_headers, body = env.request(s.name, s.method, s.path, headers=headers, **args)
     except (http.client.HTTPException, ConnectionError):
         status, resp_headers, body = "reset", [], b""
     up_view = None

@@ -257,3 +257,78 @@ class EncodeRaiseBuffered(Filter):
 
     def encode_data(self, buffer, end_stream):
         raise KeyError("missing")
+
+
+class BufferRequestSeeStatus(Filter):
+    def decode_headers(self, headers, end_stream):
+        return Status.STOP_AND_BUFFER
+
+    def decode_data(self, buffer, end_stream):
+        self.request_headers["x-len"] = str(len(buffer))
+
+    def encode_headers(self, headers, end_stream):
+        headers["x-encode-saw"] = headers.get(":status")
+
+
+class BufferResponse(Filter):
+    def encode_headers(self, headers, end_stream):
+        return Status.STOP_AND_BUFFER
+
+    def encode_data(self, buffer, end_stream):
+        buffer.set(bytes(buffer)[:10])
+
+
+class RaiseLimit(Filter):
+    def decode_headers(self, headers, end_stream):
+        self.callbacks.buffer_limit = 4 << 20
+        return Status.STOP_AND_BUFFER
+
+    def decode_data(self, buffer, end_stream):
+        self.request_headers["x-len"] = str(len(buffer))
+
+
+class MetadataRoundTrip(Filter):
+    def decode_headers(self, headers, end_stream):
+        self.metadata.set("acme", "n", 3)
+        self.metadata.set("acme", "s", "x")
+        self.metadata.set("acme", "l", ["a", 1, True])
+
+    def encode_headers(self, headers, end_stream):
+        m = self.metadata
+        headers["x-meta"] = "|".join(map(str, (
+            m.get("acme", "n"), m.get("acme", "n", type=int), m.get("acme", "s"),
+            m.get("acme", "l"), m.get("acme", "missing", "d"), m.get("acme", "s", type=float),
+            sorted(m.keys("acme")))))
+
+
+class Properties(Filter):
+    def decode_headers(self, headers, end_stream):
+        p = self.get_property
+        si = self.stream_info
+        headers["x-props"] = "|".join(map(str, (
+            p("request.method"), p("request.url_path"), p("request.query"), p("request.path"),
+            p("connection.mtls"), p("xds.cluster_name"), si.protocol, si.cluster_name,
+            si.response_code, si.request_id == headers.get("x-request-id"))))
+        try:
+            p("no.such.property")
+        except ValueError:
+            headers["x-unknown"] = "ValueError"
+
+    def encode_headers(self, headers, end_stream):
+        headers["x-code"] = str(self.stream_info.response_code)
+
+
+class FilterStateRoundTrip(Filter):
+    def decode_headers(self, headers, end_stream):
+        self.filter_state.set("acme.user", "ann")
+        self.filter_state.set_object("acme.obj", {"k": [1, 2]})
+        try:
+            self.filter_state.set("acme.bad", 5)
+        except TypeError:
+            headers["x-typeerror"] = "1"
+
+    def encode_headers(self, headers, end_stream):
+        fs = self.filter_state
+        headers["x-fs"] = "|".join(map(str, (
+            fs.get("acme.user"), "acme.user" in fs, fs.get_object("acme.obj"),
+            fs.get("acme.nope", "none"))))

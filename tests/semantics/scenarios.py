@@ -30,6 +30,7 @@ class Scenario:
     cls: str                              # class name in tests/semantics/filters.py
     expect: dict[str, Any]
     method: str = "GET"
+    path: str = "/"
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None             # sent with content-length
     chunks: list[bytes] | None = None     # sent chunked
@@ -140,6 +141,29 @@ SCENARIOS = [
                      "upstream": None}),
     Scenario("on_log_error_logged_only", "OnLogRaises", expect={
         "status": 200, "body": b"", "headers": {"x-filter": "1"}, "upstream": _up()}),
+    Scenario("request_over_buffer_limit", "BufferRequestSeeStatus", method="POST",
+             body=b"x" * (2 << 20), expect={
+                 "status": 413, "body": b"Payload Too Large",
+                 "headers": {"x-encode-saw": "413", "content-type": "text/plain"},
+                 "upstream": None}),
+    Scenario("response_over_buffer_limit", "BufferResponse", method="POST",
+             body=b"y" * (2 << 20), expect={
+                 "status": 500, "body": b"Internal Server Error", "headers": {},
+                 "upstream": _up(b"y" * (2 << 20))}),
+    Scenario("buffer_limit_raised", "RaiseLimit", method="POST", body=b"z" * (2 << 20),
+             expect={"status": 200, "body": b"z" * (2 << 20), "headers": {},
+                     "upstream": _up(b"z" * (2 << 20), {"x-len": str(2 << 20)})}),
+    Scenario("metadata_round_trip", "MetadataRoundTrip", expect={
+        "status": 200, "body": b"", "upstream": _up(),
+        "headers": {"x-meta": "3.0|3|x|['a', 1.0, True]|d|None|['l', 'n', 's']"}}),
+    Scenario("properties_and_stream_info", "Properties", path="/p/q?a=1&b=2", expect={
+        "status": 200, "body": b"", "headers": {"x-code": "200"},
+        "upstream": _up(headers={
+            "x-props": "GET|/p/q|a=1&b=2|/p/q?a=1&b=2|False|upstream|HTTP/1.1|upstream|None|True",
+            "x-unknown": "ValueError"})}),
+    Scenario("filter_state_round_trip", "FilterStateRoundTrip", expect={
+        "status": 200, "body": b"", "upstream": _up(headers={"x-typeerror": "1"}),
+        "headers": {"x-fs": "b'ann'|True|{'k': [1, 2]}|none"}}),
     Scenario("contextvars_per_stream", "ContextVars", headers={"x-id": "r-42"}, expect={
         "status": 200, "body": b"", "headers": {"x-id-seen": "r-42"}, "upstream": _up()}),
 ]

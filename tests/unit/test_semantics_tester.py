@@ -11,7 +11,7 @@ from tests.semantics.scenarios import SCENARIOS, Scenario, harness_upstream, out
 
 def run_in_tester(s: Scenario) -> dict:
     t = FilterTester(s.filter_name, s.config, upstream=harness_upstream)
-    r = t.request(s.method, "/", headers=s.headers, body=s.body, chunks=s.chunks,
+    r = t.request(s.method, s.path, headers=s.headers, body=s.body, chunks=s.chunks,
                   trailers=s.trailers)
     up = None
     if r.upstream is not None:
@@ -31,7 +31,7 @@ def test_scenario_without_empty_end_chunk(scenario: Scenario) -> None:
     """HTTP/2-style delivery (end_stream on the last data chunk) gives the same outcomes."""
     t = FilterTester(scenario.filter_name, scenario.config, upstream=harness_upstream,
                      empty_end_chunk=False)
-    r = t.request(scenario.method, "/", headers=scenario.headers, body=scenario.body,
+    r = t.request(scenario.method, scenario.path, headers=scenario.headers, body=scenario.body,
                   chunks=scenario.chunks, trailers=scenario.trailers)
     up = None
     if r.upstream is not None:

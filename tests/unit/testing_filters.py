@@ -185,3 +185,135 @@ class StreamingCounter(Filter):
 
     def decode_data(self, buffer, end_stream):
         self.chunks.append((bytes(buffer), end_stream))
+
+
+# ---- the Envoy context (tests/unit/test_testing_context.py) --------------------------------
+
+from envoy_pyext import Counter, Gauge, Histogram  # noqa: E402
+
+
+class UnknownProperty(Filter):
+    """Records the runtime's message for an unknown property (it lists every known name)."""
+    message = ""
+
+    def decode_headers(self, headers, end_stream):
+        try:
+            self.get_property("no.such.thing")
+        except ValueError as e:
+            type(self).message = str(e)
+
+
+class Context(Filter):
+    def decode_headers(self, headers, end_stream):
+        si = self.stream_info
+        self.seen = {
+            "route": si.route_name, "cluster": si.cluster_name,
+            "remote": si.downstream_remote_address,
+            "direct": si.downstream_direct_remote_address, "upstream": si.upstream_host,
+            "attempts": si.attempt_count, "code": si.response_code, "duration": si.duration,
+            "tls": si.tls, "team": self.metadata.get("acme", "team", source="route"),
+            "host_meta": self.metadata.get("acme", "zone", source="host"),
+            "earlier": self.filter_state.get("acme.earlier"), "worker": si.worker_index,
+            "start": si.start_time, "port": self.get_property("source.port"),
+            "route_config": self.route_config,
+        }
+
+    def encode_headers(self, headers, end_stream):
+        si = self.stream_info
+        self.seen_response = {"code": si.response_code, "upstream": si.upstream_host,
+                              "host_meta": self.metadata.get("acme", "zone", source="host"),
+                              "received": si.bytes_received}
+
+    def on_log(self):
+        si = self.stream_info
+        self.seen_log = {"duration": si.duration, "sent": si.bytes_sent,
+                         "details": si.response_code_details,
+                         "request.duration": self.get_property("request.duration")}
+
+
+class Tls(Filter):
+    def decode_headers(self, headers, end_stream):
+        t = self.stream_info.tls
+        self.tls = (t.version, t.sni, t.peer_certificate_presented, t.peer_dns_sans)
+
+
+class AsyncMetadata(Filter):
+    async def decode_headers(self, headers, end_stream):
+        before = self.metadata.get("acme", "team", source="route")  # on the worker still
+        await asyncio.sleep(0.001)                                   # leaves the worker
+        try:
+            self.metadata.get("acme", "team", source="route")
+            after = "read"
+        except Exception as e:
+            after = type(e).__name__
+        self.metadata.set("acme", "written", "late")                 # writes are fine
+        headers["x-meta"] = f"{before}|{after}"
+
+
+class Measured(Filter):
+    requests = Counter("requests_total", labels=("code",))
+    inflight = Gauge("inflight")
+    latency = Histogram("latency_ms")
+
+    def decode_headers(self, headers, end_stream):
+        self.inflight.inc()
+        if headers.get("x-bad-label"):
+            self.requests.inc(nope="x")
+
+    def on_log(self):
+        self.requests.inc(code=self.stream_info.response_code or 0)
+        self.inflight.dec()
+        self.latency.record(12.6)
+
+
+class TwoMetricsOneName(Filter):
+    a = Counter("x")
+    b = Gauge("x")
+
+
+class Routing(Filter):
+    def decode_headers(self, headers, end_stream):
+        self.callbacks.clear_route_cache()
+        self.callbacks.set_upstream_override_host("10.0.0.7:8080", strict=True)
+        self.callbacks.add_response_flag("PY_ROUTED")
+        for bad in ("nohost", "1.2.3.4:0", "[::1]"):
+            try:
+                self.callbacks.set_upstream_override_host(bad)
+            except ValueError:
+                pass
+            else:
+                raise AssertionError(bad)
+
+    def encode_headers(self, headers, end_stream):
+        try:
+            self.callbacks.set_upstream_override_host("10.0.0.8:80")
+        except Exception as e:
+            headers["x-late-override"] = type(e).__name__
+
+
+class PerRoute(Filter):
+    @classmethod
+    def parse_config(cls, raw):
+        return json.loads(raw or "{}")
+
+    @classmethod
+    def parse_route_config(cls, raw):
+        cfg = json.loads(raw)
+        if "bad" in cfg:
+            raise ValueError("bad route config")
+        return cfg
+
+    @classmethod
+    def merge_route_config(cls, base, override):
+        return {**base, **override}
+
+    def decode_headers(self, headers, end_stream):
+        headers["x-route-config"] = json.dumps(self.route_config)
+
+
+class Streams(Filter):
+    async def decode_headers(self, headers, end_stream):
+        try:
+            self.http_stream("svc")
+        except NotImplementedError as e:
+            headers["x-http-stream"] = str(e)[:30]

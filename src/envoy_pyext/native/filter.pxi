@@ -75,6 +75,9 @@ cdef class Filter:
     def route_config(self):
         """merge_route_config(self.config, the route's per-route config), or None when no
         per-route config applies."""
+        t = _tested(self)
+        if t is not None:
+            return t.route_config
         return _route_config(_live(self))
 
     @property
@@ -149,7 +152,11 @@ cdef class Filter:
     def stream_info(self):
         """What Envoy knows about the stream (StreamInfo): route, cluster, addresses, response
         code, timings, TLS. In a pending hook: the values when its work left the worker."""
-        cdef _Stream st = _live(self)
+        cdef _Stream st
+        t = _tested(self)
+        if t is not None:
+            return t.stream_info
+        st = _live(self)
         if st._v_info is None:
             st._v_info = StreamInfo.new(st)
         return st._v_info
@@ -158,12 +165,19 @@ cdef class Filter:
         """One of Envoy's attributes by its CEL name ("request.time", "source.address",
         "xds.route_name", "connection.mtls", ...), typed (str, int, bool, datetime,
         timedelta), or ``default`` when Envoy has no value. Unknown names raise ValueError."""
+        t = _tested(self)
+        if t is not None:
+            return t.get_property(path, default)
         return _get_property(_live(self), path, default)
 
     @property
     def metadata(self):
         """The stream's dynamic metadata, and the route's, cluster's and host's (Metadata)."""
-        cdef _Stream st = _live(self)
+        cdef _Stream st
+        t = _tested(self)
+        if t is not None:
+            return t.metadata
+        st = _live(self)
         if st._v_meta is None:
             st._v_meta = Metadata.new(st)
         return st._v_meta
@@ -172,7 +186,11 @@ cdef class Filter:
     def filter_state(self):
         """Envoy's filter state for the stream (FilterState): bytes for Envoy's other filters
         and the access log, Python objects for other Python filters."""
-        cdef _Stream st = _live(self)
+        cdef _Stream st
+        t = _tested(self)
+        if t is not None:
+            return t.filter_state
+        st = _live(self)
         if st._v_fs is None:
             st._v_fs = FilterState.new(st)
         return st._v_fs
@@ -194,6 +212,9 @@ cdef class Filter:
         """A streamed call through the Envoy cluster ``cluster``: use it as
         ``async with self.http_stream(...) as s:`` and ``await s.send(...)``, ``await
         s.response_headers()``, ``async for chunk in s``. Leaving the block early resets it."""
+        t = _tested(self)
+        if t is not None:
+            return t.http_stream(cluster, method, path, headers, timeout)
         return _http_stream(_live(self), cluster, method, path, headers, timeout)
 
     def decode_headers(self, headers, end_stream):

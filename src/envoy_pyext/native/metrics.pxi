@@ -60,6 +60,8 @@ cdef class _Metric:
             return self
         if not isinstance(obj, Filter):
             raise TypeError(f"{_KIND_NAMES[self.kind]} {self.name!r} belongs on a Filter class")
+        if (<Filter>obj)._rt is None and (<Filter>obj)._test is not None:
+            return (<Filter>obj)._test.bound_metric(self)  # envoy_pyext.testing's stream
         cdef _BoundMetric b = (_BOUND_TYPES[self.kind]).__new__(_BOUND_TYPES[self.kind])
         b._m = self
         b._st = (<Filter>obj)._rt
