@@ -8,10 +8,9 @@ same ones. The response tells which way it went (`x-canary-served: 1|0`).
 
 filter_config is JSON: {"percent": 10, "user_header": "x-user-id"}.
 
-Envoy chooses the route before the filters run, so the route that matches `x-canary` must be
-chosen after this filter: put the filter on a listener whose route sends everything to an
-internal listener, and match `x-canary` there (tests/integration/test_samples.py does; the
-route is then picked with the header set).
+Envoy chooses the route when the request arrives, before the filters run: after setting the
+header the filter calls `self.callbacks.clear_route_cache()`, and the route is chosen again
+with it (tests/integration/test_samples.py routes on it to a second cluster).
 """
 
 import hashlib
@@ -57,9 +56,12 @@ class Canary(Filter):
         else:
             user = headers.get(user_header) or headers.get("x-forwarded-for") or ""
             canary = bool(user) and in_canary(user, percent)
+        had = "x-canary" in headers
         headers.remove("x-canary")  # only this filter's decision reaches the route table
         if canary:
             headers["x-canary"] = "1"
+        if canary or had:
+            self.callbacks.clear_route_cache()  # route again, with the header as it is now
         self.canary = canary
         return None
 

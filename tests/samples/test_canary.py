@@ -6,11 +6,13 @@ def test_forced_and_opted_out():
     t = FilterTester(Canary, {"percent": 0})
     r = t.request(headers={"x-canary": "always"})
     assert r.upstream.headers["x-canary"] == "1" and r.client.headers["x-canary-served"] == "1"
+    assert r.route_cache_clears == 1  # Envoy chooses the route again, with the header
     r = t.request(headers={"cookie": "a=b; canary=always"})
     assert r.upstream.headers["x-canary"] == "1"
     r = FilterTester(Canary, {"percent": 100}).request(headers={"x-canary": "never",
                                                                 "x-user-id": "u"})
     assert "x-canary" not in r.upstream.headers and r.client.headers["x-canary-served"] == "0"
+    assert FilterTester(Canary, {"percent": 0}).request().route_cache_clears == 0
 
 
 def test_a_client_cannot_set_the_routing_header_itself():
