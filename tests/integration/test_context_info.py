@@ -29,14 +29,24 @@ def make_certs(d):
     def run(*args):
         subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
 
+    # A CA as strict verifiers (CPython 3.13's VERIFY_X509_STRICT) want it: CA:true, critical,
+    # with key usage; leaf certificates with their key usage and authority key identifier.
     run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
+        "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        "-addext", "subjectKeyIdentifier=hash",
         "-keyout", "ca.key", "-out", "ca.crt")
+    (d / "leaf.ext").write_text("basicConstraints=critical,CA:FALSE\n"
+                                "keyUsage=critical,digitalSignature,keyEncipherment\n"
+                                "extendedKeyUsage=serverAuth,clientAuth\n"
+                                "authorityKeyIdentifier=keyid,issuer\n")
     for name, san in (("server", "DNS:example.test"),
                       ("client", "URI:spiffe://test/client,DNS:client.test")):
         run("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}/O=pyext",
             "-addext", f"subjectAltName={san}", "-keyout", f"{name}.key", "-out", f"{name}.csr")
         run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-days", "2", "-copy_extensions", "copy", "-out", f"{name}.crt")
+            "-CAcreateserial", "-days", "2", "-copy_extensions", "copy",
+            "-extfile", "leaf.ext", "-out", f"{name}.crt")
     return d
 
 

@@ -17,7 +17,8 @@ LOG_ONLY_HOOKS = ["on_log", "on_destroy"]
 def envoy(upstream):
     with EnvoyProcess({"closed": ("filters.probe:Raising", ""),
                        "open": ("filters.probe:RaisingFailOpen", ""),
-                       "badreturn": ("filters.probe:BadReturn", "")}, upstream.port) as env:
+                       "badreturn": ("filters.probe:BadReturn", ""),
+                       "initraises": ("filters.probe:InitRaises", "")}, upstream.port) as env:
         yield env
 
 
@@ -97,3 +98,14 @@ def test_envoy_keeps_serving_after_many_errors(envoy):
     for _ in range(50):
         assert send(envoy, "closed", "decode_headers")[0] == 500
     assert send(envoy, "closed", "nowhere")[0] == 200
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_init_that_raises_is_answered_500_not_a_hang(envoy, method):
+    before = error_count(envoy, "InitRaises")
+    status, _, body = envoy.request("initraises", method,
+                                    body=b"data" if method == "POST" else None)
+    assert (status, body) == (500, b"Internal Server Error\n")
+    assert "RuntimeError: boom in __init__" in envoy.log()
+    assert error_count(envoy, "InitRaises") == before + 1
+    assert envoy.alive()

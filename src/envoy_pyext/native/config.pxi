@@ -168,6 +168,10 @@ cdef class FilterConfig:
         fc.fn_on_log = _overridden(cls, "on_log")
         fc.fn_on_destroy = _overridden(cls, "on_destroy")
         fc.has_init = any("__init__" in k.__dict__ for k in cls.__mro__[:cls.__mro__.index(Filter)])
+        if fc.has_init:
+            # The Filter is made at the request headers, so that an __init__ that raises is
+            # answered (500) before anything went on.
+            fc.events |= PYEXT_EV_REQUEST_HEADERS
         return fc
 
     cdef int _define_counters(self, void* config_envoy_ptr) except -1:
@@ -186,7 +190,10 @@ cdef class FilterConfig:
         cdef object obj = pyext_tp_new(self.cls, _NO_ARGS)
         st._bind(s, self, <Filter>obj)
         if self.has_init:
-            obj.__init__()
+            try:
+                st._context().run(obj.__init__)
+            except BaseException as e:
+                st._init_error = e  # answered by the first event (dispatch.pxi), not a hang
         return st
 
     cdef void count_error(self) noexcept:

@@ -154,6 +154,9 @@ cdef int _dispatch(pyext_stream* s, int side, int kind, bint eos) noexcept:
     cdef _Stream st = None
     try:
         st = _stream_of(s)
+        if st._init_error is not None:
+            error, st._init_error = st._init_error, None
+            raise error     # the Filter's __init__ raised: answered like a hook's exception
         if kind == K_HEADERS:
             return ev_headers(st, side, eos)
         if kind == K_DATA:
@@ -201,6 +204,9 @@ cdef public void pyext_on_stream_complete(pyext_stream* s) noexcept:
     try:
         st = _stream_of(s)
         st._ended = True
+        if st._init_error is not None:
+            error, st._init_error = st._init_error, None
+            raise error
         if st._pend is not None:
             pending_cancel(st)  # the stream is over: on_log must not overlap pending work
         callouts_cancel(st, True)

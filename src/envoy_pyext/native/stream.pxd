@@ -39,6 +39,7 @@ cdef class _Stream:
     cdef object _settle_event       # threads started by a running hook wait for it to return
     cdef _Pending _pend             # the pending hook, or None
     cdef object _ctx                # the stream's contextvars.Context (every hook runs in it)
+    cdef object _init_error         # what the Filter's __init__ raised, until it is answered
     cdef dict _callouts             # Envoy stream id -> _Callout in flight (None: none yet)
     cdef list _callout_queue        # callouts asked for off the worker, started on it
     cdef void* _sched               # Envoy scheduler, created on first use, deleted at destroy
