@@ -110,3 +110,16 @@ def test_buffer_after_destroy_raises(config):
     for call in (lambda: len(buf), lambda: bytes(buf), lambda: buf.set(b"y"), lambda: memoryview(buf)):
         with pytest.raises(StreamDestroyedError):
             call()
+
+
+def test_several_views_over_a_copied_body_each_keep_their_copy(config):
+    # A body in several slices is exposed as a copy: a second view must not free the first's.
+    with Stream(config) as s:
+        _, buf = body_view(s, [b"abc" * 100, b"def" * 100])
+        first = memoryview(buf)
+        second = memoryview(buf)
+        second.release()
+        garbage = [bytes(600) for _ in range(100)]  # reuse freed memory if it was freed
+        assert bytes(first) == b"abc" * 100 + b"def" * 100
+        first.release()
+        del garbage

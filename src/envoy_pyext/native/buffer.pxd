@@ -7,7 +7,6 @@ cdef class Buffer:
     cdef bint _in_hook          # the received chunk is part of the view (inside the data hook)
     cdef Py_ssize_t _skip       # leading bytes the hook already saw (data replayed after a resume)
     cdef Py_ssize_t _exports    # live memoryviews
-    cdef bytes _copy            # backing store of a memoryview over several slices
 
     @staticmethod
     cdef Buffer new(_Stream st, int side)

@@ -214,39 +214,37 @@ cdef class Buffer:
 
     def __getbuffer__(self, Py_buffer* view, int flags):
         # OWNERSHIP: a single slice is exposed in place (Envoy's memory, valid until the hook
-        # returns); anything else is copied once into self._copy, kept while views exist.
+        # returns); anything else is a copy owned by the view itself (view.internal), released
+        # with it: several views at once each keep their own copy alive.
         cdef _Shadow sh
         cdef list slices
         cdef size_t ptr, length
+        cdef bytes copy
         if flags & PyBUF_WRITABLE:
             raise BufferError("Buffer views are read-only; use set()/append()/drain()")
         if self._st is None and type(self) is not Buffer:
-            # envoy_pyext.testing's in-memory body (a subclass outside Envoy): a copy; copies
-            # that earlier views still use are kept by the subclass (its _retired list).
-            if self._exports and self._copy is not None:
-                self._retired.append(self._copy)
-            self._copy = bytes(self.to_bytes())
-            PyBuffer_FillInfo(view, self, PyBytes_AS_STRING(self._copy),
-                              PyBytes_GET_SIZE(self._copy), 1, flags)
-            self._exports += 1
-            return
-        sh = _access(self._st)
-        if sh is None and not self._skip:
-            slices = self._slices()
-            if len(slices) == 1:
-                ptr, length = slices[0]
-                PyBuffer_FillInfo(view, self, <void*>ptr, length, 1, flags)
-                self._exports += 1
-                return
-        self._copy = self._read()
-        PyBuffer_FillInfo(view, self, PyBytes_AS_STRING(self._copy),
-                          PyBytes_GET_SIZE(self._copy), 1, flags)
+            copy = bytes(self.to_bytes())   # envoy_pyext.testing's in-memory body
+        else:
+            sh = _access(self._st)
+            if sh is None and not self._skip:
+                slices = self._slices()
+                if len(slices) == 1:
+                    ptr, length = slices[0]
+                    PyBuffer_FillInfo(view, self, <void*>ptr, length, 1, flags)
+                    view.internal = NULL
+                    self._exports += 1
+                    return
+            copy = self._read()
+        PyBuffer_FillInfo(view, self, PyBytes_AS_STRING(copy), PyBytes_GET_SIZE(copy), 1, flags)
+        Py_INCREF(copy)
+        view.internal = <void*>copy
         self._exports += 1
 
     def __releasebuffer__(self, Py_buffer* view):
         self._exports -= 1
-        if self._exports == 0:
-            self._copy = None
+        if view.internal != NULL:
+            Py_DECREF(<object>view.internal)
+            view.internal = NULL
 
     def __repr__(self):
         if self._st is None or self._st._s == NULL:
