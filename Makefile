@@ -20,7 +20,7 @@ export PYEXT_SO := $(abspath $(SO))
 PYTHONS ?= 3.11 3.12 3.13
 
 .PHONY: help venv build-so-local build-so-bazel run test test-matrix test-unit test-integration \
-        bench clean distclean
+        bench bench-callgrind bench-check clean distclean
 
 help:
 	@echo "make run             build libpyfilter.so and serve samples.add_header in Envoy on 127.0.0.1:10000"
@@ -30,6 +30,8 @@ help:
 	@echo "make build-so-local  build ./libpyfilter.so against $(VENV)'s shared libpython"
 	@echo "make build-so-bazel  build the same .so with Bazel (build/bazel/libpyfilter.so)"
 	@echo "make bench           side-by-side benchmark (docs/PERFORMANCE.md)"
+	@echo "make bench-callgrind record instructions/request per variant (bench/results/<date>-callgrind.json)"
+	@echo "make bench-check     compare with the newest callgrind record; fails on > 10 % more"
 	@echo "make clean           remove build outputs"
 
 $(PY):
@@ -88,6 +90,13 @@ test-integration: build-so-local
 
 bench: build-so-local
 	$(PY) bench/run.py
+
+# Instructions per request under callgrind (deterministic; ~8 min each, not part of `make test`).
+bench-callgrind: build-so-local
+	$(PY) bench/run.py --callgrind
+
+bench-check: build-so-local
+	$(PY) bench/run.py --callgrind --check
 
 clean:
 	rm -rf build $(SO) libpyfilter.so src/envoy_pyext/*.so src/envoy_pyext/*.cpp src/envoy_pyext/_native.h $(EXT)

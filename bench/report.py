@@ -211,6 +211,17 @@ def _targets_table(res: dict) -> str:
     return _md_table(["target", "required", "measured", "result"], rows)
 
 
+def _callgrind_section() -> str:
+    """The newest bench/results/*-callgrind.json (`make bench-callgrind`)."""
+    import callgrind
+
+    path = callgrind.newest_record()
+    if path is None:
+        return "No callgrind record yet (`make bench-callgrind`)."
+    return callgrind.markdown_section(json.loads(path.read_text()),
+                                      str(path.relative_to(ROOT)))
+
+
 def render_markdown(res: dict, json_rel: str) -> str:
     meta = res["meta"]
     mach = meta["machine"]
@@ -293,6 +304,10 @@ The body rows POST a 1 KiB or 64 KiB lower-case body; Lua (`request_handle:body(
 `setBytes(string.upper(...))`) and envoy-pyext (`Status.STOP_AND_BUFFER` from `decode_data`,
 then `buffer.set(bytes(buffer).upper())`) buffer the whole body and send it on upper-cased.
 Ratios are against the no-filter row with the same body.
+
+## Instructions per request (callgrind)
+
+{_callgrind_section()}
 
 ## Calls through Envoy clusters
 
