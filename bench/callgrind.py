@@ -4,8 +4,8 @@
 
 Each Envoy under test runs under `valgrind --tool=callgrind` (one process per filter kind, the
 same configs as bench/run.py, --concurrency 1). Per variant: warm-up requests, counters zeroed,
-a fixed number of requests on one keep-alive connection, counters dumped; the dump's total
-divided by the requests Envoy counted is the variant's instructions per request. Instruction
+a fixed number of requests on one keep-alive connection (each must be answered 200), counters
+dumped; the dump's total divided by the requests is the variant's instructions per request. Instruction
 counts do not depend on what else the machine does (a few tenths of a percent move with the
 timers Envoy runs while valgrind is slow), so they can be compared from run to run and machine
 to machine, where the wall-clock tables of bench/run.py cannot on a busy machine.
@@ -138,21 +138,18 @@ def measure_process(fleet: E.Fleet, up: E.EnvoyProc, spec: E.ProcessSpec,
     results = {}
     for key, listener, body, n in cells:
         port = e.ports[listener]
-        stat = f"http.{listener}.downstream_rq_total"
         requests_loop(port, warm, body)
         subprocess.run(["callgrind_control", "-z", str(e.pid)], check=True,
                        capture_output=True, timeout=300)
-        before = e.stats(stat).get(stat, 0)
         seen = set(fleet.log_dir.glob(out.name + ".*"))
-        requests_loop(port, n, body)
-        after = e.stats(stat).get(stat, 0)
+        requests_loop(port, n, body)    # each answered 200, or it raises
         subprocess.run(["callgrind_control", "-d", str(e.pid)], check=True,
                        capture_output=True, timeout=300)
         dumps = sorted(set(fleet.log_dir.glob(out.name + ".*")) - seen,
                        key=lambda p: p.stat().st_mtime)
         if not dumps:
             raise RuntimeError(f"no callgrind dump for {tag} {key}:\n{e.log()}")
-        served = after - before
+        served = n
         r = {"process": spec.name, "listener": listener, "body_bytes": body,
              "hooks_only": hooks_only, "requests": served,
              "ir_per_request": round(_total(dumps[-1]) / max(1, served), 1)}
@@ -314,7 +311,7 @@ def markdown_section(rec: dict, rel: str) -> str:
 CPython {rec['meta']['python']}) by `make bench-callgrind`: each Envoy under
 `valgrind --tool=callgrind`, {rec['meta']['warmup_requests']} warm-up requests, counters zeroed,
 then 1000 header requests (500 with a 1 KiB body, 100 with 64 KiB) on one keep-alive
-connection; the dump's instructions divided by the requests Envoy counted. Whole Envoy, all
+connection; the dump's instructions divided by the requests. Whole Envoy, all
 threads. These numbers do not depend on the machine's other load; `make bench-check` measures
 again and fails when a variant costs more than 10 % over this record.
 
