@@ -367,6 +367,13 @@ pure-Python filter (what the async machinery costs on top of the same work).
 - **Errors**: wrk non-2xx/socket errors/timeouts, and the Envoys' 5xx, Lua, ext_proc and
   envoy-pyext error counters, must all be zero; otherwise run.py exits non-zero and leaves
   this file alone.
+- **Instructions per request** (the callgrind section): `make bench-callgrind` runs the same
+  Envoy configs under `valgrind --tool=callgrind` (bench/callgrind.py) and records
+  `bench/results/<date>-callgrind.json`; this file shows the newest record. `make bench-check`
+  measures again and fails when any variant executes more than 10 % more instructions per
+  request than that record (~10 min; not part of `make test`). Instruction counts are the
+  numbers to compare changes with on a shared machine; `rep movsb` copies count one
+  instruction per byte under valgrind, so copies weigh more there than in wall-clock time.
 - Reproduce: `make bench` (the full run, ~25 min; it prints its estimate first),
   `.venv/bin/python bench/run.py --quick` (~3 min), `--smoke` (~30 s, what
   `tests/integration/test_bench_smoke.py` runs). Raw results: `{json_rel}`.

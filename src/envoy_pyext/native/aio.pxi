@@ -84,6 +84,7 @@ cdef class _LockedRunOnce:
             _unlock_loop()
 
 
+@cython.freelist(8)
 cdef class _Step:
     """A Task's first step, caught on its way to the ready queue (_CallSoon): run directly."""
     cdef object callback
@@ -196,7 +197,10 @@ cdef int _run_step(object loop, object handle) except -1:
     """Runs one queued step on this thread as the loop thread would."""
     _set_running_loop(loop)
     try:
-        handle._run()
+        if type(handle) is _Step:
+            (<_Step>handle).context.run((<_Step>handle).callback)
+        else:
+            handle._run()
     finally:
         _set_running_loop(None)
     return 0
