@@ -5,10 +5,10 @@
 Each Envoy under test runs under `valgrind --tool=callgrind` (one process per filter kind, the
 same configs as bench/run.py, --concurrency 1). Per variant: warm-up requests, counters zeroed,
 a fixed number of requests on one keep-alive connection (each must be answered 200), counters
-dumped; the dump's total divided by the requests is the variant's instructions per request. Instruction
-counts do not depend on what else the machine does (a few tenths of a percent move with the
-timers Envoy runs while valgrind is slow), so they can be compared from run to run and machine
-to machine, where the wall-clock tables of bench/run.py cannot on a busy machine.
+dumped; the dump's total divided by the requests is the variant's instructions per request.
+Instruction counts do not depend on what else the machine does (a few tenths of a percent move
+with the timers Envoy runs while valgrind is slow), so they can be compared from run to run and
+machine to machine, where the wall-clock tables of bench/run.py cannot on a busy machine.
 
     bench/run.py --callgrind          record bench/results/<date>-callgrind.json (~8 min)
     bench/run.py --callgrind --check  measure again and compare with the newest record:
