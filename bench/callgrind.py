@@ -237,7 +237,7 @@ def compare(old: dict, new: dict, limit: float = REGRESSION) -> tuple[str, list[
             rows.append(f"| {key} | - | {now:,.0f} | (not recorded) |")
             continue
         change = now / o["ir_per_request"] - 1
-        flag = " REGRESSION" if change > limit else ""
+        flag = " REGRESSION" if change > limit + 1e-12 else ""   # (exactly +10 % passes)
         if flag:
             bad.append(f"{key}: {o['ir_per_request']:,.0f} -> {now:,.0f} ({change:+.1%})")
         rows.append(f"| {key} | {o['ir_per_request']:,.0f} | {now:,.0f} | "

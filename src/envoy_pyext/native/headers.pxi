@@ -287,7 +287,11 @@ cdef class HeaderMap:
             return 0
         cdef void* ep = self._st._s.envoy_ptr
         cdef bint ok
-        if add:
+        cdef abi.envoy_dynamic_module_type_envoy_buffer seen
+        # Setting a header the map does not have is adding it: Envoy's add_header costs a
+        # fraction of set_header (which builds a LowerCaseString and removes first), and the
+        # walk that tells is cheap (_find_first).
+        if add or self._find_first(ep, key, &seen) == 0:
             ok = abi.envoy_dynamic_module_callback_http_add_header(
                 ep, self._htype, _mbuf(key), val)
         else:
