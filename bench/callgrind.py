@@ -58,18 +58,12 @@ CG_VARIANTS = [
     CgVariant("pyext_async", "envoy-pyext, async def (no await)", "async", "hdr",
               needs_async=True),
     CgVariant("pyext_cython", "envoy-pyext, Cython-compiled", "cy", "hdr"),
-    CgVariant("baseline_body1k", "no filter, 1 KiB body", "base", "body", 1024,
-              "baseline_body1k", requests=500),
-    CgVariant("lua_body1k", "Lua, 1 KiB body upper-cased", "lua", "body", 1024,
-              "baseline_body1k", requests=500),
-    CgVariant("pyext_body1k", "envoy-pyext, 1 KiB body upper-cased", "py", "body", 1024,
-              "baseline_body1k", requests=500),
-    CgVariant("baseline_body64k", "no filter, 64 KiB body", "base", "body", 65536,
-              "baseline_body64k", requests=100),
-    CgVariant("lua_body64k", "Lua, 64 KiB body upper-cased", "lua", "body", 65536,
-              "baseline_body64k", requests=100),
-    CgVariant("pyext_body64k", "envoy-pyext, 64 KiB body upper-cased", "py", "body", 65536,
-              "baseline_body64k", requests=100),
+    *(CgVariant(f"{kind}_body{size}", f"{who}, {size[:-1]} KiB body"
+                + (" upper-cased" if kind != "baseline" else ""), proc, "body",
+                int(size[:-1]) * 1024, f"baseline_body{size}", requests=n)
+      for size, n in (("1k", 500), ("64k", 100))
+      for kind, who, proc in (("baseline", "no filter", "base"), ("lua", "Lua", "lua"),
+                              ("pyext", "envoy-pyext", "py"))),
 ]
 CG_VARIANT = {v.key: v for v in CG_VARIANTS}
 WARMUP = 100

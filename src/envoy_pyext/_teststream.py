@@ -162,7 +162,7 @@ def as_bytes(data: object) -> bytes:
     if isinstance(data, (bytearray, memoryview, Buffer)):
         return bytes(data)
     try:
-        return bytes(memoryview(data))  # any other object with the buffer protocol
+        return bytes(memoryview(data))  # type: ignore[arg-type]  # any buffer-protocol object
     except TypeError:
         raise TypeError(f"body data must be bytes-like or str, not {type(data).__name__}") \
             from None
