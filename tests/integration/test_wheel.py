@@ -30,7 +30,7 @@ import pytest
 
 from envoy_pyext import launcher
 
-from .harness import ROOT, Upstream, bootstrap, filter_entry, listener
+from .harness import ROOT, SO_PATH, Upstream, bootstrap, filter_entry, listener
 from .test_cli import Cli, gone
 
 pytestmark = [pytest.mark.wheel, pytest.mark.slow]
@@ -92,6 +92,23 @@ def site_packages(venv: Path) -> Path:
     return venv / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
 
 
+def stamped(so: Path, env: dict[str, str]) -> http.client.HTTPResponse:
+    """One request through an Envoy (started and stopped here) running stamp:Stamp from `so`
+    with `env`; the response, read."""
+    with Upstream() as up:
+        config = bootstrap([listener("stamp", [filter_entry("stamp:Stamp", "", so)])], up.port)
+        with launcher.Envoy(config, env=env) as envoy:
+            conn = http.client.HTTPConnection("127.0.0.1", envoy.ports["stamp"], timeout=30)
+            try:
+                conn.request("GET", "/")
+                r = conn.getresponse()
+                r.read()
+            finally:
+                conn.close()
+    assert r.status == 200
+    return r
+
+
 def test_the_wheel_carries_a_relocatable_libpyfilter(venv):
     so = Path(run([str(venv / "bin" / "envoy-pyext"), "so-path"], cwd=venv.parent).strip())
     assert so == site_packages(venv) / "envoy_pyext" / "libpyfilter.so"
@@ -144,17 +161,23 @@ def test_a_moved_virtualenv_finds_itself(venv, tmp_path):
         so = site_packages(moved) / "envoy_pyext" / "libpyfilter.so"
         env = launcher.envoy_env([tmp_path], base=clean_env())
         env.pop("VIRTUAL_ENV")
-        with Upstream() as up, launcher.Envoy(bootstrap(
-                [listener("stamp", [filter_entry("stamp:Stamp", "", so)])], up.port),
-                env=env) as envoy:
-            conn = http.client.HTTPConnection("127.0.0.1", envoy.ports["stamp"], timeout=30)
-            conn.request("GET", "/")
-            r = conn.getresponse()
-            r.read()
-            conn.close()
+        r = stamped(so, env)
         assert r.getheader("x-in-envoy") == "True"
         assert r.getheader("x-prefix") == str(moved)
         assert r.getheader("x-envoy-pyext") == \
             str(site_packages(moved) / "envoy_pyext" / "__init__.py")
     finally:
         shutil.move(moved, venv)   # for the other tests of the module
+
+
+def test_envoy_pyext_python_overrides_the_virtualenv(venv, tmp_path):
+    """$ENVOY_PYEXT_PYTHON comes first: the checkout's .so, told so, starts as the fresh
+    virtualenv's python although VIRTUAL_ENV names the checkout's."""
+    (tmp_path / "stamp.py").write_text(FILTER)
+    env = launcher.envoy_env([tmp_path], base=clean_env())
+    assert env["VIRTUAL_ENV"] == sys.prefix
+    env["ENVOY_PYEXT_PYTHON"] = str(venv / "bin" / "python")
+    r = stamped(SO_PATH, env)
+    assert r.getheader("x-prefix") == str(venv)
+    assert r.getheader("x-envoy-pyext") == \
+        str(site_packages(venv) / "envoy_pyext" / "__init__.py")
