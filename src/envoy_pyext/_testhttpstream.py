@@ -63,7 +63,6 @@ class TestHttpStream(HttpStream):
         self._stream = stream
         self._request = request
         self._rule = rule
-        self._timeout = timeout
         self._deadline = loop.time() + timeout   # Envoy's timeout runs from the start
         self._status = 0
         self._headers: list[tuple[str, str]] = []
