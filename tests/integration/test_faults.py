@@ -50,6 +50,7 @@ LISTENERS = {
     "sync-raising": ("filters.probe:Raising", "", "upstream", None),
     "raise-after-cancel": (F + "RaiseAfterCancel", "", "upstream", None),
     "plain": (None, "", "upstream", None),
+    "observe": (F + "Observe", "", "upstream", None),
 }
 
 
@@ -413,3 +414,35 @@ def test_exception_in_every_hook(envoy, hook, mode, proto):
     assert f"boom in {hook}" in envoy.log()
     assert_baseline(envoy, base)
     assert_healthy(envoy, proto)
+
+
+# ---- behaviours users must know (docs/RELIABILITY.md, "Behaviours to know") -----------------
+
+@pytest.mark.parametrize("request_head,status", [
+    (b"GET / HTTP/1.1\r\nhost: envoy\r\nx-big: " + b"b" * 70000 + b"\r\n\r\n", 431),
+    (b"GET / HTTP/1.1\r\nhost: envoy\r\nbad header: 1\r\n\r\n", 400),
+], ids=["431", "400"])
+def test_encode_headers_runs_for_envoys_own_replies_without_decode_headers(envoy, request_head,
+                                                                           status):
+    before = len(seen(envoy, "no-decode-headers"))
+    with H1Conn(envoy.ports["observe"]) as c:
+        c.send(request_head)
+        res = c.read_response()
+    assert res.status == status and res.complete, res.describe()
+    assert seen(envoy, "no-decode-headers")[before:] == [["encode_headers", str(status)]]
+
+
+@pytest.mark.parametrize("proto,chunked", [("h1", True), ("h1", False), ("h2", True)],
+                         ids=["h1-chunked", "h1-content-length", "h2"])
+def test_how_a_streamed_body_ends(envoy, proto, chunked):
+    """Over HTTP/1.1 (chunked or with a content-length) Envoy's codec ends the body with one
+    more data-hook call: an empty chunk with end_stream=True. Over HTTP/2 the DATA frame that
+    carries END_STREAM is the last call (an empty one only if the client sent it empty)."""
+    key = xid()
+    res = exchange(proto, envoy.ports["observe"],
+                   Req(method="POST", chunks=[b"abc", b"defg"], chunked=chunked,
+                       headers=[("x-id", key)]))
+    assert res.status == 200, res.describe()
+    calls = [c for c in seen(envoy, key) if c[0] == "decode_data"]
+    assert sum(c[1] for c in calls) == 7 and all(not c[2] for c in calls[:-1]), calls
+    assert calls[-1] == (["decode_data", 4, True] if proto == "h2" else ["decode_data", 0, True])

@@ -329,3 +329,29 @@ class BufferCopy(Filter):
             data = bytes(buffer)
             self.request_headers["x-copied-len"] = str(len(data))
         return None
+
+
+class Observe(Filter):
+    """Records which hooks run, with their sizes and end_stream flags: under the request's
+    x-id, or under "no-decode-headers" when encode_headers runs for a stream whose
+    decode_headers never ran (Envoy's own replies to requests it refused)."""
+
+    _key = None
+
+    def decode_headers(self, headers, end_stream):
+        self._key = headers.get("x-id", "")
+        note(self._key, ["decode_headers", end_stream])
+
+    def decode_data(self, buffer, end_stream):
+        note(self._key, ["decode_data", len(buffer), end_stream])
+
+    def encode_headers(self, headers, end_stream):
+        if self._key is None:
+            note("no-decode-headers", ["encode_headers", headers.get(":status")])
+            return None
+        note(self._key, ["encode_headers", end_stream])
+        return None
+
+    def encode_data(self, buffer, end_stream):
+        if self._key is not None:
+            note(self._key, ["encode_data", len(buffer), end_stream])
