@@ -628,13 +628,15 @@ class Callbacks:
     def recreate_stream(self, headers: _ReplyHeaders | None = None) -> None:
         """Envoy's internal redirect: the request, with its headers as the filter changed
         them, starts again as a new stream (routed again, new Filter objects). Envoy does it
-        only for a request that has ended and had no body; ``headers``: response headers for
+        only once the whole request arrived (a body it buffered goes to the new stream);
+        ``headers``: response headers for
         the old stream's access log. Raises EnvoyPyextError when Envoy refuses (a pending
         hook's refused recreate is answered like its exception: 500)."""
 
     def send_go_away_and_close(self, graceful: bool = True) -> None:
-        """Closes the client's connection (HTTP/2 with a GOAWAY, graceful or not); the stream
-        ends with it, like reset_stream."""
+        """Closes the client's connection: HTTP/2 with a GOAWAY (``graceful``: NO_ERROR with
+        the drain sequence, else an immediate close), HTTP/1.1 by resetting this stream. The
+        stream ends for the filter, like reset_stream."""
 
     def continue_request(self) -> None:
         """Resumes the request after its hook returned Status.RUNNING (any thread)."""

@@ -62,15 +62,17 @@ cdef class Callbacks:
     def recreate_stream(self, headers=None):
         """Envoy's internal redirect: the request, with the request headers as the filter
         changed them, starts again as a new stream (routed again, through a new filter chain,
-        new Filter objects). Envoy does it only for a request that has ended and had no body.
+        new Filter objects). Envoy does it only once the whole request arrived: at a bodiless
+        request's headers, or later (a body Envoy buffered goes to the new stream).
         ``headers``: response headers recorded for the old stream's access log. Raises
         EnvoyPyextError when Envoy refuses (on the worker; from a pending hook the refusal is
         answered like an exception of the hook)."""
         _recreate_stream(self._st, headers)
 
     def send_go_away_and_close(self, bint graceful=True):
-        """Closes the client's connection (HTTP/2: with a GOAWAY, ``graceful``: one that lets
-        the client finish its other streams' requests elsewhere); this stream ends with it."""
+        """Closes the client's connection: HTTP/2 with a GOAWAY (``graceful``: NO_ERROR with
+        the drain sequence, else an immediate close), HTTP/1.1 by resetting this stream. The
+        stream ends for the filter, like reset_stream."""
         _send_go_away(self._st, graceful)
 
     def continue_request(self):

@@ -8,6 +8,10 @@
 # after RUNNING) they are recorded on its _Shadow (`end`) and applied on the worker after the
 # hook's other writes (shadow.pxi replay); a RUNNING hook needs no continue_*() after them.
 # Envoy may run the stream's stream_complete and destroy hooks from inside these calls.
+# GOAWAY (MEASURED on 1.40, graceful or not): over HTTP/2 Envoy sends GOAWAY and closes the
+# connection at once (the stream is destroyed inside the call); over HTTP/1.1 it leaves the
+# stream alone and a drain would wait for it forever, so the runtime then resets the stream,
+# which closes the connection.
 
 
 cdef class _HeaderArray:
@@ -56,6 +60,13 @@ def _ctl_reset(_Stream st, bytes details):
 def _ctl_go_away(_Stream st, bint graceful):
     _close(st)
     abi.envoy_dynamic_module_callback_http_filter_send_go_away_and_close(st._s.envoy_ptr, graceful)
+    if st._s != NULL and st._s.envoy_ptr != NULL:
+        # Still alive (MEASURED: over HTTP/1.1 Envoy leaves the stream as it is, and a
+        # graceful drain would wait for it forever): reset it, which closes the connection.
+        abi.envoy_dynamic_module_callback_http_filter_reset_stream(
+            st._s.envoy_ptr,
+            abi.envoy_dynamic_module_type_http_filter_stream_reset_reason_LocalReset,
+            _mbuf(b"envoy_pyext_go_away"))
 
 
 def _ctl_recreate(_Stream st, list pairs):
@@ -64,9 +75,9 @@ def _ctl_recreate(_Stream st, list pairs):
     if not abi.envoy_dynamic_module_callback_http_filter_recreate_stream(
             st._s.envoy_ptr, a.arr if a.n else NULL, a.n):
         raise EnvoyPyextError(
-            "Envoy refused to recreate the stream: it recreates only a request that has ended "
-            "and had no body (call recreate_stream() from request_headers with end_stream, or "
-            "from a response hook of such a request)")
+            "Envoy refused to recreate the stream: it recreates a request only once the whole "
+            "request arrived (request_headers with end_stream, a later request hook, or a "
+            "response hook)")
     _close(st)
 
 
