@@ -75,8 +75,8 @@ def _sp_baggage(_Stream st, Span sp, bytes key, bytes value):
         abi.envoy_dynamic_module_callback_http_span_set_baggage(p, _mbuf(key), _mbuf(value))
 
 
-def _sp_spawn(_Stream st, Span child, bytes name):
-    cdef void* parent = child._parent._ptr(st)
+def _sp_spawn(_Stream st, Span parent_span, Span child, bytes name):
+    cdef void* parent = parent_span._ptr(st)
     if parent != NULL:
         child._child = abi.envoy_dynamic_module_callback_http_span_spawn_child(
             st._s.envoy_ptr, parent, _mbuf(name))
