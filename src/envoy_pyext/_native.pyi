@@ -150,8 +150,9 @@ class Filter:
 
     def secret(self, name: str) -> bytes | None:
         """The current bytes of the SDS generic secret ``name`` (subscribed in parse_config
-        with ``context.secret(name, sds_config)``), or None while Envoy has not delivered it.
-        A name the configuration did not subscribe raises EnvoyPyextError."""
+        with ``context.secret(name, sds_config)``), or None while Envoy has not delivered it
+        (an empty secret reads as None too). A name the configuration did not subscribe raises
+        EnvoyPyextError."""
 
     def get_property(self, path: str, default: Any = None) -> Any:
         """One of Envoy's attributes by its CEL name ("request.time", "source.address",
@@ -773,7 +774,8 @@ class ConfigContext:
         """Subscribes this configuration to the SDS generic secret ``name`` (in parse_config
         only); hooks read it with ``self.secret(name)``. ``sds_config``: a
         config.core.v3.ConfigSource as a dict or JSON, e.g. ``{"path_config_source": {"path":
-        "/etc/envoy/secret.yaml"}}``."""
+        "/etc/envoy/secret.yaml"}}`` (needs the bootstrap's node id and cluster); None: the
+        bootstrap's static secret ``name``. Raises EnvoyPyextError when Envoy refuses."""
 
     def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any] | None:
         """Runs the coroutine on the runtime's event loop while this configuration lives

@@ -80,8 +80,9 @@ cdef class ConfigContext:
         """Subscribes this configuration to the SDS generic secret ``name`` (parse_config
         only); hooks read it with ``self.secret(name)``. ``sds_config``: where Envoy gets it,
         a config.core.v3.ConfigSource as a dict (or its JSON), e.g.
-        ``{"path_config_source": {"path": "/etc/envoy/secrets.yaml"}}``; None: Envoy's
-        default for the secret."""
+        ``{"path_config_source": {"path": "/etc/envoy/secrets.yaml"}}`` (Envoy then needs the
+        bootstrap's node id and cluster); None: the bootstrap's static secret ``name``. Raises
+        EnvoyPyextError when Envoy refuses (its log says why)."""
         _secret_subscribe(self, name, sds_config)
 
     def http_call(self, cluster, str method="GET", str path="/", headers=None, body=b"",

@@ -6,6 +6,10 @@
 # bytes, or None while Envoy has not delivered it. Envoy keeps the subscription up to date (a
 # file source is watched, an SDS server pushes), so every read is the current value. In a
 # pending hook the values are those read when its work left the worker (_info_snapshot).
+# sds_config None: a secret of the bootstrap's static_resources.secrets (else Envoy refuses the
+# configuration: "no such static secret"); a file or SDS-server ConfigSource needs the
+# bootstrap's node id and cluster (Envoy refuses without). MEASURED: a secret Envoy has not
+# delivered reads as empty through the ABI, like an empty one: both are None here.
 # A development reload (--reload) keeps the subscriptions of the configuration it replaces.
 
 import json as _json
@@ -51,9 +55,9 @@ cdef object _secret_read(void* envoy_ptr, size_t sid):
     out.ptr = NULL
     out.length = 0
     if sid == 0 or not abi.envoy_dynamic_module_callback_http_filter_get_generic_secret(
-            envoy_ptr, sid, &out):
-        return None
-    return PyBytes_FromStringAndSize(out.ptr, out.length) if out.ptr != NULL else b""
+            envoy_ptr, sid, &out) or out.ptr == NULL or out.length == 0:
+        return None     # MEASURED: an undelivered secret reads as empty (so does an empty one)
+    return PyBytes_FromStringAndSize(out.ptr, out.length)
 
 
 cdef int _secrets_snapshot(_Stream st, dict snap) except -1:
