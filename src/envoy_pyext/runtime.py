@@ -15,22 +15,45 @@ Outside Envoy (unit tests, tooling) every getter returns ``default``.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
 from ._native import _runtime_get
+
+# envoy_pyext.testing.runtime_values(...): test values, over what Envoy (or the default) says.
+_TEST_VALUES: dict[str, Any] = {}
 
 __all__ = ["get_bool", "get_float", "get_int"]
 
 
+def _get(kind: str, key: str, default: Any) -> Any:
+    value = _runtime_get(kind, key, default)     # validates key and default
+    return _TEST_VALUES.get(key, value) if _TEST_VALUES else value
+
+
 def get_bool(key: str, default: bool = False) -> bool:
     """The runtime value ``key`` as a bool (Envoy's ``snapshot().getBoolean``)."""
-    return bool(_runtime_get("bool", key, default))
+    return bool(_get("bool", key, default))
 
 
 def get_int(key: str, default: int = 0) -> int:
     """The runtime value ``key`` as an unsigned integer (``getInteger``); ``default`` is in
     ``[0, 2**64)``."""
-    return int(_runtime_get("int", key, default))
+    return int(_get("int", key, default))
 
 
 def get_float(key: str, default: float = 0.0) -> float:
     """The runtime value ``key`` as a float (``getDouble``)."""
-    return float(_runtime_get("float", key, default))
+    return float(_get("float", key, default))
+
+
+@contextlib.contextmanager
+def _overridden(values: Mapping[str, Any]) -> Iterator[None]:
+    saved = dict(_TEST_VALUES)
+    _TEST_VALUES.update(values)
+    try:
+        yield
+    finally:
+        _TEST_VALUES.clear()
+        _TEST_VALUES.update(saved)
