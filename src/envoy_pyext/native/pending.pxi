@@ -169,6 +169,8 @@ cdef int pending_resume(_Stream st) except -1:
     if p.error:
         raise p.value
     status = _status_of(p.value, st._hook_fn(p.side, p.kind))
+    if st._closed:              # the hook ended the stream (a reply, a reset, ...): no more
+        return _outcome(st, p.side, p.kind, status, p.eos)
     if status == S_RUNNING:     # a coroutine handed the rest to a thread
         pending_start(st, p.side, p.kind, p.eos, None)
         return 0

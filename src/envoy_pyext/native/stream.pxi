@@ -65,6 +65,9 @@ cdef class _Stream:
         self._v_info = None
         self._v_meta = None
         self._v_fs = None
+        self._v_span = None
+        if self._spans is not None:
+            _spans_finish_all(self)
         self._filter = None
         if self._settle_event is not None:
             self._settle_event.set()
