@@ -20,7 +20,7 @@ export PYEXT_SO := $(abspath $(SO))
 PYTHONS ?= 3.11 3.12 3.13
 
 .PHONY: help venv build-so-local build-so-bazel run test test-matrix test-unit test-integration \
-        fuzz bench clean distclean
+        fuzz bench bench-callgrind bench-check clean distclean
 
 help:
 	@echo "make run             build libpyfilter.so and serve samples.add_header in Envoy on 127.0.0.1:10000"
@@ -32,6 +32,8 @@ help:
 	@echo "make fuzz            generated traffic against a real Envoy, FUZZ_EXAMPLES (default 500)"
 	@echo "                     random examples per test (make test runs a fixed, small set)"
 	@echo "make bench           side-by-side benchmark (docs/PERFORMANCE.md)"
+	@echo "make bench-callgrind record instructions/request per variant (bench/results/<date>-callgrind.json)"
+	@echo "make bench-check     compare with the newest callgrind record; fails on > 10 % more"
 	@echo "make clean           remove build outputs"
 
 $(PY):
@@ -97,6 +99,13 @@ fuzz: build-so-local
 
 bench: build-so-local
 	$(PY) bench/run.py
+
+# Instructions per request under callgrind (deterministic; ~8 min each, not part of `make test`).
+bench-callgrind: build-so-local
+	$(PY) bench/run.py --callgrind
+
+bench-check: build-so-local
+	$(PY) bench/run.py --callgrind --check
 
 clean:
 	rm -rf build $(SO) libpyfilter.so src/envoy_pyext/*.so src/envoy_pyext/*.cpp src/envoy_pyext/_native.h $(EXT)

@@ -7,10 +7,9 @@
   CPU/request per shared object (Envoy's binary is stripped, so Envoy itself is one bucket;
   libpython and libpyfilter.so have symbols), the top symbols, and the inclusive cost of each
   dynamic-module hook.
-- callgrind: Envoy under `valgrind --tool=callgrind`, a fixed number of requests after a
-  warm-up, counters zeroed in between: instructions per request, exact and immune to other load
-  on the machine. Whole Envoy (no filter vs the filter), and only inside the module's hooks
-  (--toggle-collect) with the breakdown by function.
+- callgrind: the measurement of the bench's callgrind mode (bench/callgrind.py; the per-variant
+  record is `make bench-callgrind`), here with the breakdown by function: whole Envoy (no filter
+  vs the filter), and only inside the module's hooks (--toggle-collect).
 
     .venv/bin/python bench/profile.py [--seconds 8] [--requests 2000] [--only perf|callgrind]
                                       [--cg-processes base,lua_callout,py_callout] [--notes]
@@ -32,6 +31,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import callgrind as CG  # noqa: E402
 import envoys as E  # noqa: E402
 import run as R  # noqa: E402
 
@@ -144,80 +144,12 @@ CG_KEYS = (  # inclusive costs worth showing, matched as substrings of callgrind
     "tp_dealloc_11envoy_pyext", "_unbind", "_bind", "PyTuple_New", "tupledealloc")
 
 
-def module_hooks() -> list[str]:
-    r = subprocess.run(["nm", "-D", "--defined-only", str(E.SO_PATH)], capture_output=True,
-                       text=True, timeout=60)
-    return [ln.split()[-1] for ln in r.stdout.splitlines()
-            if "envoy_dynamic_module_on_http_filter_" in ln and "_config_" not in ln]
-
-
-def requests_loop(port: int, n: int, body: int = 0) -> None:
-    import http.client
-
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        for _ in range(n):
-            conn.request("GET", "/", headers={"x-user": "alice"})
-            r = conn.getresponse()
-            r.read()
-            if r.status != 200:
-                raise RuntimeError(f"status {r.status}")
-    finally:
-        conn.close()
-
-
 def callgrind_run(fleet: E.Fleet, up: E.EnvoyProc, spec: E.ProcessSpec, hooks_only: bool,
                   warm: int, n: int) -> dict:
-    """One Envoy under callgrind: `warm` requests, counters zeroed, `n` requests, dump."""
-    out = fleet.log_dir / f"cg-{spec.name}-{'hooks' if hooks_only else 'all'}.out"
-    vg = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no"]
-    if hooks_only:
-        vg += ["--collect-atstart=no", *(f"--toggle-collect={h}" for h in module_hooks())]
-    e = E.EnvoyProc(f"vg-{out.stem}", spec.config(up.ports), fleet.log_dir, cpus="0",
-                    env=E.pyext_env() if spec.python else None, wrapper=vg)
-    fleet.add(e)
-    E.wait_ready([e], timeout=600)
-    port = e.ports["hdr"]
-    requests_loop(port, warm)
-    subprocess.run(["callgrind_control", "-z", str(e.pid)], check=True, capture_output=True,
-                   timeout=120)
-    before = e.stats("http.hdr.downstream_rq_total").get("http.hdr.downstream_rq_total", 0)
-    requests_loop(port, n)
-    after = e.stats("http.hdr.downstream_rq_total").get("http.hdr.downstream_rq_total", 0)
-    subprocess.run(["callgrind_control", "-d", str(e.pid)], check=True, capture_output=True,
-                   timeout=300)
-    e.stop()
-    dumps = sorted(fleet.log_dir.glob(out.name + ".*"), key=lambda p: p.stat().st_mtime)
-    if not dumps:
-        raise RuntimeError(f"no callgrind dump for {out}:\n{e.log()}")
-    dump = dumps[-1]
-    total = 0
-    for line in dump.read_text(errors="replace").splitlines():
-        if line.startswith(("summary:", "totals:")):
-            total = int(line.split()[1])
-    served = after - before
-    ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100",
-                          str(dump)], capture_output=True, text=True, timeout=600).stdout
-    selfc = subprocess.run(["callgrind_annotate", "--threshold=100", str(dump)],
-                           capture_output=True, text=True, timeout=600).stdout
-    return {"process": spec.name, "hooks_only": hooks_only, "requests": served,
-            "ir_per_request": total / max(1, served),
-            "inclusive": _cg_rows(ann, served), "self": _cg_rows(selfc, served)}
-
-
-def _cg_rows(text: str, n: int) -> list[tuple[float, str]]:
-    rows = []
-    for line in text.splitlines():
-        m = re.match(r"^\s*([\d,]+)\s+\([\s\d.]+%\)\s+(\S.*)$", line)
-        if not m or "PROGRAM TOTALS" in line:
-            continue
-        name = m.group(2)
-        fn = name.split(":", 1)[1] if ":" in name.split(" [")[0] else name
-        obj = name.rsplit(" [", 1)[1].rstrip("]").rsplit("/", 1)[-1] if " [" in name else ""
-        fn = fn.split(" [")[0]
-        rows.append((int(m.group(1).replace(",", "")) / max(1, n), f"{fn} ({obj})" if obj
-                     else fn))
-    return rows
+    """One Envoy under callgrind (bench/callgrind.py), its header listener, with the breakdown
+    by function."""
+    return CG.measure_process(fleet, up, spec, [("hdr", "hdr", 0, n)], hooks_only=hooks_only,
+                              warm=warm, breakdown=True)["hdr"]
 
 
 CG_LABELLED = {f"{n}-all" for n in ("base", "noop", "lua", "py", "cy", "async", "async_sleep",

@@ -203,12 +203,25 @@ worker is equally busy) or the async listener (the event-loop thread is busy too
 
 
 def _targets_table(res: dict) -> str:
+    import run  # the current target definitions, applied to the result's medians
+
     rows = []
-    for t in res["targets"]:
+    for t in run.evaluate_targets(res["summary"], res["meta"]["async_available"]):
         val = (t["note"] or "-") if t["value"] is None else f"{t['value']:.3f} {t['unit']}"
         rows.append([t["target"], f"{t['op']} {t['limit']:g} {t['unit']}", val,
                      f"**{t['status']}**"])
     return _md_table(["target", "required", "measured", "result"], rows)
+
+
+def _callgrind_section() -> str:
+    """The newest bench/results/*-callgrind.json (`make bench-callgrind`)."""
+    import callgrind
+
+    path = callgrind.newest_record()
+    if path is None:
+        return "No callgrind record yet (`make bench-callgrind`)."
+    return callgrind.markdown_section(json.loads(path.read_text()),
+                                      str(path.relative_to(ROOT)))
 
 
 def render_markdown(res: dict, json_rel: str) -> str:
@@ -294,6 +307,10 @@ The body rows POST a 1 KiB or 64 KiB lower-case body; Lua (`request_handle:body(
 then `buffer.set(bytes(buffer).upper())`) buffer the whole body and send it on upper-cased.
 Ratios are against the no-filter row with the same body.
 
+## Instructions per request (callgrind)
+
+{_callgrind_section()}
+
 ## Calls through Envoy clusters
 
 {_callout_section(res)}
@@ -302,9 +319,11 @@ Ratios are against the no-filter row with the same body.
 
 {_targets_table(res)}
 
-Targets are judged on the medians of the header filter at 16 connections, `--concurrency 1`.
-"added CPU" is against the no-filter Envoy; the two async targets are against the sync
-pure-Python filter (what the async machinery costs on top of the same work).
+Targets are judged on the medians at 16 connections, `--concurrency 1` (the header filter;
+the two body rows: envoy-pyext's throughput ratio to the no-filter row with the same body,
+divided by Lua's, at least 1). "added CPU" is against the no-filter Envoy; the two async
+targets are against the sync pure-Python filter (what the async machinery costs on top of the
+same work). The same targets read on instruction counts are in the callgrind section.
 
 ## Scaling across cores
 
@@ -352,6 +371,13 @@ pure-Python filter (what the async machinery costs on top of the same work).
 - **Errors**: wrk non-2xx/socket errors/timeouts, and the Envoys' 5xx, Lua, ext_proc and
   envoy-pyext error counters, must all be zero; otherwise run.py exits non-zero and leaves
   this file alone.
+- **Instructions per request** (the callgrind section): `make bench-callgrind` runs the same
+  Envoy configs under `valgrind --tool=callgrind` (bench/callgrind.py) and records
+  `bench/results/<date>-callgrind.json`; this file shows the newest record. `make bench-check`
+  measures again and fails when any variant executes more than 10 % more instructions per
+  request than that record (~10 min; not part of `make test`). Instruction counts are the
+  numbers to compare changes with on a shared machine; `rep movsb` copies count one
+  instruction per byte under valgrind, so copies weigh more there than in wall-clock time.
 - Reproduce: `make bench` (the full run, ~25 min; it prints its estimate first),
   `.venv/bin/python bench/run.py --quick` (~3 min), `--smoke` (~30 s, what
   `tests/integration/test_bench_smoke.py` runs). Raw results: `{json_rel}`.

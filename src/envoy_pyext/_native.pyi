@@ -313,6 +313,10 @@ class Buffer:
     def to_bytes(self) -> bytes:
         """A copy of the whole body."""
 
+    def to_bytearray(self) -> bytearray:
+        """A copy of the whole body as a ``bytearray``, to edit in place and ``set()`` back
+        (one copy each way)."""
+
     def set(self, data: _BodyData) -> None:
         """Replaces the body with ``data`` (bytes-like or str, UTF-8)."""
 

@@ -161,7 +161,11 @@ def as_bytes(data: object) -> bytes:
         return data.encode("utf-8")
     if isinstance(data, (bytearray, memoryview, Buffer)):
         return bytes(data)
-    raise TypeError(f"body data must be bytes-like or str, not {type(data).__name__}")
+    try:
+        return bytes(memoryview(data))  # type: ignore[arg-type]  # any buffer-protocol object
+    except TypeError:
+        raise TypeError(f"body data must be bytes-like or str, not {type(data).__name__}") \
+            from None
 
 
 def _decode(v: bytes) -> str:
@@ -369,6 +373,10 @@ class TestBuffer(Buffer):
     def to_bytes(self) -> bytes:
         self._stream.access()
         return self._read_direct()
+
+    def to_bytearray(self) -> bytearray:
+        self._stream.access()
+        return bytearray(self._read_direct())
 
     def set(self, data: Any) -> None:
         self._set(as_bytes(data))

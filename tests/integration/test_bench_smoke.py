@@ -130,6 +130,9 @@ def test_numbers_were_produced(smoke):
     assert smoke["summary"]["pyext_py"]["c16"]["envoy_rss_mib"] > \
         smoke["summary"]["baseline"]["c16"]["envoy_rss_mib"]
     statuses = {t["target"]: t["status"] for t in smoke["targets"]}
-    assert len(statuses) == 10
+    assert len(statuses) == 12
     assert set(statuses.values()) <= {"PASS", "MISS", "n/a"}
     assert statuses["pure Python: throughput vs no filter"] in ("PASS", "MISS")
+    for size in ("1KiB", "64KiB"):  # the body rows against Lua's
+        assert statuses[f"{size} body upper-cased: throughput vs no filter, over Lua's"] \
+            in ("PASS", "MISS")

@@ -7,7 +7,8 @@ import pytest
 from .conftest import upstream_view
 from .harness import EnvoyProcess
 
-MODES = ["upper", "append", "prepend", "drain", "clear", "grow", "stream-upper"]
+MODES = ["upper", "append", "prepend", "drain", "clear", "grow", "stream-upper",
+         "bytearray-edit", "set-own-view"]
 SIZES = {"small": 13, "1MiB": 1 << 20}
 
 
@@ -19,6 +20,7 @@ def expected(mode: str, body: bytes) -> bytes:
     return {
         "upper": body.upper(), "append": body + b"-tail", "prepend": b"head-" + body,
         "drain": body[5:], "clear": b"", "grow": body * 2, "stream-upper": body.upper(),
+        "bytearray-edit": b"HELLO" + body[5:].upper(), "set-own-view": body[5:],
     }[mode]
 
 

@@ -1,5 +1,6 @@
 """Buffer against a bytes model, over bodies split into several slices."""
 
+import array
 import ctypes
 import hashlib
 
@@ -15,7 +16,10 @@ from tests.fakehost.driver import BT_BUFFERED_REQUEST, Config, Stream
 DATA = st.binary(max_size=40)
 OPS = st.one_of(
     st.tuples(st.just("set"), DATA),
+    st.tuples(st.just("set"), DATA.map(bytearray)),
+    st.tuples(st.just("set"), DATA.map(memoryview)),
     st.tuples(st.just("append"), DATA),
+    st.tuples(st.just("append"), DATA.map(bytearray)),
     st.tuples(st.just("prepend"), DATA),
     st.tuples(st.just("drain"), st.integers(0, 60)),
     st.tuples(st.just("clear")),
@@ -49,10 +53,10 @@ def test_buffer_matches_bytes_model(config, chunks, ops):
         for op in ops:
             if op[0] == "set":
                 buf.set(op[1])
-                model = op[1]
+                model = bytes(op[1])
             elif op[0] == "append":
                 buf.append(op[1])
-                model += op[1]
+                model += bytes(op[1])
             elif op[0] == "prepend":
                 buf.prepend(op[1])
                 model = op[1] + model
@@ -65,6 +69,7 @@ def test_buffer_matches_bytes_model(config, chunks, ops):
             assert len(buf) == len(model)
         assert bytes(buf) == model
         assert buf.to_bytes() == model
+        assert buf.to_bytearray() == bytearray(model)
         with memoryview(buf) as mv:
             assert mv.tobytes() == model
             assert mv.readonly
@@ -123,3 +128,54 @@ def test_several_views_over_a_copied_body_each_keep_their_copy(config):
         assert bytes(first) == b"abc" * 100 + b"def" * 100
         first.release()
         del garbage
+
+
+def test_writes_take_any_buffer_object(config):
+    # bytes-like objects are written as they are (Envoy copies them once); a view that is not
+    # contiguous is copied first
+    with Stream(config) as s:
+        _, buf = body_view(s, [b"old"])
+        buf.set(bytearray(b"from bytearray"))
+        assert bytes(buf) == b"from bytearray"
+        buf.set(memoryview(b"--from a view--")[2:-2])
+        assert bytes(buf) == b"from a view"
+        buf.append(array.array("B", b" + array"))
+        assert bytes(buf) == b"from a view + array"
+        buf.set(memoryview(b"a-b-c-")[::2])
+        assert bytes(buf) == b"abc"
+        assert s.body(BT_BUFFERED_REQUEST) == b"abc"
+
+
+@pytest.mark.parametrize("chunks", [[b"one slice body"], [b"two ", b"slices", b" body"]],
+                         ids=["zero-copy view", "copied view"])
+def test_set_from_a_view_of_the_body_itself(config, chunks):
+    # set() drains the body before it appends: a view into the body's own memory is copied
+    # first, never read after it was drained
+    with Stream(config) as s:
+        _, buf = body_view(s, chunks)
+        whole = b"".join(chunks)
+        with memoryview(buf) as view, view[4:] as tail:
+            buf.set(tail)
+        assert bytes(buf) == whole[4:]
+        with memoryview(buf) as view:
+            buf.append(view)
+        assert bytes(buf) == whole[4:] * 2
+        buf.set(buf)
+        assert bytes(buf) == whole[4:] * 2
+
+
+def test_to_bytearray_copies_once_to_edit_and_set_back(config):
+    # more slices than the runtime reads without a heap array
+    chunks = [bytes([97 + i % 26]) * (i + 1) for i in range(40)]
+    with Stream(config) as s:
+        _, buf = body_view(s, chunks)
+        whole = b"".join(chunks)
+        assert bytes(buf) == whole
+        data = buf.to_bytearray()
+        assert type(data) is bytearray and data == whole
+        data[:3] = b"XYZ"
+        assert bytes(buf) == whole      # a copy: Envoy's body changes only with set()
+        buf.set(data)
+        assert s.body(BT_BUFFERED_REQUEST) == b"XYZ" + whole[3:]
+        buf.clear()
+        assert buf.to_bytearray() == bytearray()

@@ -28,6 +28,7 @@ cdef extern from "Python.h":
 
 cdef PyThread_type_lock _loop_lock = PyThread_allocate_lock()
 _set_running_loop = _aio_events._set_running_loop
+_Task = _asyncio.Task
 _iscoroutine = _asyncio.iscoroutine
 
 
@@ -83,9 +84,40 @@ cdef class _LockedRunOnce:
             _unlock_loop()
 
 
+@cython.freelist(8)
+cdef class _Step:
+    """A Task's first step, caught on its way to the ready queue (_CallSoon): run directly."""
+    cdef object callback
+    cdef object context
+
+    def _run(self):
+        self.context.run(self.callback)
+
+
+cdef class _CallSoon:
+    """Replaces loop.call_soon. While a worker creates a hook's Task (_new_task), the Task's
+    first step is handed back to that worker instead of being queued as a Handle (which the
+    worker would take off the queue again right away); every other call goes to the loop."""
+    cdef object call_soon
+    cdef unsigned long catch_for     # the thread whose next call is caught, or 0
+    cdef _Step caught
+
+    def __call__(self, callback, *args, context=None):
+        cdef _Step step
+        if self.catch_for and not args and self.catch_for == PyThread_get_thread_ident():
+            self.catch_for = 0
+            step = _Step.__new__(_Step)
+            step.callback = callback
+            step.context = context
+            self.caught = step
+            return None     # (the Task ignores what call_soon returns)
+        return self.call_soon(callback, *args, context=context)
+
+
 cdef class _EventLoop:
     cdef readonly object loop
     cdef readonly object thread
+    cdef _CallSoon call_soon
 
     def __init__(self):
         loop = _asyncio.new_event_loop()
@@ -93,8 +125,12 @@ cdef class _EventLoop:
         select.select = loop._selector.select
         run_once = _LockedRunOnce()
         run_once.run_once = loop._run_once
+        call_soon = _CallSoon()
+        call_soon.call_soon = loop.call_soon
         loop._selector.select = select
         loop._run_once = run_once
+        loop.call_soon = call_soon
+        self.call_soon = call_soon
         self.loop = loop
         self.thread = _threading.Thread(target=self._run, name="envoy-pyext-asyncio", daemon=True)
         self.thread.start()
@@ -161,26 +197,43 @@ cdef int _run_step(object loop, object handle) except -1:
     """Runs one queued step on this thread as the loop thread would."""
     _set_running_loop(loop)
     try:
-        handle._run()
+        if type(handle) is _Step:
+            (<_Step>handle).context.run((<_Step>handle).callback)
+        else:
+            handle._run()
     finally:
         _set_running_loop(None)
     return 0
 
 
 cdef object _new_task(object loop, object coro, object context):
-    """A Task for `coro` in `context`, not started: returns (task, its first step)."""
-    task = loop.create_task(coro, context=context)
-    return task, _take_step(loop, task)
+    """A Task for `coro` in `context`, not started: returns (task, its first step). The Task
+    is made as loop.create_task makes it (a loop without a task factory), its first step
+    caught on the way to the ready queue (_CallSoon)."""
+    cdef _CallSoon cs = _event_loop.call_soon
+    cdef _Step first
+    if loop._task_factory is not None:
+        task = loop.create_task(coro, context=context)
+        return task, _take_step(loop, task)
+    cs.catch_for = PyThread_get_thread_ident()
+    try:
+        task = _Task(coro, loop=loop, context=context)
+    finally:
+        cs.catch_for = 0
+    first, cs.caught = cs.caught, None
+    if first is None:   # (not caught: the Task queued its step as usual)
+        return task, _take_step(loop, task)
+    return task, first
 
 
 cdef object _task_outcome(object task):
     """A finished Task's result; raises what it raised (CancelledError when cancelled)."""
-    if task.cancelled():
-        raise _asyncio.CancelledError("the hook's task was cancelled")
-    exc = task.exception()
-    if exc is not None:
-        raise exc
-    return task.result()
+    try:
+        return task.result()
+    except _asyncio.CancelledError:
+        if task.cancelled():
+            raise _asyncio.CancelledError("the hook's task was cancelled") from None
+        raise
 
 
 cdef int _late_error(FilterConfig fc, str what, object exc) except -1:

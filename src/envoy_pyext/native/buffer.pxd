@@ -13,12 +13,14 @@ cdef class Buffer:
     cdef int _kinds(self, void* ep, abi.envoy_dynamic_module_type_http_body_type* kinds) except -1
     cdef Py_ssize_t _size_direct(self) except -1
     cdef list _slices(self)
+    cdef Py_ssize_t _copy_direct(self, char* dst, Py_ssize_t cap) except -1
     cdef bytes _read_direct(self)
     cdef int _drain_direct(self, Py_ssize_t n) except -1
-    cdef int _append_direct(self, bytes b) except -1
-    cdef int _replace_range(self, Py_ssize_t start, Py_ssize_t length, bytes data) except -1
+    cdef int _append_direct(self, object data) except -1
+    cdef int _replace_range(self, Py_ssize_t start, Py_ssize_t length, object data) except -1
     cdef Py_ssize_t _size(self) except -1
     cdef bytes _read(self)
-    cdef int _set(self, bytes data) except -1
+    cdef int _set(self, object data) except -1
     cdef int _drain(self, Py_ssize_t n) except -1
-    cdef int _append(self, bytes data) except -1
+    cdef int _append(self, object data) except -1
+    cdef object _own(self, object data)

@@ -7,6 +7,10 @@
 # the hook returns. Writes go to Envoy immediately. While a hook of the stream is pending
 # (async), reads and writes go to the stream's _Shadow copy instead (see shadow.pxi).
 
+cdef enum:
+    _STACK_SLICES = 16      # Envoy slices read without a heap array (64 KiB is 4-5 of them)
+
+
 cdef class Buffer:
     """The request or response body of one stream."""
 
@@ -80,17 +84,45 @@ cdef class Buffer:
                 free(arr)
         return out
 
+    cdef Py_ssize_t _copy_direct(self, char* dst, Py_ssize_t cap) except -1:
+        """Copies the body into `dst` (room for `cap` bytes), slice by slice, without an
+        intermediate list; returns the bytes copied."""
+        cdef void* ep = self._st._s.envoy_ptr
+        cdef abi.envoy_dynamic_module_type_http_body_type kinds[2]
+        cdef abi.envoy_dynamic_module_type_envoy_buffer stack[_STACK_SLICES]
+        cdef abi.envoy_dynamic_module_type_envoy_buffer* arr
+        cdef int n = self._kinds(ep, kinds), i
+        cdef size_t count, j
+        cdef Py_ssize_t off = 0
+        for i in range(n):
+            count = abi.envoy_dynamic_module_callback_http_get_body_chunks_size(ep, kinds[i])
+            if count == 0:
+                continue
+            arr = stack
+            if count > _STACK_SLICES:
+                arr = <abi.envoy_dynamic_module_type_envoy_buffer*>malloc(
+                    count * sizeof(abi.envoy_dynamic_module_type_envoy_buffer))
+                if arr == NULL:
+                    raise MemoryError()
+            try:
+                if abi.envoy_dynamic_module_callback_http_get_body_chunks(ep, kinds[i], arr):
+                    for j in range(count):
+                        if <Py_ssize_t>arr[j].length > cap - off:
+                            raise EnvoyPyextError("Envoy's body grew while it was read")
+                        memcpy(dst + off, arr[j].ptr, arr[j].length)
+                        off += arr[j].length
+            finally:
+                if arr != stack:
+                    free(arr)
+        return off
+
     cdef bytes _read_direct(self):
-        cdef list slices = self._slices()
-        cdef Py_ssize_t total = 0, off = 0
-        cdef size_t ptr, length
-        for ptr, length in slices:
-            total += length
+        # One copy: Envoy's slices straight into the new bytes object.
+        cdef Py_ssize_t total = self._size_direct()
         cdef bytes result = PyBytes_FromStringAndSize(NULL, total)
-        cdef char* dst = PyBytes_AS_STRING(result)
-        for ptr, length in slices:
-            memcpy(dst + off, <const char*>ptr, length)
-            off += length
+        cdef Py_ssize_t got = self._copy_direct(PyBytes_AS_STRING(result), total)
+        if got != total:
+            return result[:got]
         return result
 
     cdef int _drain_direct(self, Py_ssize_t n) except -1:
@@ -108,23 +140,41 @@ cdef class Buffer:
                 n -= take
         return 0
 
-    cdef int _append_direct(self, bytes b) except -1:
+    cdef int _append_direct(self, object data) except -1:
+        """Appends `data` (bytes, or any object with the buffer protocol): Envoy copies it
+        once, from the object's own memory."""
         cdef void* ep = self._st._s.envoy_ptr
         cdef abi.envoy_dynamic_module_type_http_body_type kinds[2]
-        cdef int k = self._kinds(ep, kinds)
-        if PyBytes_GET_SIZE(b) == 0:
-            return 0
-        if not abi.envoy_dynamic_module_callback_http_append_body(ep, kinds[k - 1], _mbuf(b)):
+        cdef abi.envoy_dynamic_module_type_module_buffer mb
+        cdef Py_buffer view
+        cdef bint ok
+        if type(data) is bytes:
+            if PyBytes_GET_SIZE(data) == 0:
+                return 0
+            ok = abi.envoy_dynamic_module_callback_http_append_body(
+                ep, kinds[self._kinds(ep, kinds) - 1], _mbuf(<bytes>data))
+        else:
+            PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+            try:
+                if view.len == 0:
+                    return 0
+                mb.ptr = <char*>view.buf
+                mb.length = <size_t>view.len
+                ok = abi.envoy_dynamic_module_callback_http_append_body(
+                    ep, kinds[self._kinds(ep, kinds) - 1], mb)
+            finally:
+                PyBuffer_Release(&view)
+        if not ok:
             raise EnvoyPyextError(
                 "Envoy has no body to write to here (outside decode_data/encode_data a body "
                 "exists only once Envoy buffered it, e.g. after STOP_AND_BUFFER)")
         return 0
 
-    cdef int _replace_range(self, Py_ssize_t start, Py_ssize_t length, bytes data) except -1:
+    cdef int _replace_range(self, Py_ssize_t start, Py_ssize_t length, object data) except -1:
         """Replaces `length` bytes of Envoy's body from `start` with `data`, keeping the rest."""
         cdef bytes current = self._read_direct()
         self._drain_direct(PyBytes_GET_SIZE(current))
-        self._append_direct(current[:start] + data + current[start + length:])
+        self._append_direct(current[:start] + bytes(data) + current[start + length:])
         return 0
 
     # ---- the view: shadow, skip, or direct -----------------------------------------------
@@ -143,7 +193,7 @@ cdef class Buffer:
             return self._read_direct()[self._skip:]
         return self._read_direct()
 
-    cdef int _set(self, bytes data) except -1:
+    cdef int _set(self, object data) except -1:
         cdef _Shadow sh = _access(self._st)
         _check_body_write(self._st, self._side)
         if sh is not None:
@@ -168,7 +218,7 @@ cdef class Buffer:
             self._drain_direct(n)
         return 0
 
-    cdef int _append(self, bytes data) except -1:
+    cdef int _append(self, object data) except -1:
         cdef _Shadow sh = _access(self._st)
         _check_body_write(self._st, self._side)
         if sh is not None:
@@ -190,13 +240,45 @@ cdef class Buffer:
         """A copy of the whole body."""
         return self._read()
 
+    def to_bytearray(self):
+        """A copy of the whole body as a ``bytearray``, to edit in place and ``set()`` back
+        (one copy each way)."""
+        cdef _Shadow sh = _access(self._st)
+        cdef Py_ssize_t total
+        cdef bytearray out
+        if sh is not None or self._skip:
+            return bytearray(self._read())
+        total = self._size_direct()
+        out = PyByteArray_FromStringAndSize(NULL, total)
+        if total:
+            del out[self._copy_direct(PyByteArray_AS_STRING(out), total):]
+        return out
+
     def set(self, data):
         """Replaces the body with ``data`` (bytes-like or str, UTF-8)."""
-        self._set(_as_bytes(data))
+        self._set(self._own(data))
 
     def append(self, data):
         """Adds ``data`` at the end of the body."""
-        self._append(_as_bytes(data))
+        self._append(self._own(data))
+
+    cdef object _own(self, object data):
+        """`data` as the writes take it: bytes, bytearray or another buffer object as it is
+        (Envoy copies it once), str encoded. A view that may point into this body's own memory
+        (a memoryview of this Buffer, or anything made from one) is copied first: the write
+        drains that memory before it appends."""
+        cdef type t = type(data)
+        if t is bytes or t is bytearray:
+            return data
+        if t is str:
+            return (<str>data).encode("utf-8")
+        if isinstance(data, Buffer):
+            return bytes(data)
+        if not PyObject_CheckBuffer(data):
+            raise TypeError(f"body data must be bytes-like or str, not {type(data).__name__}")
+        if self._exports or t is not memoryview or not (<memoryview>data).c_contiguous:
+            return bytes(data)
+        return data
 
     def prepend(self, data):
         """Adds ``data`` at the start of the body."""
@@ -258,6 +340,6 @@ cdef bytes _as_bytes(object data):
         return <bytes>data
     if isinstance(data, str):
         return (<str>data).encode("utf-8")
-    if isinstance(data, (bytearray, memoryview, Buffer)):
+    if isinstance(data, Buffer) or PyObject_CheckBuffer(data):
         return bytes(data)
     raise TypeError(f"body data must be bytes-like or str, not {type(data).__name__}")

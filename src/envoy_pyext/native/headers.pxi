@@ -111,6 +111,10 @@ cdef inline abi.envoy_dynamic_module_type_module_buffer _mbuf(bytes b) noexcept:
     return m
 
 
+cdef enum:
+    _WALK_MAX = 32      # maps up to this size are searched by one walk (HeaderMap._find_first)
+
+
 cdef class HeaderMap:
     """Request or response headers (or trailers) of one stream. Names are case-insensitive."""
 
@@ -162,12 +166,36 @@ cdef class HeaderMap:
         cdef abi.envoy_dynamic_module_type_envoy_buffer out
         out.ptr = NULL
         out.length = 0
-        if not abi.envoy_dynamic_module_callback_http_get_header(
-                ep, self._htype, _mbuf(key), &out, 0, NULL) or out.ptr == NULL:
+        cdef int found = self._find_first(ep, key, &out)
+        if found < 0 and (not abi.envoy_dynamic_module_callback_http_get_header(
+                ep, self._htype, _mbuf(key), &out, 0, NULL) or out.ptr == NULL):
+            return None
+        if found == 0:
             return None
         if raw:
             return PyBytes_FromStringAndSize(out.ptr, out.length)
         return _decode_value(out.ptr, out.length)
+
+    cdef int _find_first(self, void* ep, bytes key,
+                         abi.envoy_dynamic_module_type_envoy_buffer* out) except -2:
+        """The first value of `key` (lower-case) by one walk over the map, which costs Envoy
+        less than get_header (a LowerCaseString built per call, then a search). Returns 1 and
+        sets `out`, 0 when absent, -1 when the map is too large for the walk (use get_header)."""
+        cdef abi.envoy_dynamic_module_type_envoy_http_header arr[_WALK_MAX]
+        cdef size_t n = abi.envoy_dynamic_module_callback_http_get_headers_size(ep, self._htype)
+        cdef size_t klen = <size_t>PyBytes_GET_SIZE(key), i
+        cdef const char* k = PyBytes_AS_STRING(key)
+        if n > _WALK_MAX:
+            return -1
+        if n == 0 or not abi.envoy_dynamic_module_callback_http_get_headers(ep, self._htype, arr):
+            return 0
+        for i in range(n):
+            if arr[i].key_length == klen and arr[i].value_ptr != NULL \
+                    and memcmp(arr[i].key_ptr, k, klen) == 0:
+                out.ptr = arr[i].value_ptr
+                out.length = arr[i].value_length
+                return 1
+        return 0
 
     cdef list _get_all(self, object name, bint raw):
         cdef _Shadow sh = _access(self._st)
@@ -259,7 +287,11 @@ cdef class HeaderMap:
             return 0
         cdef void* ep = self._st._s.envoy_ptr
         cdef bint ok
-        if add:
+        cdef abi.envoy_dynamic_module_type_envoy_buffer seen
+        # Setting a header the map does not have is adding it: Envoy's add_header costs a
+        # fraction of set_header (which builds a LowerCaseString and removes first), and the
+        # walk that tells is cheap (_find_first).
+        if add or self._find_first(ep, key, &seen) == 0:
             ok = abi.envoy_dynamic_module_callback_http_add_header(
                 ep, self._htype, _mbuf(key), val)
         else:

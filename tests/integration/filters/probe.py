@@ -117,6 +117,14 @@ class BodyProbe(Filter):
             buffer.clear()
         elif mode == "grow":
             buffer.set(body * 2)
+        elif mode == "bytearray-edit":  # one copy out, edited in place, one copy back
+            data = buffer.to_bytearray()
+            data[5:] = data[5:].upper()
+            data[:5] = b"HELLO"
+            buffer.set(data)
+        elif mode == "set-own-view":    # a view into the body's own memory, written back
+            with memoryview(buffer) as view, view[5:] as tail:
+                buffer.set(tail)
 
     def encode_data(self, buffer, end_stream):
         if self.config != "upper-response":
