@@ -43,7 +43,17 @@ def main() -> None:
     ap.add_argument("--build-dir", default="build/so")
     ap.add_argument("--debug", action="store_true",
                     help="build_config.json's debug_optflags instead of optflags")
+    ap.add_argument("--asan", action="store_true",
+                    help="the AddressSanitizer variant (build_config.json's \"asan\" flags and "
+                         "sources; default --out build/asan/libpyfilter.so)")
     args = ap.parse_args()
+    if args.asan and args.debug:
+        ap.error("--asan and --debug do not combine (the asan flags set their own -O)")
+    if args.asan:
+        if args.out == ap.get_default("out"):
+            args.out = "build/asan/libpyfilter.so"
+        if args.build_dir == ap.get_default("build_dir"):
+            args.build_dir = "build/asan/obj"
 
     cfg = build_config.load()
     build = ROOT / args.build_dir
@@ -58,7 +68,11 @@ def main() -> None:
     venv_python = os.path.join(sys.prefix, "bin", "python")
     cflags, ldflags = python_link_flags()
     cxx = os.environ.get("CXX", "g++")
-    common = [*build_config.compile_flags(cfg, debug=args.debug),
+    flags = (build_config.asan_compile_flags(cfg) if args.asan
+             else build_config.compile_flags(cfg, debug=args.debug))
+    extra_sources = build_config.asan_sources(cfg) if args.asan else []
+    extra_ldflags = build_config.asan_link_flags(cfg) if args.asan else []
+    common = [*flags,
               *(f"-I{d}" for d in cfg["include_dirs"]), *cflags,
               *build_config.define_flags(cfg)]
 
@@ -68,8 +82,14 @@ def main() -> None:
         stdin='#include "pyext_shim.h"\n#include "_native.h"\n')
 
     run([cxx, "-shared", "-fPIC", *common, f'-DPYEXT_PYTHON="{venv_python}"',
-         *build_config.shim_sources(cfg), str(generated), *ldflags, "-o", args.out])
+         *build_config.shim_sources(cfg), *extra_sources, str(generated), *ldflags,
+         *extra_ldflags, "-o", args.out])
     print(f"built {ROOT / args.out}")
+    if args.asan:  # the preloaded reservation library (tools/asan/asan_reserve.c), beside it
+        preload = (ROOT / args.out).parent / cfg["asan"]["preload_name"]
+        run([os.environ.get("CC", "gcc"), "-shared", "-fPIC", "-O2", "-Wall",
+             cfg["asan"]["preload_source"], "-ldl", "-o", str(preload)])
+        print(f"built {preload}")
 
 
 if __name__ == "__main__":
