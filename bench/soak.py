@@ -20,8 +20,10 @@ Verdict (docs/RELIABILITY.md, "Soak"):
 - RSS after warm-up: growth (last sample - first sample after warm-up) below --rss-growth-mib,
   and, when at least --slope-min-requests were served after warm-up, the least-squares slope of
   RSS over requests served below --rss-slope-mib (MiB per 100k requests);
-- after the load: `live_streams`, `live_filters`, `pending`, `live_callouts` back to their
-  values before the load (bounded wait; a `gc.collect()` is asked for if they are not).
+- after the load: `pending`, `live_callouts` back to their values before the load, and
+  `live_streams`, `live_filters` no higher than before it, the baseline being taken at rest
+  after every worker served a request (a worker deletes the stream it served last only on its
+  next event); bounded wait, with a `gc.collect()` asked for half-way.
 
     bench/soak.py                          10 minutes (the default)
     bench/soak.py --duration 60            one minute
@@ -77,14 +79,14 @@ ROUTES = [
 LIVE_KEYS = ("live_streams", "live_filters", "pending", "live_callouts")
 
 
-def soak_config(so: Path, upstream_ports: dict[str, int]) -> dict:
+def soak_config(so: Path, upstream_ports: dict[str, int], concurrency: int = 2) -> dict:
     listeners = [
         E.ListenerSpec(r.name, [filter_entry(r.filter_name,
                                              r.config.format(plain=upstream_ports["plain"]),
                                              so)], body=r.body > 0)
         for r in ROUTES]
     listeners.append(E.ListenerSpec("stats", [filter_entry("soak_filters:Stats", "", so)]))
-    spec = E.ProcessSpec("soak", listeners, concurrency=2, callout=True, python=True)
+    spec = E.ProcessSpec("soak", listeners, concurrency=concurrency, callout=True, python=True)
     return spec.config(upstream_ports)
 
 
@@ -226,14 +228,29 @@ def rss_verdict(samples: list[dict], warmup: float, args) -> dict:
     return out
 
 
+def baseline(port: int, concurrency: int) -> dict:
+    """The live counters at rest: after 2 x concurrency requests to the Stats filter, so that
+    every worker has served one (a worker deletes the stream it served last only on its next
+    event: at rest each worker but the answering one may still hold one stream)."""
+    for _ in range(2 * concurrency):
+        last = runtime_stats(port)
+    return last
+
+
+def at_rest(now: dict, base: dict) -> bool:
+    return (now["live_streams"] <= base["live_streams"]
+            and now["live_filters"] <= base["live_filters"]
+            and now["pending"] == base["pending"] and now["live_callouts"] == base["live_callouts"])
+
+
 def back_to_baseline(port: int, base: dict, timeout: float) -> dict:
-    """Waits (bounded) for the live counters to return to `base`; asks for a gc.collect()
-    half-way. Returns the last stats and whether they matched."""
+    """Waits (bounded) for the live counters to return to `base` (at_rest); asks for a
+    gc.collect() half-way. Returns the last stats and whether they matched."""
     deadline = time.monotonic() + timeout
     path = "/"
     while True:
         last = runtime_stats(port, path)
-        if all(last[k] == base[k] for k in LIVE_KEYS):
+        if at_rest(last, base):
             return {"ok": True, "stats": last, "needed_gc": path == "/gc"}
         if time.monotonic() > deadline:
             return {"ok": False, "stats": last, "needed_gc": path == "/gc"}
@@ -265,6 +282,9 @@ def parse_args(argv):
     ap.add_argument("--h2", choices=("auto", "on", "off"), default="auto",
                     help="HTTP/2 load with h2load on the sync listener: auto (install it if "
                          "missing, skip if that fails), on (fail without it), off")
+    ap.add_argument("--concurrency", type=int, default=2, help="Envoy's workers (default 2)")
+    ap.add_argument("--routes", default="",
+                    help="comma-separated listener names to load (default: all of them)")
     ap.add_argument("--so", type=Path, default=SO_PATH, help="the libpyfilter.so under test")
     ap.add_argument("--asan", action="store_true",
                     help="the .so is the AddressSanitizer build: run Envoy as make test-asan "
@@ -272,6 +292,10 @@ def parse_args(argv):
     ap.add_argument("--out", type=Path, default=None, help="result JSON (default bench/results/"
                                                            "soak-<UTC time>.json)")
     args = ap.parse_args(argv)
+    known = [r.name for r in ROUTES]
+    args.routes = [x for x in args.routes.split(",") if x] or known
+    if set(args.routes) - set(known):
+        ap.error(f"--routes: unknown {sorted(set(args.routes) - set(known))}; known: {known}")
     if args.warmup is None:
         args.warmup = min(60.0, args.duration / 5)
     return args
@@ -287,8 +311,8 @@ def start_envoys(args, log_dir: Path) -> tuple[E.EnvoyProc, E.EnvoyProc]:
             env = sanitizers.asan_env(env, args.so)
 
         def make():
-            return E.EnvoyProc("soak", soak_config(args.so.resolve(), ports), log_dir,
-                               concurrency=2, cpus=None, env=env)
+            return E.EnvoyProc("soak", soak_config(args.so.resolve(), ports, args.concurrency),
+                               log_dir, concurrency=args.concurrency, cpus=None, env=env)
         soak = sanitizers.start_ready(make) if args.asan else make()
         if not args.asan:
             E.wait_ready([soak])
@@ -301,12 +325,13 @@ def start_envoys(args, log_dir: Path) -> tuple[E.EnvoyProc, E.EnvoyProc]:
 def run_load(args, soak: E.EnvoyProc, h2load: str | None, t0: float) -> tuple[dict, list]:
     """Starts the load generators, samples until they are done; returns their results and the
     samples."""
-    limit = -(-args.requests // len(ROUTES)) if args.requests else 0
+    routes = [r for r in ROUTES if r.name in args.routes]
+    limit = -(-args.requests // len(routes)) if args.requests else 0
     procs = {r.name: subprocess.Popen(
         wrk_argv(soak.ports[r.name], r, args.conns, args.duration, limit),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        preexec_fn=E.launcher.preexec_die_with_parent) for r in ROUTES}
-    if h2load:
+        preexec_fn=E.launcher.preexec_die_with_parent) for r in routes}
+    if h2load and "sync" in args.routes:
         procs["sync_h2"] = subprocess.Popen(
             h2load_argv(h2load, soak.ports["sync"], args.duration), stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, preexec_fn=E.launcher.preexec_die_with_parent)
@@ -364,7 +389,7 @@ def main(argv=None) -> int:
             if args.h2 == "on":
                 sys.exit(msg)
             print(msg + ": HTTP/2 load skipped", flush=True)
-    print(f"soak: {len(ROUTES)} filter listeners, {args.conns} connections each, "
+    print(f"soak: {len(args.routes)} filter listeners, {args.conns} connections each, "
           f"{'up to ' if args.requests else ''}{args.duration:g} s"
           f"{f', until ~{args.requests} responses' if args.requests else ''}; "
           f"HTTP/2 {'on' if h2load else 'off'}; .so {args.so}", flush=True)
@@ -373,9 +398,11 @@ def main(argv=None) -> int:
     started = dt.datetime.now(dt.timezone.utc)
     try:
         t0 = time.monotonic()
-        base = runtime_stats(soak.ports["stats"])
+        base = baseline(soak.ports["stats"], args.concurrency)
         results, samples = run_load(args, soak, h2load, t0)
         settle = back_to_baseline(soak.ports["stats"], base, timeout=30)
+        settle["envoy_active"] = {k: v for k, v in soak.stats(
+            r"downstream_(rq|cx)_active$").items() if v}  # (where a stream is left, if one is)
         end = runtime_stats(soak.ports["stats"])
         alive = soak.alive()
     finally:
@@ -399,9 +426,10 @@ def main(argv=None) -> int:
         "kind": "soak", "started": started.isoformat(timespec="seconds"),
         "wall_s": round(wall, 1), "settings": {
             "duration_s": args.duration, "requests": args.requests, "conns": args.conns,
-            "interval_s": args.interval, "routes": [r.__dict__ for r in ROUTES],
+            "interval_s": args.interval,
+            "routes": [r.__dict__ for r in ROUTES if r.name in args.routes],
             "h2load": bool(h2load), "so": str(args.so), "asan": args.asan,
-            "concurrency": 2},
+            "concurrency": args.concurrency},
         "requests_total": sum(r["requests"] for r in results.values()),
         "lost_total": lost, "load": results, "rss": rss,
         "baseline": {k: base[k] for k in (*LIVE_KEYS, "errors")},

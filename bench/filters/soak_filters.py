@@ -30,17 +30,30 @@ class AsyncIO(Filter):
         await asyncio.sleep(0.001)
         reader, writer = await asyncio.open_connection("127.0.0.1", self.config)
         try:
-            writer.write(b"GET /io HTTP/1.1\r\nhost: soak\r\nconnection: close\r\n\r\n")
+            writer.write(b"GET /io HTTP/1.1\r\nhost: soak\r\n\r\n")
             await writer.drain()
-            answer = await asyncio.wait_for(reader.read(), 5.0)
+            status = await asyncio.wait_for(_read_response(reader), 5.0)
         finally:
             writer.close()
-        if not answer.startswith(b"HTTP/1.1 200"):
+        if status != 200:
             return self.callbacks.send_local_reply(503, body=b"upstream I/O failed\n")
         headers["x-seen"] = "1"
 
     def encode_headers(self, headers, end_stream):
         headers.add("x-filter", self.user)
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    """Reads one HTTP/1.1 response with a content-length; returns its status."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value)
+    await reader.readexactly(length)
+    return int(lines[0].split()[1])
 
 
 class StreamUpper(Filter):
