@@ -94,10 +94,22 @@ class Threaded(Filter):
 class Stats(Filter):
     """Answers with ``envoy_pyext.stats()`` as JSON (the soak's sampler); on the path ``/gc``
     after a ``gc.collect()`` (what is left then is not merely waiting for the cycle
-    collector)."""
+    collector), and with ``live_by_class``: the Filter objects alive, by class (which
+    filters left a stream behind)."""
 
     def decode_headers(self, headers, end_stream):
-        collected = gc.collect() if headers.get(":path") == "/gc" else None
-        return self.callbacks.send_local_reply(
-            200, body=json.dumps({**envoy_pyext.stats(), "gc_collected": collected}),
-            headers={"content-type": "application/json"})
+        out = dict(envoy_pyext.stats())
+        if headers.get(":path") == "/gc":
+            out["gc_collected"] = gc.collect()
+            out["live_by_class"] = live_by_class()
+        return self.callbacks.send_local_reply(200, body=json.dumps(out),
+                                               headers={"content-type": "application/json"})
+
+
+def live_by_class() -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for obj in gc.get_objects():
+        if isinstance(obj, Filter):
+            name = type(obj).__qualname__
+            counts[name] = counts.get(name, 0) + 1
+    return counts

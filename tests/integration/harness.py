@@ -39,8 +39,9 @@ envoy_binary = launcher.envoy_binary
 
 def envoy_env(extra_pythonpath: list[str] | None = None) -> dict[str, str]:
     """The launcher's environment with the repository (samples) and this directory (the test
-    filters) on PYTHONPATH."""
-    return launcher.envoy_env([str(ROOT), str(FILTERS_DIR), *(extra_pythonpath or [])])
+    filters) on PYTHONPATH; under make test-asan also what the ASan build needs."""
+    env = launcher.envoy_env([str(ROOT), str(FILTERS_DIR), *(extra_pythonpath or [])])
+    return sanitizers.asan_env(env, SO_PATH) if sanitizers.enabled() else env
 
 
 def filter_entry(filter_name: str, filter_config: str = "", so_path: Path = SO_PATH) -> dict:
