@@ -10,7 +10,8 @@ Judged: every invalid access and every definitely-lost block whose stack reaches
 project's code (the envoy_pyext._native extension, i.e. the Cython core and the shim, or the
 fake host): any one fails the run. CPython's own findings (the interpreter's known false
 positives under valgrind, what it does not free at exit) are counted and listed, not judged.
-The pytest run must pass too. The XML and a JSON summary go to build/leaks/.
+The pytest run must pass too (Hypothesis without its timing checks: tools/leakcheck_plugin.py).
+The XML and a JSON summary go to build/leaks/.
 """
 
 from __future__ import annotations
@@ -75,9 +76,11 @@ def main(argv=None) -> int:
         sys.exit("leakcheck: valgrind is not installed (apt-get install valgrind)")
     OUT.mkdir(parents=True, exist_ok=True)
     xml_path = OUT / "memcheck.xml"
-    env = {**os.environ, "PYTHONMALLOC": "malloc"}
+    # tools/ on the path for the plugin (Hypothesis without its timing checks)
+    path = os.pathsep.join(p for p in (str(ROOT / "tools"), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONMALLOC": "malloc", "PYTHONPATH": path}
     cmd = [*VALGRIND, f"--xml-file={xml_path}", sys.executable, "-m", "pytest", "-q",
-           "-p", "no:cacheprovider", *args.pytest_args]
+           "-p", "no:cacheprovider", "-p", "leakcheck_plugin", *args.pytest_args]
     print("+", " ".join(cmd), flush=True)
     rc = subprocess.run(cmd, cwd=ROOT, env=env).returncode
     result = {"pytest_exit": rc, "tests": args.pytest_args, **analyse(xml_path)}

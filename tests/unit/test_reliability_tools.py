@@ -168,3 +168,37 @@ def test_at_rest():
     assert not soak.at_rest(dict(base, live_streams=3), base)
     assert not soak.at_rest(dict(base, pending=1), base)
     assert not soak.at_rest(dict(base, live_callouts=1), base)
+
+
+# ---- make test-leaks: which valgrind findings are judged ---------------------------------------
+
+sys.path.insert(0, str(ROOT / "tools"))
+import leakcheck  # noqa: E402  (tools/leakcheck.py)
+
+MEMCHECK_XML = """<?xml version="1.0"?>
+<valgrindoutput>
+<error><kind>Leak_DefinitelyLost</kind><xwhat><text>32 bytes definitely lost</text></xwhat>
+ <stack>
+  <frame><obj>/usr/lib/valgrind/vgpreload_memcheck.so</obj><fn>malloc</fn></frame>
+  <frame><obj>/w/src/envoy_pyext/_native.cpython-311-x86_64-linux-gnu.so</obj>
+         <fn>__pyx_f_buffer_set</fn><dir>/w/build/cython</dir><file>_native.cpp</file>
+         <line>120</line></frame>
+ </stack></error>
+<error><kind>InvalidRead</kind><what>Invalid read of size 32</what>
+ <stack>
+  <frame><obj>/usr/lib/libc.so.6</obj><fn>__wmemcmp_avx2_movbe</fn></frame>
+  <frame><obj>/py/lib/libpython3.11.so.1.0</obj><fn>unicode_compare</fn>
+         <dir>Objects</dir><file>unicodeobject.c</file><line>11091</line></frame>
+ </stack></error>
+</valgrindoutput>
+"""
+
+
+def test_leakcheck_judges_findings_in_the_projects_code_only(tmp_path):
+    xml = tmp_path / "memcheck.xml"
+    xml.write_text(MEMCHECK_XML)
+    result = leakcheck.analyse(xml)
+    assert len(result["ours"]) == 1
+    assert result["ours"][0].startswith("Leak_DefinitelyLost: 32 bytes definitely lost")
+    assert "__pyx_f_buffer_set (_native.cpp:120)" in result["ours"][0]
+    assert result["cpython_and_others_by_kind"] == {"InvalidRead": 1}
