@@ -116,7 +116,7 @@ ASAN_TESTS ?= $(filter-out tests/integration/test_samples.py tests/integration/t
   tests/integration/test_cli.py tests/integration/test_launcher.py tests/integration/test_bench_smoke.py, \
   $(wildcard tests/integration/test_*.py))
 ASAN_DESELECT ?= bounded_memory or keep_memory_bounded
-ASAN_SOAK_ARGS ?= --duration 60 --warmup 20
+ASAN_SOAK_ARGS ?= --duration 60 --warmup 20 --rss-slope-mib 5
 test-asan: $(ASAN_SO)
 	PYEXT_ASAN=1 PYEXT_SO=$(abspath $(ASAN_SO)) $(PY) -m pytest $(ASAN_TESTS) \
 	  -k "not ($(ASAN_DESELECT))" -p no:cacheprovider $(PYTEST_ARGS)

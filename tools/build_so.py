@@ -87,8 +87,8 @@ def main() -> None:
     print(f"built {ROOT / args.out}")
     if args.asan:  # the preloaded reservation library (tools/asan/asan_reserve.c), beside it
         preload = (ROOT / args.out).parent / cfg["asan"]["preload_name"]
-        run([os.environ.get("CC", "gcc"), "-shared", "-fPIC", "-O2", "-Wall",
-             cfg["asan"]["preload_source"], "-ldl", "-o", str(preload)])
+        run([os.environ.get("CC", "gcc"), *cfg["asan"]["preload_flags"],
+             cfg["asan"]["preload_source"], *cfg["asan"]["preload_libs"], "-o", str(preload)])
         print(f"built {preload}")
 
 
