@@ -40,7 +40,6 @@ import datetime as dt
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -143,21 +142,10 @@ def wrk_losses(res: dict) -> dict[str, int]:
 def ensure_h2load() -> str | None:
     """h2load (Debian's nghttp2-client), installed with apt-get if missing; None (HTTP/2 load
     skipped, said so in the result) when that fails."""
-    path = shutil.which("h2load")
-    if path:
-        return path
-    print("soak: installing h2load (apt-get install -y nghttp2-client)", flush=True)
-    apt = ["apt-get", "-o", "DPkg::Lock::Timeout=300", "-y", "-q"]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    try:
-        if subprocess.run([*apt, "install", "nghttp2-client"], env=env, capture_output=True,
-                          timeout=900).returncode != 0:
-            subprocess.run([*apt, "update"], env=env, capture_output=True, timeout=900)
-            subprocess.run([*apt, "install", "nghttp2-client"], env=env, capture_output=True,
-                           timeout=900)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        print(f"soak: apt-get failed: {e}", flush=True)
-    return shutil.which("h2load")
+    path, out = E.apt_install("nghttp2-client", "h2load")
+    if path is None:
+        print(f"soak: apt-get install nghttp2-client failed:\n{out}", flush=True)
+    return path
 
 
 def h2load_argv(h2load: str, port: int, duration: float) -> list[str]:
