@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -90,6 +91,8 @@ def start_ready(make: Callable[[], launcher.Envoy], timeout: float = 90,
             if not start_collision(log):
                 raise
             failures.append(envoy.pid)
+            print(f"sanitizers: Envoy pid {envoy.pid} hit ASan's address-range collision while "
+                  f"starting; starting another ({len(failures)} of {tries})", file=sys.stderr)
     raise launcher.EnvoyError(f"ASan's shadow memory collided with Envoy's mappings in all "
                               f"{tries} starts (pids {failures})")
 
