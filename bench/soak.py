@@ -20,10 +20,10 @@ Verdict (docs/RELIABILITY.md, "Soak"):
 - RSS after warm-up: growth (last sample - first sample after warm-up) below --rss-growth-mib,
   and, when at least --slope-min-requests were served after warm-up, the least-squares slope of
   RSS over requests served below --rss-slope-mib (MiB per 100k requests);
-- after the load: `pending`, `live_callouts` back to their values before the load, and
-  `live_streams`, `live_filters` no higher than before it, the baseline being taken at rest
-  after every worker served a request (a worker deletes the stream it served last only on its
-  next event); bounded wait, with a `gc.collect()` asked for half-way.
+- after the load, back at rest: `pending` and `live_callouts` at their values before it, no
+  Filter object of the load's filters alive (`live_filters` by class), and every live stream
+  one of the sampler's own (a worker deletes the stream it served last only on its next
+  event); bounded wait, with a `gc.collect()` asked for half-way.
 
     bench/soak.py                          10 minutes (the default)
     bench/soak.py --duration 60            one minute
@@ -40,6 +40,7 @@ import datetime as dt
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -148,9 +149,11 @@ def ensure_h2load() -> str | None:
     return path
 
 
-def h2load_argv(h2load: str, port: int, duration: float) -> list[str]:
-    return [h2load, "-c2", "-m4", "-t1", "-D", str(max(1, round(duration))),
-            "-H", "x-user: alice", f"http://127.0.0.1:{port}/"]
+def h2load_argv(h2load: str, port: int, duration: float, limit: int) -> list[str]:
+    """h2load for `duration` s, or (limit > 0) for `limit` requests."""
+    amount = ["-n", str(limit)] if limit else ["-D", str(max(1, round(duration)))]
+    return [h2load, "-c2", "-m4", "-t1", *amount, "-H", "x-user: alice",
+            f"http://127.0.0.1:{port}/"]
 
 
 H2_REQUESTS = re.compile(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
@@ -216,26 +219,34 @@ def rss_verdict(samples: list[dict], warmup: float, args) -> dict:
     return out
 
 
+SAMPLER = "Stats"  # the class of the sampler's own Filter objects
+
+
 def baseline(port: int, concurrency: int) -> dict:
-    """The live counters at rest: after 2 x concurrency requests to the Stats filter, so that
-    every worker has served one (a worker deletes the stream it served last only on its next
-    event: at rest each worker but the answering one may still hold one stream)."""
+    """The counters before the load, after 2 x concurrency requests to the sampler (so that
+    every worker has served one)."""
     for _ in range(2 * concurrency):
-        last = runtime_stats(port)
+        last = runtime_stats(port, "/live")
     return last
 
 
 def at_rest(now: dict, base: dict) -> bool:
-    return (now["live_streams"] <= base["live_streams"]
-            and now["live_filters"] <= base["live_filters"]
-            and now["pending"] == base["pending"] and now["live_callouts"] == base["live_callouts"])
+    """Back at rest: nothing pending, no call in flight, no Filter object of the load's
+    filters alive, and every live stream one of the sampler's own. (An Envoy worker deletes
+    the stream it served last only on its next event, so at rest each worker may still hold
+    one sampler stream: how many depends on which worker answered, hence no equality with the
+    baseline's live_streams.)"""
+    others = {k: v for k, v in now["live_by_class"].items() if k != SAMPLER}
+    return (not others and now["pending"] == base["pending"]
+            and now["live_callouts"] == base["live_callouts"]
+            and now["live_streams"] <= now["live_by_class"].get(SAMPLER, 0))
 
 
 def back_to_baseline(port: int, base: dict, timeout: float) -> dict:
-    """Waits (bounded) for the live counters to return to `base` (at_rest); asks for a
-    gc.collect() half-way. Returns the last stats and whether they matched."""
+    """Waits (bounded) for at_rest; asks for a gc.collect() half-way. Returns the last stats
+    and whether they were at rest."""
     deadline = time.monotonic() + timeout
-    path = "/"
+    path = "/live"
     while True:
         last = runtime_stats(port, path)
         if at_rest(last, base):
@@ -321,10 +332,11 @@ def run_load(args, soak: E.EnvoyProc, h2load: str | None, t0: float) -> tuple[di
         preexec_fn=E.launcher.preexec_die_with_parent) for r in routes}
     if h2load and "sync" in args.routes:
         procs["sync_h2"] = subprocess.Popen(
-            h2load_argv(h2load, soak.ports["sync"], args.duration), stdout=subprocess.PIPE,
+            h2load_argv(h2load, soak.ports["sync"], args.duration, limit), stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, preexec_fn=E.launcher.preexec_die_with_parent)
     samples = []
     outputs: dict[str, str] = {}
+    stopping = False
     try:
         next_at = time.monotonic()
         while len(outputs) < len(procs):
@@ -336,6 +348,11 @@ def run_load(args, soak: E.EnvoyProc, h2load: str | None, t0: float) -> tuple[di
                       f"threads={s['threads']:3d} live_streams={s['stats']['live_streams']:4d} "
                       f"pending={s['stats']['pending']:3d}", flush=True)
                 next_at += args.interval
+            if args.requests and not stopping and served(soak) >= args.requests:
+                stopping = True  # wrk's time is --duration: SIGINT makes it report now
+                for name, p in procs.items():  # (h2load stops by itself: -n)
+                    if name != "sync_h2" and p.poll() is None:
+                        p.send_signal(signal.SIGINT)
             for name, p in procs.items():
                 if name not in outputs and p.poll() is not None:
                     outputs[name] = p.stdout.read() if p.stdout else ""

@@ -92,15 +92,17 @@ class Threaded(Filter):
 
 
 class Stats(Filter):
-    """Answers with ``envoy_pyext.stats()`` as JSON (the soak's sampler); on the path ``/gc``
-    after a ``gc.collect()`` (what is left then is not merely waiting for the cycle
-    collector), and with ``live_by_class``: the Filter objects alive, by class (which
-    filters left a stream behind)."""
+    """Answers with ``envoy_pyext.stats()`` as JSON (the soak's sampler); on the path
+    ``/live`` also with ``live_by_class``: the Filter objects alive, by class (which filters
+    left something behind); on ``/gc`` the same after a ``gc.collect()`` (what is left then is
+    not merely waiting for the cycle collector)."""
 
     def decode_headers(self, headers, end_stream):
         out = dict(envoy_pyext.stats())
-        if headers.get(":path") == "/gc":
+        path = headers.get(":path")
+        if path == "/gc":
             out["gc_collected"] = gc.collect()
+        if path in ("/gc", "/live"):
             out["live_by_class"] = live_by_class()
         return self.callbacks.send_local_reply(200, body=json.dumps(out),
                                                headers={"content-type": "application/json"})

@@ -163,11 +163,14 @@ def test_too_short_a_run_is_no_pass():
 
 
 def test_at_rest():
-    base = {"live_streams": 2, "live_filters": 2, "pending": 0, "live_callouts": 0}
-    assert soak.at_rest(dict(base, live_streams=1, live_filters=1), base)
-    assert not soak.at_rest(dict(base, live_streams=3), base)
-    assert not soak.at_rest(dict(base, pending=1), base)
-    assert not soak.at_rest(dict(base, live_callouts=1), base)
+    base = {"live_streams": 1, "live_filters": 1, "pending": 0, "live_callouts": 0}
+    rest = {"live_streams": 2, "live_filters": 2, "pending": 0, "live_callouts": 0,
+            "live_by_class": {"Stats": 2}}   # the sampler's streams, one per worker
+    assert soak.at_rest(rest, base)
+    assert not soak.at_rest(dict(rest, live_by_class={"Stats": 2, "Threaded": 1}), base)
+    assert not soak.at_rest(dict(rest, live_streams=3), base)  # a stream without its Filter
+    assert not soak.at_rest(dict(rest, pending=1), base)
+    assert not soak.at_rest(dict(rest, live_callouts=1), base)
 
 
 # ---- make test-leaks: which valgrind findings are judged ---------------------------------------
