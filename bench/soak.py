@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import http.client
 import json
 import os
 import re
@@ -222,33 +223,51 @@ def rss_verdict(samples: list[dict], warmup: float, args) -> dict:
 SAMPLER = "Stats"  # the class of the sampler's own Filter objects
 
 
+def stats_from_every_worker(port: int, concurrency: int, path: str) -> dict:
+    """`concurrency` connections opened at once (Envoy's exact balance gives each worker
+    one), then one sampler request on each: every worker enters Python, which finalises the
+    streams Envoy destroyed there meanwhile (the shim keeps such streams per worker until that
+    worker next takes the GIL: cpp/http_filter.cc, the graveyard). Returns the last answer."""
+    conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+             for _ in range(concurrency)]
+    try:
+        for c in conns:
+            c.connect()
+        last: dict = {}
+        for c in conns:
+            c.request("GET", path)
+            last = json.loads(c.getresponse().read())
+        return last
+    finally:
+        for c in conns:
+            c.close()
+
+
 def baseline(port: int, concurrency: int) -> dict:
-    """The counters before the load, after 2 x concurrency requests to the sampler (so that
-    every worker has served one)."""
-    for _ in range(2 * concurrency):
-        last = runtime_stats(port, "/live")
-    return last
+    """The counters before the load (every worker having served the sampler)."""
+    stats_from_every_worker(port, concurrency, "/live")
+    return stats_from_every_worker(port, concurrency, "/live")
 
 
 def at_rest(now: dict, base: dict) -> bool:
     """Back at rest: nothing pending, no call in flight, no Filter object of the load's
-    filters alive, and every live stream one of the sampler's own. (An Envoy worker deletes
-    the stream it served last only on its next event, so at rest each worker may still hold
-    one sampler stream: how many depends on which worker answered, hence no equality with the
-    baseline's live_streams.)"""
+    filters alive, and every live stream one of the sampler's own. (Each worker may still hold
+    the sampler stream it served last, until it next enters Python: how many there are
+    depends on the order the workers answered, hence no equality with the baseline's
+    live_streams.)"""
     others = {k: v for k, v in now["live_by_class"].items() if k != SAMPLER}
     return (not others and now["pending"] == base["pending"]
             and now["live_callouts"] == base["live_callouts"]
             and now["live_streams"] <= now["live_by_class"].get(SAMPLER, 0))
 
 
-def back_to_baseline(port: int, base: dict, timeout: float) -> dict:
+def back_to_baseline(port: int, base: dict, timeout: float, concurrency: int) -> dict:
     """Waits (bounded) for at_rest; asks for a gc.collect() half-way. Returns the last stats
     and whether they were at rest."""
     deadline = time.monotonic() + timeout
     path = "/live"
     while True:
-        last = runtime_stats(port, path)
+        last = stats_from_every_worker(port, concurrency, path)
         if at_rest(last, base):
             return {"ok": True, "stats": last, "needed_gc": path == "/gc"}
         if time.monotonic() > deadline:
@@ -405,7 +424,7 @@ def main(argv=None) -> int:
         t0 = time.monotonic()
         base = baseline(soak.ports["stats"], args.concurrency)
         results, samples = run_load(args, soak, h2load, t0)
-        settle = back_to_baseline(soak.ports["stats"], base, timeout=30)
+        settle = back_to_baseline(soak.ports["stats"], base, 30, args.concurrency)
         settle["envoy_active"] = {k: v for k, v in soak.stats(
             r"downstream_(rq|cx)_active$").items() if v}  # (where a stream is left, if one is)
         end = runtime_stats(soak.ports["stats"])
