@@ -65,6 +65,8 @@ typedef void* envoy_dynamic_module_type_http_filter_config_envoy_ptr;
 typedef const void* envoy_dynamic_module_type_http_filter_config_module_ptr;
 typedef const void* envoy_dynamic_module_type_http_filter_per_route_config_module_ptr;
 typedef void* envoy_dynamic_module_type_http_filter_scheduler_module_ptr;
+typedef void* envoy_dynamic_module_type_span_envoy_ptr;         // OWNERSHIP: Envoy (the stream's)
+typedef void* envoy_dynamic_module_type_child_span_module_ptr;  // OWNERSHIP: module, until finish
 
 // ---- enums (numeric values verified against the 1.40.0 binary) ----------------------------
 typedef enum envoy_dynamic_module_type_http_header_type {
@@ -371,6 +373,27 @@ enum { PYEXT_TIMING_START = 0, PYEXT_TIMING_REQUEST_COMPLETE = 17 };
   X(envoy_dynamic_module_callback_http_set_upstream_override_host)                                 \
   X(envoy_dynamic_module_callback_http_add_custom_flag)                                            \
   X(envoy_dynamic_module_callback_get_most_specific_route_config)                                  \
+  /* Stream control. */                                                                             \
+  X(envoy_dynamic_module_callback_http_filter_send_go_away_and_close)                               \
+  X(envoy_dynamic_module_callback_http_filter_recreate_stream)                                      \
+  /* Tracing. */                                                                                    \
+  X(envoy_dynamic_module_callback_http_get_active_span)                                             \
+  X(envoy_dynamic_module_callback_http_span_set_tag)                                                \
+  X(envoy_dynamic_module_callback_http_span_set_operation)                                          \
+  X(envoy_dynamic_module_callback_http_span_log)                                                    \
+  X(envoy_dynamic_module_callback_http_span_set_sampled)                                            \
+  X(envoy_dynamic_module_callback_http_span_get_baggage)                                            \
+  X(envoy_dynamic_module_callback_http_span_set_baggage)                                            \
+  X(envoy_dynamic_module_callback_http_span_get_trace_id)                                           \
+  X(envoy_dynamic_module_callback_http_span_get_span_id)                                            \
+  X(envoy_dynamic_module_callback_http_span_spawn_child)                                            \
+  X(envoy_dynamic_module_callback_http_child_span_finish)                                           \
+  /* Secrets and runtime values. */                                                                 \
+  X(envoy_dynamic_module_callback_http_filter_config_generic_secret_subscribe)                      \
+  X(envoy_dynamic_module_callback_http_filter_get_generic_secret)                                   \
+  X(envoy_dynamic_module_callback_get_runtime_bool)                                                 \
+  X(envoy_dynamic_module_callback_get_runtime_int)                                                  \
+  X(envoy_dynamic_module_callback_get_runtime_number)                                               \
   /* end of list */
 
 // ---- callbacks (exported by Envoy) -------------------------------------------------------
@@ -694,6 +717,67 @@ PYEXT_WEAK void envoy_dynamic_module_callback_http_add_custom_flag(
 PYEXT_WEAK envoy_dynamic_module_type_http_filter_per_route_config_module_ptr
 envoy_dynamic_module_callback_get_most_specific_route_config(
     envoy_dynamic_module_type_http_filter_envoy_ptr filter);
+
+// Stream control (worker, during a hook). recreate_stream: Envoy's internal redirect of a
+// request that has ended without a body; `headers` are response headers recorded for the
+// access log (NULL, 0: none); false when Envoy refuses. Signatures read off the 1.40.0 binary.
+PYEXT_WEAK void envoy_dynamic_module_callback_http_filter_send_go_away_and_close(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter, bool graceful);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_filter_recreate_stream(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_module_http_header* headers, size_t headers_size);
+
+// Tracing (worker, during a hook). get_active_span is NULL when the stream is not traced.
+// Strings returned through envoy_buffer live in Envoy's thread-local storage until the next
+// tracing call on the thread: copy them at once. A child span is the module's until finish.
+PYEXT_WEAK envoy_dynamic_module_type_span_envoy_ptr envoy_dynamic_module_callback_http_get_active_span(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter);
+PYEXT_WEAK void envoy_dynamic_module_callback_http_span_set_tag(
+    envoy_dynamic_module_type_span_envoy_ptr span, envoy_dynamic_module_type_module_buffer key,
+    envoy_dynamic_module_type_module_buffer value);
+PYEXT_WEAK void envoy_dynamic_module_callback_http_span_set_operation(
+    envoy_dynamic_module_type_span_envoy_ptr span, envoy_dynamic_module_type_module_buffer operation);
+PYEXT_WEAK void envoy_dynamic_module_callback_http_span_log(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_span_envoy_ptr span, envoy_dynamic_module_type_module_buffer event);
+PYEXT_WEAK void envoy_dynamic_module_callback_http_span_set_sampled(
+    envoy_dynamic_module_type_span_envoy_ptr span, bool sampled);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_span_get_baggage(
+    envoy_dynamic_module_type_span_envoy_ptr span, envoy_dynamic_module_type_module_buffer key,
+    envoy_dynamic_module_type_envoy_buffer* result);
+PYEXT_WEAK void envoy_dynamic_module_callback_http_span_set_baggage(
+    envoy_dynamic_module_type_span_envoy_ptr span, envoy_dynamic_module_type_module_buffer key,
+    envoy_dynamic_module_type_module_buffer value);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_span_get_trace_id(
+    envoy_dynamic_module_type_span_envoy_ptr span, envoy_dynamic_module_type_envoy_buffer* result);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_span_get_span_id(
+    envoy_dynamic_module_type_span_envoy_ptr span, envoy_dynamic_module_type_envoy_buffer* result);
+PYEXT_WEAK envoy_dynamic_module_type_child_span_module_ptr
+envoy_dynamic_module_callback_http_span_spawn_child(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+    envoy_dynamic_module_type_span_envoy_ptr span, envoy_dynamic_module_type_module_buffer name);
+PYEXT_WEAK void envoy_dynamic_module_callback_http_child_span_finish(
+    envoy_dynamic_module_type_child_span_module_ptr span);
+
+// Generic secrets (SDS). subscribe: main thread, inside config_new only; `sds_config_json` is
+// a config.core.v3.ConfigSource as JSON; returns the secret's id (1, 2, ...), 0 on error.
+// get: worker, during a hook; false while the secret was not delivered.
+PYEXT_WEAK size_t envoy_dynamic_module_callback_http_filter_config_generic_secret_subscribe(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr config,
+    envoy_dynamic_module_type_module_buffer name,
+    envoy_dynamic_module_type_module_buffer sds_config_json);
+PYEXT_WEAK bool envoy_dynamic_module_callback_http_filter_get_generic_secret(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter, size_t id,
+    envoy_dynamic_module_type_envoy_buffer* result);
+
+// Runtime values (layered_runtime). Safe from any thread, but on Envoy 1.40 only the main
+// thread sees the real values: elsewhere they return `default_value` (measured).
+PYEXT_WEAK bool envoy_dynamic_module_callback_get_runtime_bool(
+    envoy_dynamic_module_type_module_buffer key, bool default_value);
+PYEXT_WEAK uint64_t envoy_dynamic_module_callback_get_runtime_int(
+    envoy_dynamic_module_type_module_buffer key, uint64_t default_value);
+PYEXT_WEAK double envoy_dynamic_module_callback_get_runtime_number(
+    envoy_dynamic_module_type_module_buffer key, double default_value);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -143,6 +143,17 @@ class Filter:
         """Envoy's filter state for the stream: bytes for Envoy's other filters and the access
         log, Python objects for other Python filters of the stream or connection."""
 
+    @property
+    def span(self) -> Span | None:
+        """The stream's tracing span (set_tag, log, child spans), or None when Envoy does not
+        trace the stream."""
+
+    def secret(self, name: str) -> bytes | None:
+        """The current bytes of the SDS generic secret ``name`` (subscribed in parse_config
+        with ``context.secret(name, sds_config)``), or None while Envoy has not delivered it
+        (an empty secret reads as None too). A name the configuration did not subscribe raises
+        EnvoyPyextError."""
+
     def get_property(self, path: str, default: Any = None) -> Any:
         """One of Envoy's attributes by its CEL name ("request.time", "source.address",
         "xds.route_name", "connection.mtls", ...), typed: str, int, bool, datetime (
@@ -609,6 +620,25 @@ class Callbacks:
         response details. Returns Status.LOCAL_REPLY: return it from the hook. Works on the
         request path and, before the response headers went out, on the response path."""
 
+    def reset_stream(self, details: str = "") -> None:
+        """Resets the stream (HTTP/2: RST_STREAM; HTTP/1.1: the connection closes);
+        ``details`` goes to the access log's response code details. The stream ends for the
+        filter: no later hook runs, what the hook returns no longer matters; from a pending
+        hook it is applied when the hook's work is done (no continue_*() needed)."""
+
+    def recreate_stream(self, headers: _ReplyHeaders | None = None) -> None:
+        """Envoy's internal redirect: the request, with its headers as the filter changed
+        them, starts again as a new stream (routed again, new Filter objects). Envoy does it
+        only once the whole request arrived (a body it buffered goes to the new stream);
+        ``headers``: response headers for
+        the old stream's access log. Raises EnvoyPyextError when Envoy refuses (a pending
+        hook's refused recreate is answered like its exception: 500)."""
+
+    def send_go_away_and_close(self, graceful: bool = True) -> None:
+        """Closes the client's connection: HTTP/2 with a GOAWAY (``graceful``: NO_ERROR with
+        the drain sequence, else an immediate close), HTTP/1.1 by resetting this stream. The
+        stream ends for the filter, like reset_stream."""
+
     def continue_request(self) -> None:
         """Resumes the request after its hook returned Status.RUNNING (any thread)."""
 
@@ -646,6 +676,41 @@ class Callbacks:
         """Writes ``message`` (str() of it) to Envoy's log at ``level``: "trace", "debug",
         "info", "warning", "error", "critical", or a ``logging`` level such as
         logging.WARNING. Envoy's log shows the caller's file:line."""
+
+
+@disjoint_base
+class Span:
+    """A tracing span: ``self.span`` (the stream's span in Envoy's tracer) or one of its
+    children. Writes from a pending hook are applied, in order, when it resumes. Created by
+    the runtime only."""
+
+    def set_tag(self, key: str | bytes, value: str | bytes | int | float) -> None: ...
+    def log(self, event: str | bytes) -> None:
+        """Records ``event`` on the span with the current time."""
+
+    def set_operation(self, name: str | bytes) -> None: ...
+    def set_sampled(self, sampled: bool) -> None: ...
+    def set_baggage(self, key: str | bytes, value: str | bytes) -> None: ...
+    def get_baggage(self, key: str | bytes) -> str | None:
+        """The baggage value, or None. Worker only (not in a pending hook)."""
+
+    @property
+    def trace_id(self) -> str:
+        """The trace id ("" if the tracer has none)."""
+
+    @property
+    def span_id(self) -> str:
+        """The span id ("" when the tracer does not expose it: Envoy's Zipkin tracer)."""
+
+    def child(self, name: str | bytes) -> Span:
+        """Starts a child span; ``with span.child("db") as c:`` finishes it on exit (an
+        exception tags it error=true)."""
+
+    def finish(self) -> None:
+        """Finishes a child span (idempotent); the stream's span is finished by Envoy."""
+
+    def __enter__(self) -> Span: ...
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> Literal[False]: ...
 
 
 # status #######################################################################################
@@ -704,6 +769,13 @@ class ConfigContext:
     @property
     def is_validation(self) -> bool:
         """True under ``envoy --mode validate`` (spawn() then runs nothing)."""
+
+    def secret(self, name: str, sds_config: dict[str, Any] | str | None = None) -> None:
+        """Subscribes this configuration to the SDS generic secret ``name`` (in parse_config
+        only); hooks read it with ``self.secret(name)``. ``sds_config``: a
+        config.core.v3.ConfigSource as a dict or JSON, e.g. ``{"path_config_source": {"path":
+        "/etc/envoy/secret.yaml"}}`` (needs the bootstrap's node id and cluster); None: the
+        bootstrap's static secret ``name``. Raises EnvoyPyextError when Envoy refuses."""
 
     def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any] | None:
         """Runs the coroutine on the runtime's event loop while this configuration lives

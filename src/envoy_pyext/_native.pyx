@@ -26,7 +26,11 @@ include "native/callout_events.pxi"   # Envoy's events for a call: headers, data
 include "native/httpstream.pxi"       # http_stream: streamed calls
 include "native/configctx.pxi"        # ConfigContext: config-level calls and spawned coroutines
 include "native/routing.pxi"          # clear_route_cache, set_upstream_override_host, flags
+include "native/streamctl.pxi"        # reset_stream, recreate_stream, send_go_away_and_close
 include "native/callbacks.pxi"        # Callbacks (self.callbacks), local replies
+include "native/tracing.pxi"          # Span: self.span, child spans
+include "native/secrets.pxi"          # generic secrets: context.secret, self.secret
+include "native/runtime.pxi"          # runtime values: envoy_pyext.runtime (main-thread reads)
 include "native/streaminfo.pxi"       # StreamInfo (self.stream_info), get_property: attributes
 include "native/metadata.pxi"         # Metadata (self.metadata): dynamic, route, cluster, host
 include "native/filterstate.pxi"      # FilterState (self.filter_state): bytes and Python objects

@@ -11,7 +11,7 @@ import datetime
 import ipaddress
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._native import (
     EnvoyPyextError,
@@ -654,3 +654,85 @@ _COMPUTED: dict[str, Any] = {
     "upstream_hosts_attempted": lambda a: [a.get("upstream_host")] if a.upstream() else [],
     "downstream_direct_remote_address": lambda a: a.get("source.address"),
 }
+
+
+# ---- tracing, secrets, runtime values (native/tracing.pxi, secrets.pxi, runtime.pxi) -------
+class TestSpan:
+    """FilterTester's span (``FilterTester(traced=True)``): records what the filter does to
+    it, for the test to check (``tags``, ``logs``, ``operation``, ``baggage``, ``sampled``,
+    ``children``, ``finished``)."""
+
+    __test__ = False    # (not a pytest test class)
+
+    def __init__(self, operation: str = "ingress", parent: TestSpan | None = None) -> None:
+        self.operation = operation
+        self.parent = parent
+        self.tags: dict[str, str] = {}
+        self.logs: list[str] = []
+        self.baggage: dict[str, str] = {}
+        self.sampled: bool | None = None
+        self.children: list[TestSpan] = []
+        self.finished = False
+        self.trace_id: str = parent.trace_id if parent is not None else "%016x" % id(self)
+        self.span_id = ""       # as Envoy's Zipkin tracer: not exposed
+
+    def _open(self) -> None:
+        if self.finished:
+            raise EnvoyPyextError("this child span is finished")
+
+    def set_tag(self, key: Any, value: Any) -> None:
+        self._open()
+        self.tags[str(key)] = str(value)
+
+    def log(self, event: Any) -> None:
+        self._open()
+        self.logs.append(str(event))
+
+    def set_operation(self, name: Any) -> None:
+        self._open()
+        self.operation = str(name)
+
+    def set_sampled(self, sampled: bool) -> None:
+        self._open()
+        self.sampled = bool(sampled)
+
+    def set_baggage(self, key: Any, value: Any) -> None:
+        self._open()
+        self.baggage[str(key)] = str(value)
+
+    def get_baggage(self, key: Any) -> str | None:
+        return self.baggage.get(str(key)) or None
+
+    def child(self, name: Any) -> TestSpan:
+        self._open()
+        c = TestSpan(str(name), self)
+        self.children.append(c)
+        return c
+
+    def finish(self) -> None:
+        if self.parent is None:
+            raise EnvoyPyextError("the stream's span is finished by Envoy, not by the filter")
+        self.finished = True
+
+    def __enter__(self) -> TestSpan:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
+        if self.parent is not None and not self.finished:
+            if exc is not None:
+                self.set_tag("error", "true")
+            self.finish()
+        return False
+
+
+def read_secret(subscribed: dict[str, Any], values: dict[str, Any], name: str) -> bytes | None:
+    """self.secret(name) under FilterTester: the test's value (FilterTester(secrets=...)) of a
+    secret parse_config subscribed, else None; an unsubscribed name is the runtime's error."""
+    if name not in subscribed:
+        raise EnvoyPyextError(
+            f"secret {name!r} is not subscribed by this filter configuration: call "
+            f"context.secret({name!r}, sds_config) in parse_config(cls, raw, context)")
+    value = values.get(name)
+    if value is None or value in (b"", ""):
+        return None
+    return value.encode() if isinstance(value, str) else bytes(value)

@@ -656,6 +656,8 @@ class TestStream:
         self._stream_info = TestStreamInfo(self)
         self._metadata = TestMetadata(self)
         self._filter_state = TestFilterState(self)
+        self.span: Any = ctx.get("span")                         # a TestSpan, or None
+        self.secrets: tuple[dict[str, Any], dict[str, Any]] = ctx.get("secrets") or ({}, {})
 
     # -- what the Filter's properties return (_bind_test_stream) --
     @property
@@ -672,6 +674,11 @@ class TestStream:
     def filter_state(self) -> Any:
         self.alive()
         return self._filter_state
+
+    def secret(self, name: str) -> bytes | None:
+        from ._testcontext import read_secret
+        self.alive()
+        return read_secret(*self.secrets, name)
 
     @property
     def route_config(self) -> Any:

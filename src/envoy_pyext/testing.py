@@ -50,7 +50,14 @@ from typing import Any, Union
 
 from . import _checks, _native
 from ._native import EnvoyPyextError, Filter, FilterConfigError, HttpResponse
-from ._testcontext import PROPERTY_NAMES, Metrics, check_metadata, check_properties, metrics_of
+from ._testcontext import (
+    PROPERTY_NAMES,
+    Metrics,
+    TestSpan,
+    check_metadata,
+    check_properties,
+    metrics_of,
+)
 from ._teststream import (
     HT_REQUEST_HEADERS,
     HT_RESPONSE_HEADERS,
@@ -78,9 +85,11 @@ __all__ = [
     "Result",
     "StreamRequest",
     "StuckStreamError",
+    "TestSpan",
     "UpstreamRequest",
     "echo",
     "load_filter_class",
+    "runtime_values",
 ]
 
 # Not in the stub (private to envoy_pyext.testing): binds a Filter to an in-memory stream.
@@ -89,6 +98,14 @@ _bind_test_stream: Callable[[Filter, Any], None] = getattr(_native, "_bind_test_
 _UNSET: Any = object()  # (request(route_config=...) not given)
 
 HeadersLike = Union[Mapping[str, Any], Iterable[tuple[Any, Any]], None]
+
+
+def runtime_values(values: Mapping[str, Any]) -> Any:
+    """A context manager: inside it, ``envoy_pyext.runtime.get_*(key, default)`` answer
+    ``values[key]`` (as the getter's type) for the keys given, anywhere in the process
+    (outside Envoy they answer the default otherwise)."""
+    from . import runtime
+    return runtime._overridden(values)
 
 
 # ---- results ---------------------------------------------------------------------------
@@ -516,12 +533,19 @@ class TestConfigContext:
     def __init__(self, filter_name: str) -> None:
         self.filter_name = filter_name
         self.spawned: list[Any] = []
+        #: the secrets parse_config subscribed (name -> sds_config)
+        self.secrets: dict[str, Any] = {}
 
     def spawn(self, coro: Any) -> None:
         self.spawned.append(coro)
 
     def http_call(self, *args: Any, **kwargs: Any) -> Any:
         raise EnvoyPyextError("config-level http_call needs Envoy (not available in FilterTester)")
+
+    def secret(self, name: str, sds_config: Any = None) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a secret name is a non-empty str, not {name!r}")
+        self.secrets[name] = sds_config
 
 
 class FilterTester:
@@ -551,6 +575,12 @@ class FilterTester:
                   chunk with ``end_stream=True`` after its data, as Envoy delivers HTTP/1.1
                   bodies (with or without content-length); False: ``end_stream`` comes with the
                   last chunk (as an HTTP/2 DATA frame with END_STREAM can)
+
+    Settable after construction: ``traced = True`` gives each request a :class:`TestSpan`
+    as ``self.span`` (recorded in ``spans``; default: untraced, ``self.span`` is None);
+    ``secrets = {"name": b"value"}``: the values of the secrets ``parse_config`` subscribed
+    with ``context.secret`` (one not given reads None). Runtime values: see
+    :func:`runtime_values`.
     """
 
     def __init__(self, filter_class: type[Filter] | str, config: Any = "", *,
@@ -603,6 +633,12 @@ class FilterTester:
         self.metrics.declared = metrics_of(cls, name)
         #: the fake clusters of http_call, and the calls made
         self.callouts = Callouts()
+        #: tracing: True gives every request a TestSpan (self.span), kept in ``spans``
+        self.traced = False
+        self.spans: list[TestSpan] = []
+        #: the values of the secrets parse_config subscribed (name -> bytes or str; a
+        #: subscribed secret not here reads None, as one Envoy has not delivered)
+        self.secrets: dict[str, bytes | str] = {}
 
     # -- one stream --
     def request(self, method: str = "GET", path: str = "/", headers: HeadersLike = None,
@@ -640,7 +676,11 @@ class FilterTester:
             "route_config": self._route_config(self.route_config if route_config is _UNSET
                                                else route_config),
             "connection_id": next(self._connections),
+            "secrets": (self.config_context.secrets, self.secrets),
         }
+        if self.traced:
+            self.spans.append(TestSpan())
+            context["span"] = self.spans[-1]
         st = TestStream(self._fc, timeout=self.timeout, buffer_limit=self.buffer_limit,
                         worker_index=self.worker_index, callouts=self.callouts, context=context)
         st.empty_end_chunk = self.empty_end_chunk if empty_end_chunk is None \

@@ -534,4 +534,74 @@ envoy_dynamic_module_callback_get_most_specific_route_config(
   return nullptr;
 }
 
+// Stream control, tracing, secrets, runtime values: the fake host has no connection, no
+// tracer, no SDS and no runtime (untraced streams, undelivered secrets, defaults).
+void envoy_dynamic_module_callback_http_filter_send_go_away_and_close(
+    envoy_dynamic_module_type_http_filter_envoy_ptr f, bool) {
+  S(f)->resets++;
+}
+bool envoy_dynamic_module_callback_http_filter_recreate_stream(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_module_http_header*,
+    size_t) {
+  return false;
+}
+envoy_dynamic_module_type_span_envoy_ptr envoy_dynamic_module_callback_http_get_active_span(
+    envoy_dynamic_module_type_http_filter_envoy_ptr) {
+  return nullptr;
+}
+void envoy_dynamic_module_callback_http_span_set_tag(envoy_dynamic_module_type_span_envoy_ptr,
+                                                     envoy_dynamic_module_type_module_buffer,
+                                                     envoy_dynamic_module_type_module_buffer) {}
+void envoy_dynamic_module_callback_http_span_set_operation(
+    envoy_dynamic_module_type_span_envoy_ptr, envoy_dynamic_module_type_module_buffer) {}
+void envoy_dynamic_module_callback_http_span_log(envoy_dynamic_module_type_http_filter_envoy_ptr,
+                                                 envoy_dynamic_module_type_span_envoy_ptr,
+                                                 envoy_dynamic_module_type_module_buffer) {}
+void envoy_dynamic_module_callback_http_span_set_sampled(envoy_dynamic_module_type_span_envoy_ptr,
+                                                         bool) {}
+bool envoy_dynamic_module_callback_http_span_get_baggage(envoy_dynamic_module_type_span_envoy_ptr,
+                                                         envoy_dynamic_module_type_module_buffer,
+                                                         envoy_dynamic_module_type_envoy_buffer*) {
+  return false;
+}
+void envoy_dynamic_module_callback_http_span_set_baggage(envoy_dynamic_module_type_span_envoy_ptr,
+                                                         envoy_dynamic_module_type_module_buffer,
+                                                         envoy_dynamic_module_type_module_buffer) {}
+bool envoy_dynamic_module_callback_http_span_get_trace_id(envoy_dynamic_module_type_span_envoy_ptr,
+                                                          envoy_dynamic_module_type_envoy_buffer*) {
+  return false;
+}
+bool envoy_dynamic_module_callback_http_span_get_span_id(envoy_dynamic_module_type_span_envoy_ptr,
+                                                         envoy_dynamic_module_type_envoy_buffer*) {
+  return false;
+}
+envoy_dynamic_module_type_child_span_module_ptr envoy_dynamic_module_callback_http_span_spawn_child(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_span_envoy_ptr,
+    envoy_dynamic_module_type_module_buffer) {
+  return nullptr;
+}
+void envoy_dynamic_module_callback_http_child_span_finish(
+    envoy_dynamic_module_type_child_span_module_ptr) {}
+size_t envoy_dynamic_module_callback_http_filter_config_generic_secret_subscribe(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr, envoy_dynamic_module_type_module_buffer,
+    envoy_dynamic_module_type_module_buffer) {
+  return 0;
+}
+bool envoy_dynamic_module_callback_http_filter_get_generic_secret(
+    envoy_dynamic_module_type_http_filter_envoy_ptr, size_t, envoy_dynamic_module_type_envoy_buffer*) {
+  return false;
+}
+bool envoy_dynamic_module_callback_get_runtime_bool(envoy_dynamic_module_type_module_buffer,
+                                                    bool default_value) {
+  return default_value;
+}
+uint64_t envoy_dynamic_module_callback_get_runtime_int(envoy_dynamic_module_type_module_buffer,
+                                                       uint64_t default_value) {
+  return default_value;
+}
+double envoy_dynamic_module_callback_get_runtime_number(envoy_dynamic_module_type_module_buffer,
+                                                        double default_value) {
+  return default_value;
+}
+
 }  // extern "C"

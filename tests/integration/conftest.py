@@ -19,6 +19,13 @@ def upstream():
         yield up
 
 
+@pytest.fixture(scope="module")
+def side():
+    """A second upstream, for tests that re-route (test_context_routing, _control)."""
+    with Upstream() as up:
+        yield up
+
+
 def upstream_view(body: bytes) -> dict:
     """The upstream's JSON description of the request it received."""
     data = json.loads(body)

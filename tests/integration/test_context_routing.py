@@ -16,12 +16,6 @@ def cluster(name, *ports):
 
 
 @pytest.fixture(scope="module")
-def side():
-    with Upstream() as up:
-        yield up
-
-
-@pytest.fixture(scope="module")
 def third():
     with Upstream() as up:
         yield up

@@ -962,14 +962,17 @@ def test_response_headers_reach_client_before_upstream_finished_body(envoy, raw,
 
 # ---- 5. body writes keep framing right ------------------------------------------------------
 
-def _desync_check(envoy, desync, res: Result, allowed_bodies: set):
-    """After request A (whose answer is res), request B goes to the same upstream, on a
-    keep-alive connection Envoy reuses: B must arrive intact, A must have been framed right."""
+def _desync_check(envoy, desync, res: Result, allowed_bodies: set, i: str):
+    """After request A (x-id i, whose answer is res), request B goes to the same upstream, on a
+    keep-alive connection Envoy reuses: B must arrive intact, A must have been framed right.
+    (A is picked by its x-id: a cut-short request of an earlier test may still be recorded by
+    the upstream after this test cleared the list.)"""
     nxt = exchange("h1", envoy.ports["plain-desync"], Req("GET", "/next"))
     assert nxt.status == 200 and nxt.complete, f"follow-up request: {nxt.describe()}"
     view = upstream_view(nxt.body)
     assert (view["method"], view["path"], view["body_len"]) == ("GET", "/next", 0), view
-    got = [r for r in desync.received if r["path"] != "/next"]
+    got = [r for r in desync.received
+           if r["path"] != "/next" and dict(r["headers"]).get("x-id") == i]
     for r in desync.received:
         assert r["method"] in ("GET", "POST") and r["path"] in ("/a", "/next"), r
     if res.status == 200:
@@ -1003,7 +1006,7 @@ def test_body_set_from_request_headers_hook_keeps_framing(envoy, desync, mode, p
     assert res.status in (200, 500), res.describe()
     # b"x": the write replaced the body; b"xhello": it became the start of the body. b"hello"
     # would be the write silently dropped.
-    _desync_check(envoy, desync, res, {b"x", b"xhello"})
+    _desync_check(envoy, desync, res, {b"x", b"xhello"}, i)
     _check_refused(envoy, base, res, mode, i)
 
 
@@ -1026,7 +1029,7 @@ def test_body_set_on_get_without_body_does_not_hang(envoy, desync, mode, proto):
     i = xid()
     res = exchange(proto, envoy.ports[f"set-{mode}"], Req("GET", "/a", [("x-id", i)]))
     assert res.complete and res.status in (200, 500), res.describe()
-    _desync_check(envoy, desync, res, {b"x"})
+    _desync_check(envoy, desync, res, {b"x"}, i)
     _check_refused(envoy, base, res, mode, i)
 
 
@@ -1047,7 +1050,7 @@ def test_streaming_resize_with_content_length_never_desyncs(envoy, desync, proto
     else:
         expected = set()
     assert res.complete or res.status is None, res.describe()
-    _desync_check(envoy, desync, res, expected)
+    _desync_check(envoy, desync, res, expected, i)
     assert_settled(envoy, base)
 
 
@@ -1056,10 +1059,12 @@ def test_streaming_length_preserving_transform(envoy, desync, proto):
     base = stats(envoy)
     desync.received.clear()
     chunks = [b"one-", b"two-", b"three"]
-    res = exchange(proto, envoy.ports["resize-upper"], Req("POST", "/a", chunks=chunks))
+    i = xid()
+    res = exchange(proto, envoy.ports["resize-upper"],
+                   Req("POST", "/a", [("x-id", i)], chunks=chunks))
     assert res.status == 200 and res.complete, res.describe()
     assert upstream_view(res.body)["body"] == "ONE-TWO-THREE"
-    _desync_check(envoy, desync, res, {b"ONE-TWO-THREE"})
+    _desync_check(envoy, desync, res, {b"ONE-TWO-THREE"}, i)
     assert_settled(envoy, base)
 
 

@@ -33,6 +33,8 @@ cdef extern from "envoy_abi.h" nogil:
     ctypedef void* envoy_dynamic_module_type_http_filter_config_envoy_ptr
     ctypedef void* envoy_dynamic_module_type_http_filter_scheduler_module_ptr
     ctypedef const void* envoy_dynamic_module_type_http_filter_per_route_config_module_ptr
+    ctypedef void* envoy_dynamic_module_type_span_envoy_ptr
+    ctypedef void* envoy_dynamic_module_type_child_span_module_ptr
 
     # Every enum of envoy_abi.h, every member, in the header's order: use these names, never
     # the numbers (tests/unit/test_abi_symbols.py keeps this mirror exact).
@@ -514,3 +516,55 @@ cdef extern from "envoy_abi.h" nogil:
     envoy_dynamic_module_type_http_filter_per_route_config_module_ptr \
         envoy_dynamic_module_callback_get_most_specific_route_config(
             envoy_dynamic_module_type_http_filter_envoy_ptr filter)
+
+    # Stream control, tracing, secrets, runtime values (see envoy_abi.h for the rules).
+    void envoy_dynamic_module_callback_http_filter_send_go_away_and_close(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter, cbool graceful)
+    bint envoy_dynamic_module_callback_http_filter_recreate_stream(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_module_http_header* headers, size_t headers_size)
+    envoy_dynamic_module_type_span_envoy_ptr envoy_dynamic_module_callback_http_get_active_span(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter)
+    void envoy_dynamic_module_callback_http_span_set_tag(
+        envoy_dynamic_module_type_span_envoy_ptr span, envoy_dynamic_module_type_module_buffer key,
+        envoy_dynamic_module_type_module_buffer value)
+    void envoy_dynamic_module_callback_http_span_set_operation(
+        envoy_dynamic_module_type_span_envoy_ptr span,
+        envoy_dynamic_module_type_module_buffer operation)
+    void envoy_dynamic_module_callback_http_span_log(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+        envoy_dynamic_module_type_span_envoy_ptr span, envoy_dynamic_module_type_module_buffer event)
+    void envoy_dynamic_module_callback_http_span_set_sampled(
+        envoy_dynamic_module_type_span_envoy_ptr span, cbool sampled)
+    bint envoy_dynamic_module_callback_http_span_get_baggage(
+        envoy_dynamic_module_type_span_envoy_ptr span, envoy_dynamic_module_type_module_buffer key,
+        envoy_dynamic_module_type_envoy_buffer* result)
+    void envoy_dynamic_module_callback_http_span_set_baggage(
+        envoy_dynamic_module_type_span_envoy_ptr span, envoy_dynamic_module_type_module_buffer key,
+        envoy_dynamic_module_type_module_buffer value)
+    bint envoy_dynamic_module_callback_http_span_get_trace_id(
+        envoy_dynamic_module_type_span_envoy_ptr span,
+        envoy_dynamic_module_type_envoy_buffer* result)
+    bint envoy_dynamic_module_callback_http_span_get_span_id(
+        envoy_dynamic_module_type_span_envoy_ptr span,
+        envoy_dynamic_module_type_envoy_buffer* result)
+    envoy_dynamic_module_type_child_span_module_ptr \
+        envoy_dynamic_module_callback_http_span_spawn_child(
+            envoy_dynamic_module_type_http_filter_envoy_ptr filter,
+            envoy_dynamic_module_type_span_envoy_ptr span,
+            envoy_dynamic_module_type_module_buffer name)
+    void envoy_dynamic_module_callback_http_child_span_finish(
+        envoy_dynamic_module_type_child_span_module_ptr span)
+    size_t envoy_dynamic_module_callback_http_filter_config_generic_secret_subscribe(
+        envoy_dynamic_module_type_http_filter_config_envoy_ptr config,
+        envoy_dynamic_module_type_module_buffer name,
+        envoy_dynamic_module_type_module_buffer sds_config_json)
+    bint envoy_dynamic_module_callback_http_filter_get_generic_secret(
+        envoy_dynamic_module_type_http_filter_envoy_ptr filter, size_t id,
+        envoy_dynamic_module_type_envoy_buffer* result)
+    bint envoy_dynamic_module_callback_get_runtime_bool(
+        envoy_dynamic_module_type_module_buffer key, cbool default_value)
+    uint64_t envoy_dynamic_module_callback_get_runtime_int(
+        envoy_dynamic_module_type_module_buffer key, uint64_t default_value)
+    double envoy_dynamic_module_callback_get_runtime_number(
+        envoy_dynamic_module_type_module_buffer key, double default_value)

@@ -7,25 +7,10 @@
 cdef int _send_reply_direct(_Stream st, int status_code, list pairs, bytes body,
                             bytes details) except -1:
     """Sends a local reply now (worker thread) and closes the stream's phases."""
-    cdef Py_ssize_t n = len(pairs), i
-    cdef abi.envoy_dynamic_module_type_module_http_header* arr = NULL
-    if n:
-        arr = <abi.envoy_dynamic_module_type_module_http_header*>malloc(
-            n * sizeof(abi.envoy_dynamic_module_type_module_http_header))
-        if arr == NULL:
-            raise MemoryError()
-    try:
-        for i in range(n):
-            k, v = pairs[i]
-            arr[i].key_ptr = PyBytes_AS_STRING(k)
-            arr[i].key_length = PyBytes_GET_SIZE(k)
-            arr[i].value_ptr = PyBytes_AS_STRING(v)
-            arr[i].value_length = PyBytes_GET_SIZE(v)
-        _close(st)  # first: Envoy may call our hooks again from inside send_response
-        abi.envoy_dynamic_module_callback_http_send_response(
-            st._s.envoy_ptr, status_code, arr, n, _mbuf(body), _mbuf(details))
-    finally:
-        free(arr)
+    cdef _HeaderArray a = _HeaderArray.of(pairs)
+    _close(st)  # first: Envoy may call our hooks again from inside send_response
+    abi.envoy_dynamic_module_callback_http_send_response(
+        st._s.envoy_ptr, status_code, a.arr, a.n, _mbuf(body), _mbuf(details))
     return 0
 
 
@@ -49,10 +34,7 @@ cdef class Callbacks:
         if not 200 <= status_code <= 599:
             raise ValueError(f"invalid status code {status_code}")
         cdef bytes body_b = _as_bytes(body)
-        cdef list pairs = []
-        if headers is not None:
-            for name, value in (headers.items() if hasattr(headers, "items") else headers):
-                pairs.append((_header_name(name), _header_value(value)))
+        cdef list pairs = _header_pairs(headers)
         cdef bytes details_b = ("_".join(details.split()) or "envoy_pyext_local_reply").encode()
         cdef _Stream st = self._st
         cdef _Shadow sh = _access(st)
@@ -62,13 +44,36 @@ cdef class Callbacks:
         if sh is None:
             _send_reply_direct(st, status_code, pairs, body_b, details_b)
             return Status.LOCAL_REPLY
-        if sh.reply is not None:
-            raise EnvoyPyextError("send_local_reply() was already called for this stream")
+        if sh.reply is not None or sh.end is not None:
+            raise EnvoyPyextError("send_local_reply() was already called for this stream, or "
+                                  "the stream was ended")
         sh.reply = (status_code, pairs, body_b, details_b)
         p = st._pend
         if p is not None and p.task is None:
             p.complete(False, Status.LOCAL_REPLY)  # a thread answered for the pending hook
         return Status.LOCAL_REPLY
+
+    def reset_stream(self, str details=""):
+        """Resets the stream (the client sees a reset: HTTP/2 RST_STREAM, HTTP/1.1 a closed
+        connection); ``details`` goes to the access log's response code details. No later hook
+        of the stream runs; what the hook returns no longer matters (streamctl.pxi)."""
+        _reset_stream(self._st, details)
+
+    def recreate_stream(self, headers=None):
+        """Envoy's internal redirect: the request, with the request headers as the filter
+        changed them, starts again as a new stream (routed again, through a new filter chain,
+        new Filter objects). Envoy does it only once the whole request arrived: at a bodiless
+        request's headers, or later (a body Envoy buffered goes to the new stream).
+        ``headers``: response headers recorded for the old stream's access log. Raises
+        EnvoyPyextError when Envoy refuses (on the worker; from a pending hook the refusal is
+        answered like an exception of the hook)."""
+        _recreate_stream(self._st, headers)
+
+    def send_go_away_and_close(self, bint graceful=True):
+        """Closes the client's connection: HTTP/2 with a GOAWAY (``graceful``: NO_ERROR with
+        the drain sequence, else an immediate close), HTTP/1.1 by resetting this stream. The
+        stream ends for the filter, like reset_stream."""
+        _send_go_away(self._st, graceful)
 
     def continue_request(self):
         """Resumes the request after its hook returned Status.RUNNING (any thread)."""

@@ -114,13 +114,17 @@ cdef class FilterConfig:
 
     @staticmethod
     cdef FilterConfig load(str filter_name, str raw, void* config_envoy_ptr):
-        cdef FilterConfig fc = FilterConfig._build(
-            filter_name, _code_loader().load(filter_name, raw),
-            ConfigContext.new(filter_name, config_envoy_ptr))
+        cdef ConfigContext ctx = ConfigContext.new(filter_name, config_envoy_ptr)
+        cdef FilterConfig fc
+        try:
+            fc = FilterConfig._build(filter_name, _code_loader().load(filter_name, raw), ctx)
+        finally:
+            ctx.loading = False     # Envoy's config_new ends here (secrets.pxi)
         fc.envoy_ptr = config_envoy_ptr
         if config_envoy_ptr != NULL:
             fc._define_counters(config_envoy_ptr)
         _context_setup(fc, fc.cls, config_envoy_ptr)  # metrics, on_local_reply (localreply.pxi)
+        _runtime_config_loaded(ctx)                   # runtime.pxi
         return fc
 
     @staticmethod
@@ -235,8 +239,11 @@ cdef class _LiveConfig:
         if self._c == NULL:
             return False
         cdef FilterConfig old = <FilterConfig>self._c.py
-        cdef FilterConfig new = FilterConfig._build(old.name, code,
-                                                    ConfigContext.new(old.name, old.envoy_ptr))
+        cdef ConfigContext ctx = ConfigContext.new(old.name, old.envoy_ptr)
+        ctx.loading = False                     # not in Envoy's config_new: no new secrets,
+        if old.context is not None:             # the old configuration's stay subscribed
+            ctx.secrets = old.context.secrets
+        cdef FilterConfig new = FilterConfig._build(old.name, code, ctx)
         if self._c == NULL:   # destroyed while parse_config ran (it may release the GIL)
             new.context.close()
             return False

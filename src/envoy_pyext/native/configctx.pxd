@@ -11,6 +11,8 @@ cdef class ConfigContext:
     cdef dict callouts              # Envoy stream id -> _Callout
     cdef list queue                 # calls to start / ids to reset on the main thread
     cdef bint closed
+    cdef bint loading               # inside Envoy's config_new (secrets may subscribe)
+    cdef dict secrets               # generic secret name -> Envoy id (secrets.pxi)
 
     @staticmethod
     cdef ConfigContext new(str filter_name, void* envoy_ptr)

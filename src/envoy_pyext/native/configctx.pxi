@@ -24,7 +24,7 @@ cdef enum:
 
 cdef class ConfigContext:
     """What parse_config(cls, raw, context) gets: ``filter_name``, ``is_validation``,
-    ``spawn(coro)`` and ``http_call(...)``."""
+    ``spawn(coro)``, ``http_call(...)`` and ``secret(name, sds_config)``."""
 
     def __init__(self):
         raise TypeError("ConfigContext objects are created by envoy-pyext")
@@ -39,6 +39,8 @@ cdef class ConfigContext:
         ctx.tasks = set()
         ctx.callouts = {}
         ctx.queue = []
+        ctx.secrets = {}
+        ctx.loading = envoy_ptr != NULL
         if envoy_ptr != NULL and _in_envoy() and not ctx.is_validation:
             # Made here, on the main thread; commits are safe from any thread.
             ctx.sched = abi.envoy_dynamic_module_callback_http_filter_config_scheduler_new(
@@ -73,6 +75,15 @@ cdef class ConfigContext:
             _stats.errors += 1
             _log(LL_ERROR, f"envoy-pyext: {self.filter_name}: a spawned coroutine raised:\n"
                            f"{_format_exc(exc)}")
+
+    def secret(self, name, sds_config=None):
+        """Subscribes this configuration to the SDS generic secret ``name`` (parse_config
+        only); hooks read it with ``self.secret(name)``. ``sds_config``: where Envoy gets it,
+        a config.core.v3.ConfigSource as a dict (or its JSON), e.g.
+        ``{"path_config_source": {"path": "/etc/envoy/secrets.yaml"}}`` (Envoy then needs the
+        bootstrap's node id and cluster); None: the bootstrap's static secret ``name``. Raises
+        EnvoyPyextError when Envoy refuses (its log says why)."""
+        _secret_subscribe(self, name, sds_config)
 
     def http_call(self, cluster, str method="GET", str path="/", headers=None, body=b"",
                   double timeout=5.0, max_response_bytes=None):
@@ -131,6 +142,7 @@ cdef class ConfigContext:
         if self.closed:
             return 0
         self.closed = True
+        _runtime_config_closed(self)
         calls = list(self.callouts.values())
         self.callouts.clear()
         _stats.live_callouts -= len(calls)
@@ -176,9 +188,13 @@ cdef public void pyext_on_config_scheduled(pyext_config* c, uint64_t event_id) n
     if ctx is None:
         return
     try:
-        ctx.run_queued()
+        if event_id == CFG_EV_RUNTIME:
+            _runtime_refresh()      # runtime.pxi
+        else:
+            ctx.run_queued()
     except BaseException:
-        _log_callout_error("start (config-level)")
+        _log_callout_error("start (config-level)" if event_id != CFG_EV_RUNTIME
+                           else "runtime refresh")
 
 
 cdef public void pyext_on_config_callout_headers(

@@ -13,6 +13,8 @@ cdef inline _Stream _live(Filter f):
     cdef _Stream st = f._rt
     if st is None or st._s == NULL:
         _access(None)  # raises StreamDestroyedError
+    if st._s.complete and PyThread_get_thread_ident() != st._tid:
+        _access(st)    # another thread after the stream completed: StreamDestroyedError
     return st
 
 
@@ -194,6 +196,24 @@ cdef class Filter:
         if st._v_fs is None:
             st._v_fs = FilterState.new(st)
         return st._v_fs
+
+    @property
+    def span(self):
+        """The stream's tracing Span (set_tag, log, child spans), or None when Envoy does not
+        trace the stream (no tracer configured, or not sampled by a tracer that drops
+        unsampled spans)."""
+        t = _tested(self)
+        if t is not None:
+            return getattr(t, "span", None)
+        return _active_span(_live(self))
+
+    def secret(self, str name):
+        """The current bytes of the generic secret ``name`` (subscribed in parse_config with
+        ``context.secret(name, sds_config)``), or None while Envoy has not delivered it."""
+        t = _tested(self)
+        if t is not None:
+            return t.secret(name)
+        return _secret(_live(self), name)
 
     def http_call(self, cluster, str method="GET", str path="/", headers=None, body=b"",
                   double timeout=5.0, max_response_bytes=None):

@@ -9,6 +9,7 @@ cdef class _Shadow:
     cdef Py_ssize_t body_base[2]  # bytes of Envoy's buffer the copy stands for
     cdef bint changed[2]
     cdef object reply           # (status, [(name, value)], body, details) or None
+    cdef object end             # (function, args): reset/recreate/GOAWAY (streamctl.pxi) or None
     cdef dict info              # the stream info, read when the work left the worker
     cdef list later             # (function, args): context writes, applied after the headers
 

@@ -8,7 +8,8 @@
 #     received, less what the hook already saw).
 # Reads are served from the copies. Writes change the copies and are RECORDED in order; when the
 # work is done, the worker replays them into Envoy (headers in call order, then each body that
-# changed, then a local reply if one was asked for) before the stream goes on.
+# changed, then a local reply or a stream-control action if one was asked for) before the stream
+# goes on.
 
 
 cdef class _Shadow:
@@ -100,4 +101,7 @@ cdef class _Shadow:
         if self.reply is not None:
             status, pairs, body, details = self.reply
             _send_reply_direct(st, status, pairs, body, details)
+        elif self.end is not None:
+            fn, args = self.end
+            fn(st, *args)
         return 0

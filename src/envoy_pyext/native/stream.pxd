@@ -51,6 +51,8 @@ cdef class _Stream:
     cdef FilterState _v_fs                      # self.filter_state, made on first use
     cdef object _route_rc                       # the route's _RouteConfig or None (routeconfig.pxi)
     cdef bint _route_rc_known                   # ... once read (again after clear_route_cache)
+    cdef object _v_span                         # self.span, made on first use (tracing.pxi)
+    cdef list _spans                            # child spans not finished yet, or None
 
     cdef int _bind(self, pyext_stream* s, FilterConfig fc, Filter f) except -1
     cdef int _unbind(self) except -1

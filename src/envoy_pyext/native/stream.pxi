@@ -65,6 +65,9 @@ cdef class _Stream:
         self._v_info = None
         self._v_meta = None
         self._v_fs = None
+        self._v_span = None
+        if self._spans is not None:
+            _spans_finish_all(self)
         self._filter = None
         if self._settle_event is not None:
             self._settle_event.set()
@@ -192,7 +195,7 @@ cdef _Shadow _access(_Stream st):
             st._settle_event = _threading.Event()
         st._settle_event.wait(60)
         return _access(st)
-    if st._ended:
+    if st._ended or st._s.complete:
         raise StreamDestroyedError(
             "the stream has ended (its response is complete); its headers, body and callbacks "
             "can no longer be used from other threads")

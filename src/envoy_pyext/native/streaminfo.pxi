@@ -165,6 +165,8 @@ cdef dict _info_snapshot(_Stream st):
     snap = {key: _read(ep, key) for key in _PROPS}
     for key in _EXTRA_KEYS:
         snap[key] = _read(ep, key)
+    snap[_SPAN_KEY] = _span_snapshot(ep)                # self.span (tracing.pxi)
+    _secrets_snapshot(st, snap)                         # self.secret() (secrets.pxi)
     return snap
 
 
