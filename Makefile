@@ -119,9 +119,11 @@ build-so-asan: $(ASAN_SO)
 
 # The integration tests that start Envoy through the harness (which runs it the ASan way), less:
 # test_samples.py (numpy's C++ pairs Envoy's operator new with libasan's delete: a bad-free at
-# import that is not ours), test_remote_module.py (module files not named libpyfilter*), and the
+# import that is not ours), test_remote_module.py (module files not named libpyfilter*),
+# test_wheel.py (packaging; its Envoys load the wheel's own module), and the
 # RSS-bound tests (ASan's quarantine holds freed memory). Then a 60 s soak against the ASan build.
 ASAN_TESTS ?= $(filter-out tests/integration/test_samples.py tests/integration/test_remote_module.py \
+  tests/integration/test_wheel.py \
   tests/integration/test_cli.py tests/integration/test_launcher.py tests/integration/test_bench_smoke.py, \
   $(wildcard tests/integration/test_*.py))
 ASAN_DESELECT ?= bounded_memory or keep_memory_bounded
