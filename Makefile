@@ -20,7 +20,8 @@ export PYEXT_SO := $(abspath $(SO))
 PYTHONS ?= 3.11 3.12 3.13
 
 .PHONY: help venv build-so-local build-so-bazel run test test-matrix test-unit test-integration \
-        fuzz bench bench-callgrind bench-check clean distclean
+        fuzz bench bench-callgrind bench-check soak build-so-asan test-asan test-leaks clean \
+        distclean
 
 help:
 	@echo "make run             build libpyfilter.so and serve samples.add_header in Envoy on 127.0.0.1:10000"
@@ -34,6 +35,10 @@ help:
 	@echo "make bench           side-by-side benchmark (docs/PERFORMANCE.md)"
 	@echo "make bench-callgrind record instructions/request per variant (bench/results/<date>-callgrind.json)"
 	@echo "make bench-check     compare with the newest callgrind record; fails on > 10 % more"
+	@echo "make soak            10-minute soak of a filter mix in one Envoy (SOAK_ARGS=\"--duration 60\")"
+	@echo "make test-asan       ASan build of libpyfilter.so: integration tests + a short soak in Envoy"
+	@echo "make test-leaks      unit tests under valgrind memcheck (leaks and bad accesses)"
+	@echo "                     (these three are not part of make test: docs/RELIABILITY.md)"
 	@echo "make clean           remove build outputs"
 
 $(PY):
@@ -106,6 +111,48 @@ bench-callgrind: build-so-local
 
 bench-check: build-so-local
 	$(PY) bench/run.py --callgrind --check
+
+# ---- reliability evidence (docs/RELIABILITY.md); none of it is part of `make test` ----------
+
+# bench/soak.py: losses, RSS after warm-up, live counters back at rest; a result JSON in
+# bench/results/. HTTP/2 load needs h2load: installed with apt-get if missing, else skipped.
+SOAK_ARGS ?=
+soak: build-so-local
+	$(PY) bench/soak.py $(SOAK_ARGS)
+
+# The AddressSanitizer variant of libpyfilter.so (+ the small library preloaded beside it).
+ASAN_SO := build/asan/libpyfilter.so
+$(ASAN_SO): $(EXT) $(NATIVE_SRC) $(wildcard tools/asan/*) tools/build_so.py tools/build_config.py
+	$(PY) tools/build_so.py --asan --out $@
+
+build-so-asan: $(ASAN_SO)
+
+# The integration tests that start Envoy through the harness (which runs it the ASan way), less:
+# test_samples.py (numpy's C++ pairs Envoy's operator new with libasan's delete: a bad-free at
+# import that is not ours), test_remote_module.py (module files not named libpyfilter*),
+# test_wheel.py (packaging; its Envoys load the wheel's own module), and the
+# RSS-bound tests (ASan's quarantine holds freed memory). Then a 60 s soak against the ASan build.
+ASAN_TESTS ?= $(filter-out tests/integration/test_samples.py tests/integration/test_remote_module.py \
+  tests/integration/test_wheel.py \
+  tests/integration/test_cli.py tests/integration/test_launcher.py tests/integration/test_bench_smoke.py, \
+  $(wildcard tests/integration/test_*.py))
+ASAN_DESELECT ?= bounded_memory or keep_memory_bounded
+ASAN_SOAK_ARGS ?= --duration 60 --warmup 20 --rss-slope-mib 5
+test-asan: $(ASAN_SO)
+	PYEXT_ASAN=1 PYEXT_SO=$(abspath $(ASAN_SO)) $(PY) -m pytest $(ASAN_TESTS) \
+	  -k "not ($(ASAN_DESELECT))" -p no:cacheprovider $(PYTEST_ARGS)
+	$(PY) bench/soak.py --so $(ASAN_SO) --asan --out build/asan/soak.json $(ASAN_SOAK_ARGS)
+
+# The unit tests (the Cython core against the fake host) under valgrind memcheck: any invalid
+# access or definite leak whose stack reaches the module or the fake host fails
+# (tools/leakcheck.py; CPython's own findings are listed, not judged).
+LEAK_TESTS ?= tests/unit/test_headermap.py tests/unit/test_buffer.py tests/unit/test_dispatch.py \
+  tests/unit/test_phase.py tests/unit/test_async_unit.py tests/unit/test_context_unit.py
+test-leaks: build-so-local
+	@command -v valgrind >/dev/null || { echo "make test-leaks: installing valgrind (apt-get)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q valgrind >/dev/null || \
+	  { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q valgrind; }; }
+	$(PY) tools/leakcheck.py -- $(LEAK_TESTS) $(PYTEST_ARGS)
 
 clean:
 	rm -rf build $(SO) libpyfilter.so src/envoy_pyext/*.so src/envoy_pyext/*.cpp src/envoy_pyext/_native.h $(EXT)

@@ -353,23 +353,34 @@ class Fleet:
 
 # ---- one-time setup ----------------------------------------------------------------------
 
-def ensure_wrk() -> str:
-    """wrk from Debian; installed with apt-get if missing (we are root)."""
-    path = shutil.which("wrk")
+def apt_install(package: str, command: str) -> tuple[str | None, str]:
+    """`command` on PATH, installing Debian's `package` with apt-get if it is missing (we are
+    root; `apt-get update` once if the install fails). Returns (its path or None, apt's output
+    tail)."""
+    path = shutil.which(command)
     if path:
-        return path
-    print("bench: installing wrk (apt-get install -y wrk)", flush=True)
+        return path, ""
+    print(f"bench: installing {command} (apt-get install -y {package})", flush=True)
     apt = ["apt-get", "-o", "DPkg::Lock::Timeout=300", "-y", "-q"]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    r = subprocess.run([*apt, "install", "wrk"], env=env, capture_output=True, timeout=900)
-    if r.returncode != 0:  # the package lists may be missing or stale
-        subprocess.run([*apt, "update"], env=env, capture_output=True, timeout=900)
-        r = subprocess.run([*apt, "install", "wrk"], env=env, capture_output=True, timeout=900)
-    path = shutil.which("wrk")
-    if r.returncode != 0 or not path:
-        raise RuntimeError("could not install wrk with apt-get:\n"
-                           + r.stdout.decode(errors="replace")[-2000:]
-                           + r.stderr.decode(errors="replace")[-2000:])
+    try:
+        r = subprocess.run([*apt, "install", package], env=env, capture_output=True,
+                           timeout=900)
+        if r.returncode != 0:  # the package lists may be missing or stale
+            subprocess.run([*apt, "update"], env=env, capture_output=True, timeout=900)
+            r = subprocess.run([*apt, "install", package], env=env, capture_output=True,
+                               timeout=900)
+        out = r.stdout.decode(errors="replace")[-2000:] + r.stderr.decode(errors="replace")[-2000:]
+    except (OSError, subprocess.TimeoutExpired) as e:
+        out = str(e)
+    return shutil.which(command), out
+
+
+def ensure_wrk() -> str:
+    """wrk from Debian; installed with apt-get if missing."""
+    path, out = apt_install("wrk", "wrk")
+    if not path:
+        raise RuntimeError(f"could not install wrk with apt-get:\n{out}")
     return path
 
 

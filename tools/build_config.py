@@ -36,6 +36,22 @@ def compile_flags(cfg: dict, *, debug: bool = False) -> list[str]:
     return [*cfg["cxxflags"], *cfg["debug_optflags" if debug else "optflags"]]
 
 
+def asan_compile_flags(cfg: dict) -> list[str]:
+    """The AddressSanitizer build's compiler flags: the release flags, then the "asan" ones
+    (its -O/-g win, being last)."""
+    return [*compile_flags(cfg), *cfg["asan"]["cxxflags"]]
+
+
+def asan_link_flags(cfg: dict) -> list[str]:
+    """The AddressSanitizer build's extra link flags (-fsanitize=address, the --wrap list)."""
+    return list(cfg["asan"]["ldflags"])
+
+
+def asan_sources(cfg: dict) -> list[str]:
+    """Sources compiled into the AddressSanitizer build only (tools/asan/)."""
+    return list(cfg["asan"]["extra_sources"])
+
+
 def define_flags(cfg: dict) -> list[str]:
     """-DNAME=VALUE, one argv element each (no shell)."""
     return [f"-D{name}={value}" for name, value in cfg["defines"].items()]

@@ -61,10 +61,12 @@ class Built:
 
 
 def build(out: str | os.PathLike, build_dir: str | os.PathLike, *, debug: bool = False,
-          packaged: bool = False) -> Built:
+          packaged: bool = False, asan: bool = False) -> Built:
     """Builds libpyfilter.so at `out` (relative paths: to the repository root), the generated
     C++ and the objects under `build_dir`. `packaged`: for a wheel (no build-time path of this
-    virtualenv in it, see the module's doc)."""
+    virtualenv in it, see the module's doc). `asan`: the AddressSanitizer variant
+    (build_config.json's "asan": its flags and extra sources, and the small library
+    tools/asan/asan_reserve.c built beside the module; docs/RELIABILITY.md)."""
     cfg = build_config.load()
     build = ROOT / build_dir
     build.mkdir(parents=True, exist_ok=True)
@@ -76,7 +78,9 @@ def build(out: str | os.PathLike, build_dir: str | os.PathLike, *, debug: bool =
 
     cflags, ldflags = python_link_flags(packaged=packaged)
     cxx = os.environ.get("CXX", "g++")
-    common = [*build_config.compile_flags(cfg, debug=debug),
+    flags = (build_config.asan_compile_flags(cfg) if asan
+             else build_config.compile_flags(cfg, debug=debug))
+    common = [*flags,
               *(f"-I{d}" for d in cfg["include_dirs"]), *cflags,
               *build_config.define_flags(cfg)]
 
@@ -90,13 +94,21 @@ def build(out: str | os.PathLike, build_dir: str | os.PathLike, *, debug: bool =
     baked = [] if packaged else [f'-DPYEXT_PYTHON="{os.path.join(sys.prefix, "bin", "python")}"']
     embed_only = set(cfg["embed_only_sources"])
     objects: list[tuple[Path, bool]] = []  # (object, linked into the extension too)
-    for source in [*build_config.shim_sources(cfg), str(generated)]:
+    extra_sources = build_config.asan_sources(cfg) if asan else []
+    for source in [*build_config.shim_sources(cfg), *extra_sources, str(generated)]:
         obj = build / (Path(source).stem + ".o")
         defines = baked if source in embed_only else []
         run([cxx, "-c", "-fPIC", *common, *defines, source, "-o", str(obj)])
-        objects.append((obj, source not in embed_only))
-    run([cxx, "-shared", *(str(o) for o, _ in objects), *ldflags, "-o", str(out)])
+        objects.append((obj, source not in embed_only and source not in extra_sources))
+    extra_ldflags = build_config.asan_link_flags(cfg) if asan else []
+    run([cxx, "-shared", *(str(o) for o, _ in objects), *ldflags, *extra_ldflags,
+         "-o", str(out)])
     print(f"built {out}")
+    if asan:  # the preloaded reservation library (tools/asan/asan_reserve.c), beside it
+        preload = out.parent / cfg["asan"]["preload_name"]
+        run([os.environ.get("CC", "gcc"), *cfg["asan"]["preload_flags"],
+             cfg["asan"]["preload_source"], *cfg["asan"]["preload_libs"], "-o", str(preload)])
+        print(f"built {preload}")
     return Built(out, [o for o, core in objects if core])
 
 
@@ -109,8 +121,18 @@ def main() -> None:
                     help="build_config.json's debug_optflags instead of optflags")
     ap.add_argument("--packaged", action="store_true",
                     help="as a wheel carries it: no path of this virtualenv baked in")
+    ap.add_argument("--asan", action="store_true",
+                    help="the AddressSanitizer variant (build_config.json's \"asan\" flags and "
+                         "sources; default --out build/asan/libpyfilter.so)")
     args = ap.parse_args()
-    build(args.out, args.build_dir, debug=args.debug, packaged=args.packaged)
+    if args.asan and (args.debug or args.packaged):
+        ap.error("--asan combines with neither --debug (it sets its own -O) nor --packaged")
+    if args.asan:
+        if args.out == ap.get_default("out"):
+            args.out = "build/asan/libpyfilter.so"
+        if args.build_dir == ap.get_default("build_dir"):
+            args.build_dir = "build/asan/obj"
+    build(args.out, args.build_dir, debug=args.debug, packaged=args.packaged, asan=args.asan)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 --   expect_filter=V  x-filter must be V ("absent" = must not be there)
 --   expect_seen=V    x-upstream-seen (the check upstream echoes the x-seen it got) must be V
 --   expect_body=V    x-upstream-body (the check upstream's verdict on the body) must be V
+--   limit=N          (with check=1) each thread stops after N responses (bench/soak.py --requests)
 -- done() prints one line `WRKRESULT {...}` (JSON) with the totals and latency percentiles.
 
 local threads = {}
@@ -34,6 +35,7 @@ function init(args)
     wrk.headers["content-type"] = "application/octet-stream"
   end
   ok, bad, first_bad = 0, 0, ""
+  limit = tonumber(opts.limit or "0")
   if opts.check == "1" then
     response = check_response
   end
@@ -58,6 +60,9 @@ function check_response(status, headers, body)
         tostring(status), tostring(headers["x-filter"]), tostring(headers["x-upstream-seen"]),
         tostring(headers["x-upstream-body"]))
     end
+  end
+  if limit > 0 and ok + bad >= limit then
+    wrk.thread:stop()
   end
 end
 

@@ -8,6 +8,10 @@ upstream, on ports chosen by the kernel (port 0, read back from the admin API).
 Every listener gets its own DynamicModuleFilter entry (same .so), so one Envoy serves several
 filter classes at once. Envoy is started, waited for and stopped by envoy_pyext.launcher (as
 `make run` and the benchmark do): only processes this harness started are stopped, by PID.
+
+Under `make test-asan` (PYEXT_ASAN=1, PYEXT_SO the ASan build) every Envoy runs the ASan way
+(tests/integration/sanitizers.py): its environment, a bounded retry of a start that failed on
+ASan's shadow-memory collision, and a sanitizer report in its log fails the test at stop().
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from pathlib import Path
 
 from envoy_pyext import launcher
 
+from . import sanitizers
+
 ROOT = Path(__file__).resolve().parents[2]
 SO_PATH = Path(os.environ.get("PYEXT_SO", ROOT / "libpyfilter.so")).resolve()
 FILTERS_DIR = Path(__file__).resolve().parent  # so `filters.<scenario>` imports
@@ -33,8 +39,9 @@ envoy_binary = launcher.envoy_binary
 
 def envoy_env(extra_pythonpath: list[str] | None = None) -> dict[str, str]:
     """The launcher's environment with the repository (samples) and this directory (the test
-    filters) on PYTHONPATH."""
-    return launcher.envoy_env([str(ROOT), str(FILTERS_DIR), *(extra_pythonpath or [])])
+    filters) on PYTHONPATH; under make test-asan also what the ASan build needs."""
+    env = launcher.envoy_env([str(ROOT), str(FILTERS_DIR), *(extra_pythonpath or [])])
+    return sanitizers.asan_env(env, SO_PATH) if sanitizers.enabled() else env
 
 
 def filter_entry(filter_name: str, filter_config: str = "", so_path: Path = SO_PATH) -> dict:
@@ -152,6 +159,8 @@ class EnvoyProcess:
         self.env = envoy_env(extra_pythonpath)
         self.extra_args = extra_args or []
         self.envoy: launcher.Envoy | None = None
+        self.so_path = so_path
+        self.expect_sanitizer_report = False  # (the test that proves ASan reports does)
 
     # -- lifecycle --------------------------------------------------------------------------
     def __enter__(self) -> EnvoyProcess:
@@ -162,10 +171,20 @@ class EnvoyProcess:
         self.stop()
 
     def start(self, timeout: float = 60) -> None:
-        self.envoy = launcher.Envoy(self.config, concurrency=self.concurrency,
-                                    log_level=self.log_level, env=self.env,
-                                    extra_args=self.extra_args)
-        self.envoy.start()
+        asan = sanitizers.enabled()
+        env = sanitizers.asan_env(self.env, self.so_path) if asan else self.env
+
+        def make() -> launcher.Envoy:
+            self.envoy = launcher.Envoy(self.config, concurrency=self.concurrency,
+                                        log_level=self.log_level, env=env,
+                                        extra_args=self.extra_args)
+            return self.envoy
+
+        if asan:
+            sanitizers.start_ready(make, timeout)
+            return
+        make().start()
+        assert self.envoy is not None
         try:
             self.envoy.wait_ready(timeout)
         except BaseException:
@@ -175,6 +194,9 @@ class EnvoyProcess:
     def stop(self) -> None:
         if self.envoy is not None:
             self.envoy.stop()
+            if sanitizers.enabled() and not self.expect_sanitizer_report:
+                found = sanitizers.reports(self.envoy.log())
+                assert not found, f"sanitizer report in Envoy's log:\n{found[0]}"
 
     def alive(self) -> bool:
         return self.envoy is not None and self.envoy.alive()
