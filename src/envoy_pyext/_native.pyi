@@ -234,8 +234,8 @@ class HeaderMap:
 
     Names are case-insensitive (stored lower-case); a name may have several values. Values
     are str decoded from UTF-8 with "surrogateescape" (``get_bytes``/``raw_items`` give the
-    exact bytes). Invalid names, values containing CR, LF or NUL, and empty values raise
-    ValueError. Created by the runtime only.
+    exact bytes). Invalid names, values with control characters (tab allowed), and empty
+    values raise ValueError. Created by the runtime only.
     """
 
     @overload

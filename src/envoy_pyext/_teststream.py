@@ -121,7 +121,7 @@ def header_name(name: object) -> bytes:
 
 
 def header_value(value: object) -> bytes:
-    """A header value as validated bytes (str, bytes-like or int; no CR, LF or NUL)."""
+    """A header value as validated bytes (str, bytes-like or int; no control character but tab)."""
     if type(value) is str:
         try:
             b = value.encode("utf-8")
@@ -137,8 +137,10 @@ def header_value(value: object) -> bytes:
         b = str(value).encode("ascii")
     else:
         raise TypeError(f"header value must be str or bytes, not {type(value).__name__}")
-    if b"\r" in b or b"\n" in b or b"\x00" in b:
-        raise ValueError(f"invalid header value {value!r}: CR, LF and NUL are not allowed")
+    if any((c < 0x20 and c != 0x09) or c == 0x7F for c in b):
+        raise ValueError(
+            f"invalid header value {value!r}: control characters (CR, LF, NUL, 0x01-0x1f "
+            f"but tab, DEL) are not allowed; Envoy would refuse to send it (503)")
     return b
 
 

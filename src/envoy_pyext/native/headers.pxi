@@ -62,9 +62,10 @@ cdef bytes _header_name_slow(object name):
 
 cdef object _value_buffer(object value, const char** ptr, Py_ssize_t* length):
     """Points ptr/length at the bytes of a header value (str, bytes, bytearray, memoryview or
-    int), refusing CR, LF and NUL. Returns the object that owns that memory. A str is used in
-    place (its cached UTF-8 form, no copy) unless it holds surrogates: then it is encoded with
-    'surrogateescape', so values read with get() are written back byte for byte."""
+    int), refusing control characters (tab allowed). Returns the object that owns that
+    memory. A str is used in place (its cached UTF-8 form, no copy) unless it holds
+    surrogates: then it is encoded with 'surrogateescape', so values read with get() are
+    written back byte for byte."""
     cdef object owner
     if type(value) is str:
         try:
@@ -85,10 +86,15 @@ cdef object _value_buffer(object value, const char** ptr, Py_ssize_t* length):
     if owner is not value or type(value) is not str:
         ptr[0] = PyBytes_AS_STRING(owner)
         length[0] = PyBytes_GET_SIZE(owner)
-    cdef size_t n = <size_t>length[0]
-    if memchr(ptr[0], b'\r', n) != NULL or memchr(ptr[0], b'\n', n) != NULL \
-            or memchr(ptr[0], 0, n) != NULL:
-        raise ValueError(f"invalid header value {value!r}: CR, LF and NUL are not allowed")
+    cdef const unsigned char* p = <const unsigned char*>ptr[0]
+    cdef Py_ssize_t i
+    cdef unsigned char c
+    for i in range(length[0]):
+        c = p[i]
+        if (c < 0x20 and c != 0x09) or c == 0x7f:
+            raise ValueError(
+                f"invalid header value {value!r}: control characters (CR, LF, NUL, 0x01-0x1f "
+                f"but tab, DEL) are not allowed; Envoy would refuse to send it (503)")
     return owner
 
 
