@@ -125,9 +125,16 @@ cdef class FilterConfig:
 
     @staticmethod
     cdef FilterConfig load(str filter_name, str raw, void* config_envoy_ptr):
+        try:
+            code = _code_loader().load(filter_name, raw)
+        except BaseException as e:
+            if _in_subinterp:
+                raise _subinterp_load_error(filter_name, e) from None
+            raise
+        if _in_subinterp:
+            code.reload = False   # ENVOY_PYEXT_RELOAD: the watcher is the main interpreter's
         cdef FilterConfig fc = FilterConfig._build(
-            filter_name, _code_loader().load(filter_name, raw),
-            ConfigContext.new(filter_name, config_envoy_ptr))
+            filter_name, code, ConfigContext.new(filter_name, config_envoy_ptr))
         fc.envoy_ptr = config_envoy_ptr
         if config_envoy_ptr != NULL:
             fc._define_counters(config_envoy_ptr)
