@@ -20,7 +20,7 @@ export PYEXT_SO := $(abspath $(SO))
 PYTHONS ?= 3.11 3.12 3.13
 
 .PHONY: help venv build-so-local build-so-bazel run test test-matrix test-unit test-integration \
-        bench clean distclean
+        bench bench-scaling clean distclean
 
 help:
 	@echo "make run             build libpyfilter.so and serve samples.add_header in Envoy on 127.0.0.1:10000"
@@ -30,6 +30,7 @@ help:
 	@echo "make build-so-local  build ./libpyfilter.so against $(VENV)'s shared libpython"
 	@echo "make build-so-bazel  build the same .so with Bazel (build/bazel/libpyfilter.so)"
 	@echo "make bench           side-by-side benchmark (docs/PERFORMANCE.md)"
+	@echo "make bench-scaling   shared interpreter vs per-worker sub-interpreters, 1 and 2 workers"
 	@echo "make clean           remove build outputs"
 
 $(PY):
@@ -88,6 +89,15 @@ test-integration: build-so-local
 
 bench: build-so-local
 	$(PY) bench/run.py
+
+# Shared interpreter vs `interpreter: per_worker` at --concurrency 1 and 2 (bench/scaling.py):
+# needs CPython 3.12+, so it builds and uses the 3.12 virtualenv and module of `make test-matrix`.
+SCALING_PY ?= 3.12
+bench-scaling:
+	$(MAKE) --no-print-directory build-so-local VENV=.venv-$(SCALING_PY) \
+	  PYTHON3=$$(python3 tools/find_python.py $(SCALING_PY)) SO=build/py$(SCALING_PY)/libpyfilter.so
+	PYEXT_SO=$(abspath build/py$(SCALING_PY)/libpyfilter.so) .venv-$(SCALING_PY)/bin/python \
+	  bench/scaling.py $(SCALING_ARGS)
 
 clean:
 	rm -rf build $(SO) libpyfilter.so src/envoy_pyext/*.so src/envoy_pyext/*.cpp src/envoy_pyext/_native.h $(EXT)

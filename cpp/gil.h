@@ -23,8 +23,12 @@ namespace pyext {
 inline PyThreadState* current_thread_state() {
 #if PY_VERSION_HEX >= 0x030D0000
   return PyThreadState_GetUnchecked();
+#elif PY_VERSION_HEX >= 0x030C0000
+  return _PyThreadState_UncheckedGet();  // thread-local since 3.12
 #else
-  return _PyThreadState_UncheckedGet();
+  // 3.11: the "current" thread state is process-wide (whoever holds the GIL), and there are no
+  // sub-interpreters here, so PyGILState_Check() is the test (as before interpreters existed).
+  return PyGILState_Check() ? PyGILState_GetThisThreadState() : nullptr;
 #endif
 }
 

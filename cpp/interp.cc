@@ -274,8 +274,10 @@ void flush_buried() {
   if (t_buried.empty()) return;
   std::vector<pyext_stream*> batch;
   batch.swap(t_buried);
+  // Not core_of(s): Envoy may have destroyed the stream's config since (it outlives only
+  // the streams Envoy holds); every stream buried on this thread is of this interpreter.
   for (pyext_stream* s : batch) {
-    core_of(s)->destroy(s);
+    t_interp->core->destroy(s);
     std::free(s);
   }
 }

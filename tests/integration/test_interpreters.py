@@ -9,8 +9,10 @@ import sys
 import pytest
 
 from .conftest import upstream_view
-from .harness import EnvoyProcess, bootstrap, filter_entry, listener
+from .harness import (SO_PATH, EnvoyProcess, add_cluster, bootstrap, filter_entry, listener,
+                      wait_for)
 from .test_config import run_envoy
+from .test_reload import DMF, put
 
 PER_WORKER = sys.version_info >= (3, 12)
 needs_312 = pytest.mark.skipif(not PER_WORKER, reason="per_worker needs CPython 3.12+")
@@ -115,3 +117,105 @@ def test_each_worker_runs_its_own_interpreter(upstream):
     assert [h["x-interp-sub"] for h in main] == ["0", "0"]
     assert {h["x-interp-id"] for h in main} == {"0"}
     assert main[-1]["x-parse-count"] == "1"
+
+
+@needs_312
+def test_async_threads_and_callouts_run_per_worker(upstream):
+    """Each interpreter has its own event-loop thread; a pending hook comes back to its worker's
+    interpreter through Envoy's scheduler; calls go through Envoy's clusters."""
+    listeners = [listener("a", [filter_entry("a", spec("filters.asyncf:AsyncSleep", "0.001"))]),
+                 listener("t", [filter_entry("t", spec("filters.asyncf:ThreadWork", ""))]),
+                 listener("c", [filter_entry("c", spec("filters.callouts:Caller", ""))])]
+    config = add_cluster(balanced(bootstrap(listeners, upstream.port)), "side", upstream.port)
+    with EnvoyProcess(config=config, concurrency=2) as envoy:
+        for name in ("a", "t", "c"):
+            conns = [envoy.connect(name), envoy.connect(name)]   # one per worker
+            try:
+                for conn in conns * 2:
+                    for call in ("ok", "from-loop"):
+                        conn.request("GET", "/", headers={"x-user": "u", "x-call": call})
+                        resp = conn.getresponse()
+                        body = resp.read()
+                        assert resp.status == 200, (name, body, envoy.log()[-3000:])
+                        h = upstream_view(body)["h"]
+                        if name == "a":
+                            assert resp.getheader("x-async") == "response:u"
+                            assert h["x-async"] == ["request"]
+                        elif name == "t":
+                            assert h["x-thread"] == ["u"]
+                        elif call == "ok":
+                            assert h["x-callout"] == ["200 /ok?q=1 ping None"]
+                        else:
+                            assert h["x-callout"] == ["200 /ok?from=loop"]
+            finally:
+                for conn in conns:
+                    conn.close()
+        assert "raised" not in envoy.log()
+
+
+INLINE = '''
+import threading
+import envoy_pyext
+from envoy_pyext import Filter
+
+class Versioned(Filter):
+    def encode_headers(self, headers, end_stream):
+        headers["x-version"] = "{v}"
+        headers["x-live-configs"] = str(envoy_pyext.stats()["live_configs"])
+        headers["x-sub"] = str(envoy_pyext.in_subinterpreter())
+        headers["x-thread"] = str(threading.get_native_id())
+'''
+
+
+def ecds_file(version: int) -> dict:
+    return {"version_info": str(version), "resources": [{
+        "@type": "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig",
+        "name": "pyext", "typed_config": {
+            "@type": DMF, "filter_name": "versioned",
+            "dynamic_module_config": {"module": {"local": {"filename": str(SO_PATH)}},
+                                      "do_not_close": True},
+            "filter_config": {"@type": "type.googleapis.com/google.protobuf.Struct", "value": {
+                "source": INLINE.format(v=version), "interpreter": "per_worker"}}}}]}
+
+
+@needs_312
+def test_an_ecds_update_loads_per_interpreter_and_frees_the_old_config_in_each(tmp_path,
+                                                                                 upstream):
+    path = tmp_path / "ecds.json"
+    put(path, ecds_file(1))
+    app = listener("app", [{"name": "pyext", "config_discovery": {
+        "config_source": {"path_config_source": {"path": str(path)},
+                          "resource_api_version": "V3"},
+        "type_urls": [DMF]}}])
+    config = balanced(bootstrap([app], upstream.port))
+    config["node"] = {"id": "interp-test", "cluster": "interp-test"}
+
+    def both_workers(version: str):
+        """(thread -> response headers) of one request per worker, on fresh connections."""
+        conns = [envoy.connect("app"), envoy.connect("app")]
+        try:
+            seen = {}
+            for conn in conns:
+                conn.request("GET", "/")
+                resp = conn.getresponse()
+                resp.read()
+                assert resp.status == 200
+                seen[resp.getheader("x-thread")] = dict(resp.getheaders())
+            return seen
+        finally:
+            for conn in conns:
+                conn.close()
+
+    with EnvoyProcess(config=config, concurrency=2) as envoy:
+        first = both_workers("1")
+        assert len(first) == 2
+        assert {h["x-version"] for h in first.values()} == {"1"}
+        assert {h["x-sub"] for h in first.values()} == {"True"}
+        put(path, ecds_file(2))
+        # Each worker's interpreter loads v2 at its first stream; v1's config is then freed in
+        # each interpreter (live_configs back to 1 there), by Envoy's main thread.
+        wait_for(lambda: all(h["x-version"] == "2" and h["x-live-configs"] == "1"
+                             for h in both_workers("2").values()),
+                 "v2 on both workers with v1 freed in both interpreters")
+        assert envoy.alive()
+        assert "raised" not in envoy.log()
