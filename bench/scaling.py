@@ -36,10 +36,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import docblock  # noqa: E402
 import envoys as E  # noqa: E402
 from run import CLK_TCK, proc_cpu_ticks, proc_rss_kib  # noqa: E402
 
 TARGET = 1.6   # per_worker / shared throughput, both at --concurrency 2
+RESULTS = E.BENCH / "results"
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,10 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int)
     ap.add_argument("--seconds", type=float)
     ap.add_argument("--conns", type=int, default=16)
-    ap.add_argument("--json", type=Path)
+    ap.add_argument("--json", type=Path, help="where to write the results (default: "
+                    "bench/results/scaling-<date>.json)")
+    ap.add_argument("--no-docs", action="store_true",
+                    help="do not rewrite docs/PERFORMANCE.md's scaling section")
     args = ap.parse_args(argv)
     if sys.version_info < (3, 12):
         sys.exit("bench/scaling.py needs CPython 3.12+ (interpreter: per_worker); "
@@ -182,9 +187,51 @@ def main(argv=None) -> int:
               "load": os.getloadavg()}
     print(table(med))
     print(f"per_worker / shared at --concurrency 2: x{ratio:.2f} (target >= {TARGET})")
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=1))
+    out = args.json or RESULTS / f"scaling-{time.strftime('%Y-%m-%d')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"bench-scaling: wrote {out}")
+    if not args.no_docs and not args.quick:
+        md = E.ROOT / "docs" / "PERFORMANCE.md"
+        md.write_text(docblock.with_block(md.read_text(), section(result, med, out)))
+        print(f"bench-scaling: updated {md} (its scaling section)")
     return 0
+
+
+def section(result: dict, med: dict, out: Path) -> str:
+    c2 = {name: med[name, 2]["rps"] for name in ("none", "lua", "shared", "per_worker")}
+    c1 = {name: med[name, 1]["rps"] for name in ("none", "lua", "shared", "per_worker")}
+    verdict = "met" if result["per_worker_over_shared_c2"] >= TARGET else "NOT met"
+    return "\n".join([
+        docblock.BEGIN,
+        "## Scaling with per-worker interpreters",
+        "",
+        f"`make bench-scaling` (bench/scaling.py), "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, CPython {result['python']}, "
+        f"{result['cpus']} CPUs, load average during the run "
+        f"{result['load'][0]:.1f}; results: `{out.relative_to(E.ROOT)}`. The heavy filter "
+        f"(`bench/filters/bench_heavy.py`) does {result['python_work_us']:.0f} µs of pure "
+        f"Python per request here (JSON parse + regular expressions over the headers, timed "
+        f"alone). Each Envoy answers by itself (direct_response: no upstream process), all "
+        f"processes unpinned; wrk `-t1 -c{result['conns']}`; {result['rounds']} round(s) x "
+        f"{result['seconds']:g} s per cell, medians. *Envoy cores* and *wrk cores* are the CPU "
+        f"seconds each used per second of the cell: the load generator's share of the machine "
+        f"is what the Envoy under test could not have.",
+        "",
+        table(med),
+        "",
+        f"- per_worker / shared, both with 2 workers: **x{result['per_worker_over_shared_c2']:.2f}"
+        f"** (target >= {TARGET}: {verdict}); 2 workers / 1 worker: shared "
+        f"x{c2['shared'] / c1['shared']:.2f}, "
+        f"per_worker x{c2['per_worker'] / c1['per_worker']:.2f}, "
+        f"no filter x{c2['none'] / c1['none']:.2f}, Lua x{c2['lua'] / c1['lua']:.2f}.",
+        f"- RSS with 2 workers: shared {med['shared', 2]['rss_mib']:.0f} MiB, per_worker "
+        f"{med['per_worker', 2]['rss_mib']:.0f} MiB (two worker interpreters and the load's "
+        f"check interpreter, which the first worker reuses, each with a copy of the core).",
+        "- The model (docs/design.md \"Scaling across cores\") and what it predicts for 8, 16 "
+        "and 32 workers follow below this section.",
+        docblock.END,
+    ])
 
 
 def table(med: dict) -> str:

@@ -219,3 +219,23 @@ def test_an_ecds_update_loads_per_interpreter_and_frees_the_old_config_in_each(t
                  "v2 on both workers with v1 freed in both interpreters")
         assert envoy.alive()
         assert "raised" not in envoy.log()
+
+
+@needs_312
+@pytest.mark.parametrize("answering", ["pw", "sh"])
+def test_a_hook_of_one_interpreter_runs_inside_a_call_of_the_other(answering, upstream):
+    """A filter's send_local_reply makes Envoy call every filter's on_local_reply right away:
+    from inside the per-worker interpreter's Python into the shared one's, and back."""
+    chain = [filter_entry("pw", spec("filters.interp:Answer", "pw")),
+             filter_entry("sh", spec("filters.interp:Answer", "sh", "shared"))]
+    config = bootstrap([listener("l", chain)], upstream.port)
+    with EnvoyProcess(config=config) as envoy:
+        for _ in range(3):
+            status, _, body = envoy.request("l", headers={"x-answer-by": answering})
+            assert (status, body) == (403, b"no\n")
+        status, _, _ = envoy.request("l")
+        assert status == 200
+        log = envoy.log()
+    assert log.count(f"local reply 403 by_{answering} seen by pw in sub") == 3, log[-3000:]
+    assert log.count(f"local reply 403 by_{answering} seen by sh in main") == 3
+    assert "raised" not in log

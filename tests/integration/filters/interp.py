@@ -38,3 +38,18 @@ class WhoAmI(Filter):
         headers["x-shared-count"] = str(shared.incr(f"interp_test.{self.config}.requests"))
         headers["x-parse-count"] = str(shared.counter(f"interp_test.{self.config}.parse_config"))
         headers["x-python"] = "%d.%d" % sys.version_info[:2]
+
+
+class Answer(Filter):
+    """x-answer-by: <its config> answers 403 itself; every local reply is logged with the
+    interpreter that saw it (a hook of one interpreter runs inside another's call)."""
+
+    def decode_headers(self, headers, end_stream):
+        if headers.get("x-answer-by") == self.config:
+            return self.callbacks.send_local_reply(403, b"no\n", details=f"by_{self.config}")
+        return None
+
+    def on_local_reply(self, status_code, details, reset_imminent):
+        where = "sub" if envoy_pyext.in_subinterpreter() else "main"
+        self.callbacks.log("info", f"local reply {status_code} {details} seen by "
+                                   f"{self.config} in {where}")
