@@ -61,15 +61,11 @@ cdef class _Shadow:
         return [kv[1] for kv in m if kv[0] == key]
 
     cdef int set(self, int htype, bytes key, bytes value) except -1:
+        # As Envoy's set: every value of the key removed, the new one appended (same order
+        # whether the hook runs inline on the worker or pending on a shadow copy).
         cdef list m = self.map(htype)
-        cdef Py_ssize_t i
-        for i in range(len(m)):
-            if m[i][0] == key:
-                m[i][1] = value
-                m[i + 1:] = [kv for kv in m[i + 1:] if kv[0] != key]
-                break
-        else:
-            m.append([key, value])
+        m[:] = [kv for kv in m if kv[0] != key]
+        m.append([key, value])
         self.ops.append((0, htype, key, value))
         return 0
 
