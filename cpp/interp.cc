@@ -4,6 +4,7 @@
 #include "interp.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -75,28 +76,36 @@ std::string python_error() {
   return text;
 }
 
-// A private copy of this libpyfilter.so, loaded: its own C globals and static types.
-const pyext_core* load_core_copy(std::string* error) {
+// This libpyfilter.so's file, opened when Envoy loaded it: a copy made later is of the same
+// bytes even if a deployment replaced the file since (a rename keeps this inode). -1 in the
+// copies themselves (loaded from a memfd) and when the file cannot be opened.
+int open_own_file() {
   Dl_info info;
   if (dladdr(reinterpret_cast<void*>(&envoy_pyext_core_table), &info) == 0 ||
-      info.dli_fname == nullptr) {
-    *error = "cannot find the path of libpyfilter.so";
-    return nullptr;
+      info.dli_fname == nullptr || std::strncmp(info.dli_fname, "/proc/self/fd/", 14) == 0) {
+    return -1;
   }
-  FILE* in = std::fopen(info.dli_fname, "rb");
-  if (in == nullptr) {
-    *error = std::string("cannot read ") + info.dli_fname;
+  return open(info.dli_fname, O_RDONLY | O_CLOEXEC);
+}
+const int g_own_fd = open_own_file();
+
+// A private copy of this libpyfilter.so, loaded: its own C globals and static types.
+const pyext_core* load_core_copy(std::string* error) {
+  if (g_own_fd < 0) {
+    *error = "cannot read libpyfilter.so's file (opened when Envoy loaded it)";
     return nullptr;
   }
   int fd = memfd_create("envoy-pyext-core", MFD_CLOEXEC);
   bool copied = fd >= 0;
   char buf[1 << 16];
-  size_t n;
-  while (copied && (n = std::fread(buf, 1, sizeof(buf), in)) > 0) {
-    copied = write(fd, buf, n) == static_cast<ssize_t>(n);
+  off_t offset = 0;
+  ssize_t n;
+  // pread: two workers may copy at once, and the file offset is shared.
+  while (copied && (n = pread(g_own_fd, buf, sizeof(buf), offset)) > 0) {
+    copied = write(fd, buf, n) == n;
+    offset += n;
   }
-  std::fclose(in);
-  if (!copied) {
+  if (!copied || offset == 0) {
     if (fd >= 0) close(fd);
     *error = "cannot copy libpyfilter.so into memory (memfd)";
     return nullptr;
