@@ -110,10 +110,12 @@ const pyext_core* load_core_copy(std::string* error) {
     *error = "cannot copy libpyfilter.so into memory (memfd)";
     return nullptr;
   }
+  // The memfd stays open, like the library (never closed): dlopen knows a library by its path
+  // too, and a reused descriptor number would name an earlier copy.
   const std::string path = "/proc/self/fd/" + std::to_string(fd);
-  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);  // never closed
-  close(fd);
+  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
+    close(fd);
     const char* e = dlerror();
     *error = std::string("dlopen of the core's copy failed: ") + (e ? e : "?");
     return nullptr;
