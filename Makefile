@@ -20,7 +20,7 @@ export PYEXT_SO := $(abspath $(SO))
 PYTHONS ?= 3.11 3.12 3.13
 
 .PHONY: help venv build-so-local build-so-bazel run test test-matrix test-unit test-integration \
-        bench bench-scaling clean distclean
+        fuzz bench bench-scaling clean distclean
 
 help:
 	@echo "make run             build libpyfilter.so and serve samples.add_header in Envoy on 127.0.0.1:10000"
@@ -29,6 +29,8 @@ help:
 	@echo "make test-matrix     the whole suite on CPython $(PYTHONS) (what CI runs)"
 	@echo "make build-so-local  build ./libpyfilter.so against $(VENV)'s shared libpython"
 	@echo "make build-so-bazel  build the same .so with Bazel (build/bazel/libpyfilter.so)"
+	@echo "make fuzz            generated traffic against a real Envoy, FUZZ_EXAMPLES (default 500)"
+	@echo "                     random examples per test (make test runs a fixed, small set)"
 	@echo "make bench           side-by-side benchmark (docs/PERFORMANCE.md)"
 	@echo "make bench-scaling   shared interpreter vs per-worker sub-interpreters, 1 and 2 workers"
 	@echo "make clean           remove build outputs"
@@ -86,6 +88,13 @@ test-unit: build-so-local
 
 test-integration: build-so-local
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+# tests/integration/test_generated.py with many random examples (hypothesis); `make test` runs
+# the same tests with a fixed (derandomized) set of 12 examples each.
+FUZZ_EXAMPLES ?= 500
+fuzz: build-so-local
+	PYEXT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/integration/test_generated.py \
+	  $(PYTEST_ARGS)
 
 bench: build-so-local
 	$(PY) bench/run.py

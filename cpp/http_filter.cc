@@ -194,6 +194,7 @@ PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_stream_complete(
     envoy_dynamic_module_type_http_filter_envoy_ptr,
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr) {
   pyext_stream* s = stream_of(filter_module_ptr);
+  s->complete = 1;  // before the test: a thread of a class without on_log must see it too
   if (!wants(s, PYEXT_EV_STREAM_COMPLETE)) return;
   PythonScope python(s);
   if (python.ok()) PYEXT_CALL(s, stream_complete, s);

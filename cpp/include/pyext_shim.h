@@ -61,6 +61,9 @@ typedef struct pyext_stream {
   // THREAD: written by Cython on the stream's worker (GIL held), read by the shim on the same
   // worker without the GIL.
   uint32_t python_busy;
+  // 1 once Envoy reported the stream complete (set by the shim, with or without the GIL: only
+  // ever set). Threads still using the stream from then on get StreamDestroyedError.
+  uint32_t complete;
 } pyext_stream;
 
 // ---- implemented in Cython (cdef public ... noexcept), called by the shim with the GIL held ----

@@ -26,7 +26,7 @@ from typing import Any
 
 from ._native import Filter, FilterConfigError
 
-__all__ = ["HOOK_ARGS", "check_filter_class", "problems"]
+__all__ = ["HOOK_ARGS", "check_filter_class", "problems", "takes_context"]
 
 #: Every hook and the arguments the runtime passes it after ``self`` (by position).
 HOOK_ARGS: dict[str, tuple[str, ...]] = {
@@ -200,6 +200,18 @@ def problems(cls: type) -> list[str]:
                 out.append(f"__init__{sig}{_where(cls, '__init__')} must take no arguments "
                            f"besides self (the runtime creates one Filter per stream): {e}")
     return out
+
+
+def takes_context(parse_config: Any) -> bool:
+    """Whether the runtime calls (the bound) ``parse_config(raw, context)`` or
+    ``parse_config(raw)``: two positional parameters, or ``*args``. The runtime (native/
+    config.pxi) and FilterTester both decide with this."""
+    try:
+        params = list(inspect.signature(parse_config).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
 
 
 def check_filter_class(cls: type, filter_name: str) -> None:

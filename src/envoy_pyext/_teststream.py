@@ -322,12 +322,11 @@ class TestBuffer(Buffer):
     """A Buffer kept in memory: what Envoy buffered for the filter (`buffered`) followed, inside
     the data hook, by the chunk just received (`received`), as in the runtime."""
 
-    __slots__ = ("_stream", "_side", "_retired", "__weakref__")
+    __slots__ = ("_stream", "_side", "__weakref__")
 
     def __init__(self, stream: TestStream, side: int) -> None:
         self._stream = stream
         self._side = side
-        self._retired: list[bytes] = []  # copies earlier memoryviews still use (buffer.pxi)
 
     def _parts(self) -> list[bytearray]:
         sd = self._stream.sides[self._side]
@@ -626,6 +625,7 @@ class TestStream:
         self.run_kind = -1
         self.early_status = -1
         self.pend: _Pending | None = None
+        self.init_error: BaseException | None = None  # what the Filter's __init__ raised
         self.ctx = contextvars.Context()
         # outcomes
         self.local_reply: tuple[int, list[tuple[bytes, bytes]], bytes, str, str] | None = None
@@ -689,11 +689,6 @@ class TestStream:
 
         return TestBoundMetric(metric, self)
 
-    def http_stream(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(
-            "FilterTester has no fake for http_stream yet (http_call has one: "
-            "FilterTester.callouts); test streamed calls in Envoy")
-
     def off_worker(self) -> bool:
         """A pending hook's work left the worker: Envoy-only reads are refused there."""
         p = self.pend
@@ -729,10 +724,9 @@ class TestStream:
         self.alive()
         return self._views_b[RESPONSE]
 
-    def http_call(self, cluster: Any, method: str = "GET", path: str = "/", headers: Any = None,
-                  body: Any = b"", timeout: float = 5.0,
-                  max_response_bytes: int | None = None) -> Any:
-        """The runtime's _http_call with the tester's fake clusters (testing.Callouts)."""
+    def callout_request(self, cluster: Any, method: Any, path: Any, headers: Any, body: Any,
+                        timeout: float) -> tuple[str, list[tuple[bytes, bytes]], bytes, float]:
+        """The runtime's _new_callout: (cluster, header pairs, body, timeout), checked."""
         if not isinstance(method, str) or not isinstance(path, str):
             raise TypeError("method and path must be str")
         pairs = [(b":method", header_value(method)), (b":path", header_value(path))]
@@ -749,10 +743,31 @@ class TestStream:
         body_b = as_bytes(body)
         if body_b:
             pairs.append((b"content-length", str(len(body_b)).encode()))
+        return cluster_b.decode("utf-8", "surrogateescape"), pairs, body_b, timeout
+
+    def http_call(self, cluster: Any, method: str = "GET", path: str = "/", headers: Any = None,
+                  body: Any = b"", timeout: float = 5.0,
+                  max_response_bytes: int | None = None) -> Any:
+        """The runtime's _http_call with the tester's fake clusters (testing.Callouts)."""
+        name, pairs, body_b, timeout = self.callout_request(cluster, method, path, headers, body,
+                                                            timeout)
         self.access()
         limit = 1 << 20 if max_response_bytes is None else int(max_response_bytes)
-        return self._callout(cluster_b.decode("utf-8", "surrogateescape"), pairs, body_b,
-                             timeout, limit)
+        return self._callout(name, pairs, body_b, timeout, limit)
+
+    def http_stream(self, cluster: Any, method: str = "POST", path: str = "/",
+                    headers: Any = None, timeout: float = 60.0) -> Any:
+        """The runtime's _http_stream with the tester's fake clusters (_testhttpstream.py)."""
+        from ._testhttpstream import TestHttpStream
+        from .testing import StreamRequest
+
+        name, pairs, _, timeout = self.callout_request(cluster, method, path, headers, b"",
+                                                       timeout)
+        self.access()
+        fake = self.callouts_fake
+        request = StreamRequest(name, pairs, b"", timeout)
+        fake.calls.append(request)
+        return TestHttpStream(self, request, fake.find(request), timeout)
 
     async def _callout(self, cluster: str, pairs: list[tuple[bytes, bytes]], body: bytes,
                        timeout: float, limit: int) -> HttpResponse:
@@ -989,7 +1004,6 @@ class TestStream:
             return self.outcome(side, DATA, status, eos)
         finally:
             sd.in_hook = False
-            buf._retired.clear()
 
     # -- calling hooks: sync, coroutines (Tasks on the runtime's loop), RUNNING threads --
     def call_hook(self, side: int, kind: int, fn: Any, arg: Any, eos: bool) -> int:
@@ -1118,6 +1132,7 @@ class TestStream:
     # -- the error barrier (native/dispatch.pxi) --
     def dispatch(self, side: int, kind: int, eos: bool) -> str:
         try:
+            self.raise_init_error()
             if kind == HEADERS:
                 return self.ev_headers(side, eos)
             if kind == DATA:
@@ -1134,6 +1149,15 @@ class TestStream:
                 return self.outcome(side, kind, S_CONTINUE, eos or kind == TRAILERS)
             except BaseException:  # noqa: BLE001
                 return CONTINUE
+
+    def raise_init_error(self) -> None:
+        """The Filter's __init__ raised: the stream's first event raises it (dispatch.pxi)."""
+        error, self.init_error = self.init_error, None
+        if error is not None:
+            try:
+                raise error
+            finally:
+                error = None
 
     def fail(self, side: int, hook: str, exc: BaseException) -> bool:
         """_fail: logs and counts; True when the stream stops (500 or reset)."""
@@ -1267,6 +1291,11 @@ class TestStream:
     def complete(self) -> None:
         self.ended = True
         self.attributes.finish()
+        try:
+            self.raise_init_error()
+        except Exception as e:  # noqa: BLE001
+            self.fail(NONE, "on_log", e)
+            return
         if self.pend is not None:
             self.abandon()
         fn = self.fc.fn["on_log"]

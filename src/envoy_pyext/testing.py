@@ -48,7 +48,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Union
 
-from . import _native
+from . import _checks, _native
 from ._native import EnvoyPyextError, Filter, FilterConfigError, HttpResponse
 from ._testcontext import PROPERTY_NAMES, Metrics, check_metadata, check_properties, metrics_of
 from ._teststream import (
@@ -76,6 +76,7 @@ __all__ = [
     "LogLine",
     "Response",
     "Result",
+    "StreamRequest",
     "StuckStreamError",
     "UpstreamRequest",
     "echo",
@@ -346,6 +347,24 @@ class CalloutRequest:
         return f"<CalloutRequest {self.cluster} {self.method} {self.path}>"
 
 
+class StreamRequest(CalloutRequest):
+    """An ``http_stream`` the filter made: a :class:`CalloutRequest` whose ``body`` grows with
+    each ``send``; also ``chunks`` (the pieces sent), ``trailers`` (sent with
+    ``send_trailers``), ``complete`` (its request ended) and ``reset`` (the filter left the
+    call before its response ended)."""
+
+    def __init__(self, cluster: str, pairs: list[tuple[bytes, bytes]], body: bytes,
+                 timeout: float) -> None:
+        super().__init__(cluster, pairs, body, timeout)
+        self.chunks: list[bytes] = []
+        self.trailers: list[tuple[str, str]] = []
+        self.complete = False
+        self.reset = False
+
+    def __repr__(self) -> str:
+        return f"<StreamRequest {self.cluster} {self.method} {self.path}>"
+
+
 class _Rule:
     def __init__(self, cluster: str, path: str | None, method: str | None, response: Any,
                  delay: float) -> None:
@@ -362,7 +381,9 @@ class _Rule:
                 return False
         return self.method is None or self.method.upper() == req.method.upper()
 
-    async def respond(self, req: CalloutRequest) -> HttpResponse:
+    async def response_spec(self, req: CalloutRequest) -> Any:
+        """The answer as the rule gives it (after its delay; a function's result), or its
+        exception raised."""
         import asyncio
 
         if self.delay:
@@ -376,6 +397,10 @@ class _Rule:
             raise copy.copy(spec)  # a fresh one each time: the rule keeps no traceback
         if isinstance(spec, type) and issubclass(spec, BaseException):
             raise spec
+        return spec
+
+    async def respond(self, req: CalloutRequest) -> HttpResponse:
+        spec = await self.response_spec(req)
         if isinstance(spec, HttpResponse):
             return spec
         r = Response.of(spec)
@@ -388,7 +413,8 @@ class _Rule:
 
 
 class Callouts:
-    """The clusters ``self.http_call`` reaches under a FilterTester, and the calls made.
+    """The clusters ``self.http_call`` and ``self.http_stream`` reach under a FilterTester, and
+    the calls made.
 
         t.callouts.add("authz", "/check", response=(200, {"x-decision": "allow"}, b"{}"))
         t.callouts.add("slow", response=(200, {}, b""), delay=1.0)     # any path
@@ -402,7 +428,13 @@ class Callouts:
     answers. A cluster with no rule raises ``ClusterNotFoundError``; a known cluster with no
     matching rule answers 404. ``delay`` seconds pass before the answer; past the call's
     ``timeout`` it raises ``TimeoutError``, as Envoy's router would. ``calls`` lists every
-    call made, in order."""
+    call made, in order (a :class:`StreamRequest` for an ``http_stream``).
+
+    An ``http_stream`` is answered by the same rules once its request ended (``end_stream``
+    or trailers): the function sees the whole request (``req.chunks``, ``req.body``,
+    ``req.trailers``); a ``Response(chunks=[...])`` arrives chunk by chunk; an unknown
+    cluster ends it with ``ClusterNotFoundError``; past its ``timeout`` it gets Envoy's 504
+    "upstream request timeout"; ``req.reset`` says the filter left it before its end."""
 
     request_class = CalloutRequest
 
@@ -458,8 +490,6 @@ def _checked_class(cls: Any, name: str) -> type[Filter]:
     if cls is Filter:
         raise FilterConfigError(f"envoy-pyext: {name!r} is envoy_pyext.Filter itself; name your "
                                 f"subclass")
-    from . import _checks
-
     _checks.check_filter_class(cls, name)
     return cls
 
@@ -474,16 +504,6 @@ def config_string(config: Any) -> str:
     if isinstance(config, (bytes, bytearray)):
         return bytes(config).decode("utf-8", "surrogateescape")
     return json.dumps(config)
-
-
-def _takes_context(parse_config: Any) -> bool:
-    """parse_config(cls, raw, context) or parse_config(cls, raw), as the runtime decides."""
-    try:
-        params = list(inspect.signature(parse_config).parameters.values())
-    except (TypeError, ValueError):
-        return False
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
 
 
 class TestConfigContext:
@@ -555,7 +575,7 @@ class FilterTester:
         self.config_context = TestConfigContext(name)
         parse_config: Any = cls.parse_config  # (the stub declares parse_config(raw) only)
         try:
-            if _takes_context(parse_config):
+            if _checks.takes_context(parse_config):
                 parsed = parse_config(raw, self.config_context)
             else:
                 parsed = parse_config(raw)
@@ -687,11 +707,9 @@ class FilterTester:
         st.filter = obj
         if self._fc.has_init:
             try:
-                obj.__init__()
-            except Exception as e:
-                e.add_note(f"envoy-pyext testing: {self.name}.__init__ raised: in Envoy the "
-                           f"stream would get no answer (the runtime logs the error)")
-                raise
+                st.ctx.run(obj.__init__)
+            except BaseException as e:  # noqa: BLE001  (as native/config.pxi: answered later)
+                st.init_error = e  # the request headers answer it (500), as in Envoy
         return obj  # type: ignore[no-any-return]
 
     def _run(self, st: TestStream, method: str, path: str, authority: str, headers: HeadersLike,

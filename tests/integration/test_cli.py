@@ -25,11 +25,15 @@ CLI = [sys.executable, "-m", "envoy_pyext"]
 
 
 class Cli:
-    """`envoy-pyext run ...` started by the test; its stdout read line by line."""
+    """`envoy-pyext run ...` started by the test; its stdout read line by line. `command` and
+    `env`: another envoy-pyext (test_wheel.py: a wheel's, in its own virtualenv)."""
 
-    def __init__(self, *args: str, cwd: Path = ROOT):
+    def __init__(self, *args: str, cwd: Path = ROOT, command: list[str] | None = None,
+                 env: dict[str, str] | None = None):
+        argv = [*CLI, "run", *args, "--so", str(SO_PATH)] if command is None else \
+            [*command, "run", *args]
         self.proc = subprocess.Popen(
-            [*CLI, "run", *args, "--so", str(SO_PATH)], cwd=cwd, env=envoy_env(),
+            argv, cwd=cwd, env=envoy_env() if env is None else env,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.err: list[str] = []

@@ -18,7 +18,9 @@ def envoy(upstream):
     with EnvoyProcess({"closed": ("filters.probe:Raising", ""),
                        "open": ("filters.probe:RaisingFailOpen", ""),
                        "badreturn": ("filters.probe:BadReturn", ""),
-                       "initraises": ("filters.probe:InitRaises", "")}, upstream.port) as env:
+                       # the semantics table's (tests/semantics), also run under FilterTester
+                       "initraises": ("tests.semantics.filters:InitRaises", "")},
+                      upstream.port) as env:
         yield env
 
 
@@ -30,8 +32,8 @@ def send(envoy, listener, hook):
                          headers={"x-raise-in": hook, "x-upstream-trailer": "x-resp-trailer=r"})
 
 
-def error_count(envoy, listener_class):
-    name = f"dynamicmodulescustom.envoy_pyext_errors.filters.probe.{listener_class}"
+def error_count(envoy, listener_class, module="filters.probe"):
+    name = f"dynamicmodulescustom.envoy_pyext_errors.{module}.{listener_class}"
     return envoy.stat(name) or 0
 
 
@@ -102,10 +104,10 @@ def test_envoy_keeps_serving_after_many_errors(envoy):
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_init_that_raises_is_answered_500_not_a_hang(envoy, method):
-    before = error_count(envoy, "InitRaises")
+    before = error_count(envoy, "InitRaises", "tests.semantics.filters")
     status, _, body = envoy.request("initraises", method,
                                     body=b"data" if method == "POST" else None)
     assert (status, body) == (500, b"Internal Server Error\n")
     assert "RuntimeError: boom in __init__" in envoy.log()
-    assert error_count(envoy, "InitRaises") == before + 1
+    assert error_count(envoy, "InitRaises", "tests.semantics.filters") == before + 1
     assert envoy.alive()

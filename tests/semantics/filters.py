@@ -63,6 +63,28 @@ class RaiseFailOpen(Filter):
         headers["x-encoded"] = "1"
 
 
+class InitRaises(Filter):
+    """__init__ raises: answered like a hook's exception, at the request headers (500)."""
+
+    def __init__(self):
+        raise RuntimeError("boom in __init__")
+
+    def decode_data(self, buffer, end_stream):
+        return None
+
+
+class InitRaisesFailOpen(Filter):
+    """__init__ raises, fail_open: the stream goes on, the other hooks run."""
+
+    fail_open = True
+
+    def __init__(self):
+        raise RuntimeError("boom in __init__")
+
+    def encode_headers(self, headers, end_stream):
+        headers["x-encoded"] = "1"
+
+
 class BadStatus(Filter):
     def decode_headers(self, headers, end_stream):
         return 1

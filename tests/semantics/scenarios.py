@@ -70,6 +70,12 @@ SCENARIOS = [
     Scenario("raise_fail_open", "RaiseFailOpen", expect={
         "status": 200, "body": b"", "headers": {"x-encoded": "1"},
         "upstream": _up(headers={"x-before": "1"})}),
+    Scenario("init_raises", "InitRaises", method="POST", body=b"data", expect={
+        "status": 500, "body": b"Internal Server Error\n",
+        "headers": {"content-type": "text/plain"}, "upstream": None}),
+    Scenario("init_raises_fail_open", "InitRaisesFailOpen", method="POST", body=b"data", expect={
+        "status": 200, "body": b"data", "headers": {"x-encoded": "1"},
+        "upstream": _up(b"data")}),
     Scenario("invalid_status", "BadStatus", expect={
         "status": 500, "body": b"Internal Server Error\n", "headers": {}, "upstream": None}),
     Scenario("local_reply_status_without_reply", "LocalReplyWithoutReply", expect={

@@ -110,8 +110,3 @@ def test_per_route_configuration():
     with pytest.raises(FilterConfigError, match="parse_route_config rejected the per-route "
                                                 "filter_config: ValueError: bad route config"):
         t.request(route_config={"bad": 1})
-
-
-def test_http_stream_says_it_has_no_fake():
-    r = FilterTester(tf.Streams).request()
-    assert r.upstream.headers["x-http-stream"].startswith("FilterTester has no fake")

@@ -309,11 +309,3 @@ class PerRoute(Filter):
 
     def decode_headers(self, headers, end_stream):
         headers["x-route-config"] = json.dumps(self.route_config)
-
-
-class Streams(Filter):
-    async def decode_headers(self, headers, end_stream):
-        try:
-            self.http_stream("svc")
-        except NotImplementedError as e:
-            headers["x-http-stream"] = str(e)[:30]

@@ -31,3 +31,4 @@ cdef extern from "pyext_shim.h":
         abi.envoy_dynamic_module_type_http_filter_envoy_ptr envoy_ptr
         PyObject* py
         uint32_t python_busy
+        uint32_t complete

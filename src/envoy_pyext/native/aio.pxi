@@ -183,21 +183,34 @@ cdef object _task_outcome(object task):
     return task.result()
 
 
+cdef int _late_error(FilterConfig fc, str what, object exc) except -1:
+    """An exception nobody can answer any more (a detached on_log/on_destroy, a hook its stream
+    abandoned): logged with its traceback and counted, like any other."""
+    _stats.errors += 1
+    fc.count_error()
+    site = _user_site(exc)
+    _log(LL_ERROR, f"envoy-pyext: {fc.name}.{what}:\n{_format_exc(exc)}", site[0], site[1])
+    return 0
+
+
 cdef class _Detached:
-    """Done callback of an async on_log/on_destroy that went on on the loop: its error is
-    logged and counted like any other."""
+    """Done callback of a Task nobody waits for: an async on_log/on_destroy that went on on the
+    loop, or a hook whose stream abandoned it (pending_cancel). Its error is logged and
+    counted like any other (a cancelled Task is not an error)."""
     cdef FilterConfig fc
-    cdef str hook
+    cdef str what       # "<hook> raised", "<hook> raised after its stream ended"
+
+    @staticmethod
+    cdef _Detached new(FilterConfig fc, str what):
+        cdef _Detached d = _Detached.__new__(_Detached)
+        d.fc = fc
+        d.what = what
+        return d
 
     def __call__(self, task):
         if task.cancelled() or task.exception() is None:
             return
-        exc = task.exception()
-        _stats.errors += 1
-        self.fc.count_error()
-        site = _user_site(exc)
-        _log(LL_ERROR, f"envoy-pyext: {self.fc.name}.{self.hook} raised:\n{_format_exc(exc)}",
-             site[0], site[1])
+        _late_error(self.fc, self.what, task.exception())
 
 
 cdef int _run_detached(_Stream st, object result, str hook) except -1:
@@ -213,9 +226,7 @@ cdef int _run_detached(_Stream st, object result, str hook) except -1:
     try:
         task, first = _new_task(loop, _as_coroutine(result), st._context().copy())
         _run_step(loop, first)
-        done = _Detached.__new__(_Detached)
-        done.fc = st._fc
-        done.hook = hook
+        done = _Detached.new(st._fc, f"{hook} raised")
         if task.done():
             done(task)
         else:

@@ -81,17 +81,6 @@ cdef object _load_class(str filter_name):
     return cls
 
 
-cdef bint _takes_context(object parse_config) except -1:
-    """parse_config(cls, raw, context) or parse_config(cls, raw)? (bound: without cls)"""
-    import inspect
-    try:
-        params = list(inspect.signature(parse_config).parameters.values())
-    except (TypeError, ValueError):
-        return False
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
-
-
 cdef str _format_exc(BaseException e):
     # The user's frames; the runtime's own (.pxi) frames collapsed (envoy_pyext/_tb.py).
     try:
@@ -147,13 +136,14 @@ cdef class FilterConfig:
         cdef FilterConfig fc = FilterConfig.__new__(FilterConfig)
         cls = code.cls
         # Misspelled hooks, signatures the runtime cannot call (envoy_pyext/_checks.py).
-        _importlib.import_module("envoy_pyext._checks").check_filter_class(cls, filter_name)
+        checks = _importlib.import_module("envoy_pyext._checks")
+        checks.check_filter_class(cls, filter_name)
         fc.name = filter_name
         fc.cls = cls
         fc.code = code
         fc.context = context
         try:
-            if _takes_context(cls.parse_config):
+            if checks.takes_context(cls.parse_config):
                 fc.config = cls.parse_config(code.raw, context)
             else:
                 fc.config = cls.parse_config(code.raw)

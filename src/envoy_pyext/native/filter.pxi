@@ -13,6 +13,8 @@ cdef inline _Stream _live(Filter f):
     cdef _Stream st = f._rt
     if st is None or st._s == NULL:
         _access(None)  # raises StreamDestroyedError
+    if st._s.complete and PyThread_get_thread_ident() != st._tid:
+        _access(st)    # another thread after the stream completed: StreamDestroyedError
     return st
 
 

@@ -202,20 +202,32 @@ cdef int pending_cancel(_Stream st) except -1:
     its Task sees CancelledError at its current await (on the loop thread), its writes are
     dropped."""
     cdef _Pending p = st._pend
+    cdef str hook
+    cdef _Detached watch
     if p is None:
         return 0
+    hook = _HOOK_NAMES[p.side][p.kind]
+    completed = p.done
     p.done = True
     _leave(st)
     if p.shadow is not None:
         _metrics_salvage(st, p.shadow)  # its metric updates still count (metrics.pxi)
     if _debug:
-        st._trace(f"cancel {_HOOK_NAMES[p.side][p.kind]}")
+        st._trace(f"cancel {hook}")
+    if completed:
+        if p.error and not isinstance(p.value, _asyncio.CancelledError):
+            # It raised, and the stream ended before the worker could answer the error.
+            _late_error(st._fc, f"{hook} raised before its stream ended", p.value)
+        return 0
     if p.task is None:
         return 0
+    # What the Task raises from now on (it may catch the CancelledError) is counted too.
+    watch = _Detached.new(st._fc, f"{hook} raised after its stream ended")
     loop = _get_event_loop().loop
     if p.handle is not None:    # parked on the worker: its next step goes to the loop
         _lock_loop()
         try:
+            p.task.add_done_callback(watch)
             p.task.cancel()
             loop._ready.append(p.handle)
             p.handle = None
@@ -223,5 +235,11 @@ cdef int pending_cancel(_Stream st) except -1:
             _unlock_loop()
         loop._write_to_self()
     else:
-        loop.call_soon_threadsafe(p.task.cancel)
+        loop.call_soon_threadsafe(_cancel_watched, p.task, watch)
     return 0
+
+
+def _cancel_watched(task, watch):
+    # Event-loop thread: the Task of an abandoned hook.
+    task.add_done_callback(watch)
+    task.cancel()

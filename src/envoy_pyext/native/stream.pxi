@@ -192,7 +192,7 @@ cdef _Shadow _access(_Stream st):
             st._settle_event = _threading.Event()
         st._settle_event.wait(60)
         return _access(st)
-    if st._ended:
+    if st._ended or st._s.complete:
         raise StreamDestroyedError(
             "the stream has ended (its response is complete); its headers, body and callbacks "
             "can no longer be used from other threads")

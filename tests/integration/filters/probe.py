@@ -270,16 +270,6 @@ class ConfigEcho(Filter):
         headers["x-config"] = json.dumps(self.config, sort_keys=True)
 
 
-class InitRaises(Filter):
-    """__init__ raises: the stream is answered 500 (fail-closed), never left waiting."""
-
-    def __init__(self):
-        raise RuntimeError("boom in __init__")
-
-    def decode_data(self, buffer, end_stream):
-        return None
-
-
 class InitState(Filter):
     """A subclass with __init__ (per-stream state), reading self.config there."""
 
