@@ -20,8 +20,8 @@ export PYEXT_SO := $(abspath $(SO))
 PYTHONS ?= 3.11 3.12 3.13
 
 .PHONY: help venv build-so-local build-so-bazel run test test-matrix test-unit test-integration \
-        fuzz bench bench-callgrind bench-check soak build-so-asan test-asan test-leaks clean \
-        distclean
+        fuzz bench bench-callgrind bench-check bench-scaling soak build-so-asan test-asan \
+        test-leaks clean distclean
 
 help:
 	@echo "make run             build libpyfilter.so and serve samples.add_header in Envoy on 127.0.0.1:10000"
@@ -35,6 +35,7 @@ help:
 	@echo "make bench           side-by-side benchmark (docs/PERFORMANCE.md)"
 	@echo "make bench-callgrind record instructions/request per variant (bench/results/<date>-callgrind.json)"
 	@echo "make bench-check     compare with the newest callgrind record; fails on > 10 % more"
+	@echo "make bench-scaling   shared interpreter vs per-worker sub-interpreters, 1 and 2 workers"
 	@echo "make soak            10-minute soak of a filter mix in one Envoy (SOAK_ARGS=\"--duration 60\")"
 	@echo "make test-asan       ASan build of libpyfilter.so: integration tests + a short soak in Envoy"
 	@echo "make test-leaks      unit tests under valgrind memcheck (leaks and bad accesses)"
@@ -153,6 +154,15 @@ test-leaks: build-so-local
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q valgrind >/dev/null || \
 	  { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q valgrind; }; }
 	$(PY) tools/leakcheck.py -- $(LEAK_TESTS) $(PYTEST_ARGS)
+
+# Shared interpreter vs `interpreter: per_worker` at --concurrency 1 and 2 (bench/scaling.py):
+# needs CPython 3.12+, so it builds and uses the 3.12 virtualenv and module of `make test-matrix`.
+SCALING_PY ?= 3.12
+bench-scaling:
+	$(MAKE) --no-print-directory build-so-local VENV=.venv-$(SCALING_PY) \
+	  PYTHON3=$$(python3 tools/find_python.py $(SCALING_PY)) SO=build/py$(SCALING_PY)/libpyfilter.so
+	PYEXT_SO=$(abspath build/py$(SCALING_PY)/libpyfilter.so) .venv-$(SCALING_PY)/bin/python \
+	  bench/scaling.py $(SCALING_ARGS)
 
 clean:
 	rm -rf build $(SO) libpyfilter.so src/envoy_pyext/*.so src/envoy_pyext/*.cpp src/envoy_pyext/_native.h $(EXT)

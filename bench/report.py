@@ -13,6 +13,8 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+import docblock  # noqa: E402  (bench/docblock.py)
 DOCS = ROOT / "docs"
 PROFILE_NOTES = BENCH / "profile-notes.md"
 
@@ -438,7 +440,9 @@ def write_docs(res: dict, json_path: Path) -> tuple[Path, Path]:
     png = DOCS / "performance.png"
     DOCS.mkdir(parents=True, exist_ok=True)
     write_chart(res, png)
-    md.write_text(render_markdown(res, rel))
+    old = md.read_text() if md.exists() else ""
+    # bench/scaling.py's section stays (bench/docblock.py).
+    md.write_text(docblock.with_block(render_markdown(res, rel), docblock.block_of(old)))
     return md, png
 
 

@@ -6,9 +6,11 @@
 // try/catch is a last resort for allocation failures, since the Cython functions are noexcept.
 #include <cstdlib>
 #include <new>
+#include <optional>
 #include <vector>
 
 #include "gil.h"
+#include "interp.h"
 #include "log.h"
 #include "pyext_shim.h"
 
@@ -39,14 +41,29 @@ void flush_graveyard() {
   }
 }
 
-// The GIL plus the graveyard flush: how every hook enters Python.
+// How every hook of a stream enters Python. The shared interpreter (the default): the main GIL
+// plus the graveyard flush. A per_worker config (interp.h): this worker's interpreter.
 class PythonScope {
  public:
-  PythonScope() { flush_graveyard(); }
+  explicit PythonScope(pyext_stream* s) {
+    if (s->config->interp == nullptr && s->config->per_worker == 0) {
+      gil_.emplace();
+      flush_graveyard();
+    } else {
+      ok_ = pyext::enter_worker_interp(s, &sub_);
+    }
+  }
+  bool ok() const { return ok_; }
 
  private:
-  GilGuard gil_;  // constructed first, destroyed last
+  std::optional<GilGuard> gil_;
+  pyext::InterpreterGuard sub_;
+  bool ok_ = true;
 };
+
+// Calls the stream's core: the linked one, or its sub-interpreter's copy (after PythonScope).
+#define PYEXT_CALL(s, fn, ...) \
+  ((s)->config->interp == nullptr ? pyext_on_##fn(__VA_ARGS__) : pyext::core_of(s)->fn(__VA_ARGS__))
 
 inline pyext_stream* stream_of(envoy_dynamic_module_type_http_filter_module_ptr p) {
   return static_cast<pyext_stream*>(const_cast<void*>(p));
@@ -65,14 +82,26 @@ envoy_dynamic_module_on_http_filter_config_new(
     envoy_dynamic_module_type_http_filter_config_envoy_ptr config_envoy_ptr,
     envoy_dynamic_module_type_envoy_buffer name, envoy_dynamic_module_type_envoy_buffer config) {
   GilGuard gil;
-  return pyext_on_config_new(config_envoy_ptr, name.ptr, name.length, config.ptr, config.length);
+  pyext_config* c =
+      pyext_on_config_new(config_envoy_ptr, name.ptr, name.length, config.ptr, config.length);
+  // `interpreter: per_worker` (Cython checked the option): loaded per interpreter (interp.h).
+  if (c != nullptr && c->per_worker &&
+      !pyext::per_worker_config_init(c, name.ptr, name.length, config.ptr, config.length)) {
+    pyext::per_worker_config_destroy(c);
+    return nullptr;
+  }
+  return c;
 }
 
 PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_config_destroy(
     envoy_dynamic_module_type_http_filter_config_module_ptr config_module_ptr) {
+  auto* c = static_cast<pyext_config*>(const_cast<void*>(config_module_ptr));
+  if (c->per_worker) {
+    pyext::per_worker_config_destroy(c);  // each interpreter's config in its interpreter
+    return;
+  }
   GilGuard gil;
-  pyext_on_config_destroy(
-      static_cast<pyext_config*>(const_cast<void*>(config_module_ptr)));
+  pyext_on_config_destroy(c);
 }
 
 // Per-route configuration (DynamicModuleFilterPerRoute in typed_per_filter_config), main thread.
@@ -108,7 +137,8 @@ PYEXT_EXPORT envoy_dynamic_module_type_http_filter_module_ptr envoy_dynamic_modu
     pyext_stream* s = stream_of(filter_module_ptr);                                    \
     if (!wants(s, event)) return static_cast<decltype(fallback)>(0);                   \
     try {                                                                              \
-      PythonScope python;                                                              \
+      PythonScope python(s);                                                           \
+      if (!python.ok()) return fallback;                                               \
       return static_cast<decltype(fallback)>(call);                                    \
     } catch (...) {                                                                    \
       pyext::log_error("envoy-pyext: internal error in " hook);                        \
@@ -121,21 +151,21 @@ envoy_dynamic_module_on_http_filter_request_headers(
     envoy_dynamic_module_type_http_filter_envoy_ptr,
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, bool end_of_stream)
     PYEXT_STATUS_HOOK("request_headers", PYEXT_EV_REQUEST_HEADERS,
-                      pyext_on_request_headers(s, end_of_stream),
+                      PYEXT_CALL(s, request_headers, s, end_of_stream),
                       envoy_dynamic_module_type_on_http_filter_request_headers_status_StopIteration)
 
 PYEXT_EXPORT envoy_dynamic_module_type_on_http_filter_request_body_status
 envoy_dynamic_module_on_http_filter_request_body(
     envoy_dynamic_module_type_http_filter_envoy_ptr,
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, bool end_of_stream)
-    PYEXT_STATUS_HOOK("request_body", PYEXT_EV_REQUEST_BODY, pyext_on_request_body(s, end_of_stream),
+    PYEXT_STATUS_HOOK("request_body", PYEXT_EV_REQUEST_BODY, PYEXT_CALL(s, request_body, s, end_of_stream),
                       envoy_dynamic_module_type_on_http_filter_request_body_status_StopIterationNoBuffer)
 
 PYEXT_EXPORT envoy_dynamic_module_type_on_http_filter_request_trailers_status
 envoy_dynamic_module_on_http_filter_request_trailers(
     envoy_dynamic_module_type_http_filter_envoy_ptr,
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr)
-    PYEXT_STATUS_HOOK("request_trailers", PYEXT_EV_REQUEST_TRAILERS, pyext_on_request_trailers(s),
+    PYEXT_STATUS_HOOK("request_trailers", PYEXT_EV_REQUEST_TRAILERS, PYEXT_CALL(s, request_trailers, s),
                       envoy_dynamic_module_type_on_http_filter_request_trailers_status_StopIteration)
 
 PYEXT_EXPORT envoy_dynamic_module_type_on_http_filter_response_headers_status
@@ -143,21 +173,21 @@ envoy_dynamic_module_on_http_filter_response_headers(
     envoy_dynamic_module_type_http_filter_envoy_ptr,
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, bool end_of_stream)
     PYEXT_STATUS_HOOK("response_headers", PYEXT_EV_RESPONSE_HEADERS,
-                      pyext_on_response_headers(s, end_of_stream),
+                      PYEXT_CALL(s, response_headers, s, end_of_stream),
                       envoy_dynamic_module_type_on_http_filter_response_headers_status_StopIteration)
 
 PYEXT_EXPORT envoy_dynamic_module_type_on_http_filter_response_body_status
 envoy_dynamic_module_on_http_filter_response_body(
     envoy_dynamic_module_type_http_filter_envoy_ptr,
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, bool end_of_stream)
-    PYEXT_STATUS_HOOK("response_body", PYEXT_EV_RESPONSE_BODY, pyext_on_response_body(s, end_of_stream),
+    PYEXT_STATUS_HOOK("response_body", PYEXT_EV_RESPONSE_BODY, PYEXT_CALL(s, response_body, s, end_of_stream),
                       envoy_dynamic_module_type_on_http_filter_response_body_status_StopIterationNoBuffer)
 
 PYEXT_EXPORT envoy_dynamic_module_type_on_http_filter_response_trailers_status
 envoy_dynamic_module_on_http_filter_response_trailers(
     envoy_dynamic_module_type_http_filter_envoy_ptr,
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr)
-    PYEXT_STATUS_HOOK("response_trailers", PYEXT_EV_RESPONSE_TRAILERS, pyext_on_response_trailers(s),
+    PYEXT_STATUS_HOOK("response_trailers", PYEXT_EV_RESPONSE_TRAILERS, PYEXT_CALL(s, response_trailers, s),
                       envoy_dynamic_module_type_on_http_filter_response_trailers_status_StopIteration)
 
 PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_stream_complete(
@@ -166,8 +196,8 @@ PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_stream_complete(
   pyext_stream* s = stream_of(filter_module_ptr);
   s->complete = 1;  // before the test: a thread of a class without on_log must see it too
   if (!wants(s, PYEXT_EV_STREAM_COMPLETE)) return;
-  PythonScope python;
-  pyext_on_stream_complete(s);
+  PythonScope python(s);
+  if (python.ok()) PYEXT_CALL(s, stream_complete, s);
 }
 
 PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_destroy(
@@ -182,28 +212,34 @@ PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_destroy(
   // can never reach freed memory.
   s->envoy_ptr = nullptr;
   if ((s->config->events & PYEXT_EV_DESTROY) != 0 || (s->python_busy & PYEXT_BUSY_PENDING)) {
-    PythonScope python;  // on_destroy to run, or pending work to cancel: now
-    pyext_on_destroy(s);
+    PythonScope python(s);  // on_destroy to run, or pending work to cancel: now
+    if (python.ok()) PYEXT_CALL(s, destroy, s);
     std::free(s);
+    return;
+  }
+  if (s->config->interp != nullptr) {  // a per-worker interpreter's: flushed by its next entry
+    pyext::bury_in_worker_interp(s);
     return;
   }
   t_graveyard.push_back(s);
   if (t_graveyard.size() >= kGraveyardFlush) {
-    PythonScope python;
+    GilGuard gil;
+    flush_graveyard();
   }
 }
 
 // For tests: finalise the streams this thread's graveyard holds (the caller holds the GIL).
 PYEXT_EXPORT void envoy_pyext_flush_destroyed_streams(void) {
-  PythonScope python;
+  GilGuard gil;
+  flush_graveyard();
 }
 
 PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_scheduled(
     envoy_dynamic_module_type_http_filter_envoy_ptr,
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, uint64_t event_id) {
   pyext_stream* s = stream_of(filter_module_ptr);
-  PythonScope python;
-  pyext_on_scheduled(s, event_id);
+  PythonScope python(s);
+  if (python.ok()) PYEXT_CALL(s, scheduled, s, event_id);
 }
 
 // ---- callouts: a stream to another service through one of Envoy's clusters ---------------
@@ -213,40 +249,44 @@ PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_http_stream_headers(
     envoy_dynamic_module_type_http_filter_envoy_ptr,
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, uint64_t stream_id,
     envoy_dynamic_module_type_envoy_http_header* headers, size_t headers_size, bool end_stream) {
-  PythonScope python;
-  pyext_on_callout_headers(stream_of(filter_module_ptr), stream_id, headers, headers_size,
-                           end_stream);
+  pyext_stream* s = stream_of(filter_module_ptr);
+  PythonScope python(s);
+  if (python.ok()) PYEXT_CALL(s, callout_headers, s, stream_id, headers, headers_size, end_stream);
 }
 
 PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_http_stream_data(
     envoy_dynamic_module_type_http_filter_envoy_ptr,
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, uint64_t stream_id,
     const envoy_dynamic_module_type_envoy_buffer* data, size_t data_count, bool end_stream) {
-  PythonScope python;
-  pyext_on_callout_data(stream_of(filter_module_ptr), stream_id, data, data_count, end_stream);
+  pyext_stream* s = stream_of(filter_module_ptr);
+  PythonScope python(s);
+  if (python.ok()) PYEXT_CALL(s, callout_data, s, stream_id, data, data_count, end_stream);
 }
 
 PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_http_stream_trailers(
     envoy_dynamic_module_type_http_filter_envoy_ptr,
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, uint64_t stream_id,
     envoy_dynamic_module_type_envoy_http_header* trailers, size_t trailers_size) {
-  PythonScope python;
-  pyext_on_callout_trailers(stream_of(filter_module_ptr), stream_id, trailers, trailers_size);
+  pyext_stream* s = stream_of(filter_module_ptr);
+  PythonScope python(s);
+  if (python.ok()) PYEXT_CALL(s, callout_trailers, s, stream_id, trailers, trailers_size);
 }
 
 PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_http_stream_complete(
     envoy_dynamic_module_type_http_filter_envoy_ptr,
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, uint64_t stream_id) {
-  PythonScope python;
-  pyext_on_callout_end(stream_of(filter_module_ptr), stream_id, -1);
+  pyext_stream* s = stream_of(filter_module_ptr);
+  PythonScope python(s);
+  if (python.ok()) PYEXT_CALL(s, callout_end, s, stream_id, -1);
 }
 
 PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_http_stream_reset(
     envoy_dynamic_module_type_http_filter_envoy_ptr,
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, uint64_t stream_id,
     envoy_dynamic_module_type_http_stream_reset_reason reason) {
-  PythonScope python;
-  pyext_on_callout_end(stream_of(filter_module_ptr), stream_id, static_cast<int>(reason));
+  pyext_stream* s = stream_of(filter_module_ptr);
+  PythonScope python(s);
+  if (python.ok()) PYEXT_CALL(s, callout_end, s, stream_id, static_cast<int>(reason));
 }
 
 // ---- config-level events (Envoy's main thread; optional hooks) --------------------------------
@@ -259,6 +299,7 @@ inline pyext_config* config_of(envoy_dynamic_module_type_http_filter_config_modu
 PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_config_scheduled(
     envoy_dynamic_module_type_http_filter_config_envoy_ptr,
     envoy_dynamic_module_type_http_filter_config_module_ptr config_module_ptr, uint64_t event_id) {
+  if (config_of(config_module_ptr)->per_worker) return;  // its interpreters schedule nothing
   GilGuard gil;
   pyext_on_config_scheduled(config_of(config_module_ptr), event_id);
 }
@@ -267,6 +308,7 @@ PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_config_http_stream_headers
     envoy_dynamic_module_type_http_filter_config_envoy_ptr,
     envoy_dynamic_module_type_http_filter_config_module_ptr config_module_ptr, uint64_t stream_id,
     envoy_dynamic_module_type_envoy_http_header* headers, size_t headers_size, bool end_stream) {
+  if (config_of(config_module_ptr)->per_worker) return;  // no config-level call per worker
   GilGuard gil;
   pyext_on_config_callout_headers(config_of(config_module_ptr), stream_id, headers, headers_size,
                                   end_stream);
@@ -276,6 +318,7 @@ PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_config_http_stream_data(
     envoy_dynamic_module_type_http_filter_config_envoy_ptr,
     envoy_dynamic_module_type_http_filter_config_module_ptr config_module_ptr, uint64_t stream_id,
     const envoy_dynamic_module_type_envoy_buffer* data, size_t data_count, bool end_stream) {
+  if (config_of(config_module_ptr)->per_worker) return;  // no config-level call per worker
   GilGuard gil;
   pyext_on_config_callout_data(config_of(config_module_ptr), stream_id, data, data_count,
                                end_stream);
@@ -285,6 +328,7 @@ PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_config_http_stream_trailer
     envoy_dynamic_module_type_http_filter_config_envoy_ptr,
     envoy_dynamic_module_type_http_filter_config_module_ptr config_module_ptr, uint64_t stream_id,
     envoy_dynamic_module_type_envoy_http_header* trailers, size_t trailers_size) {
+  if (config_of(config_module_ptr)->per_worker) return;  // no config-level call per worker
   GilGuard gil;
   pyext_on_config_callout_trailers(config_of(config_module_ptr), stream_id, trailers,
                                    trailers_size);
@@ -293,6 +337,7 @@ PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_config_http_stream_trailer
 PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_config_http_stream_complete(
     envoy_dynamic_module_type_http_filter_config_envoy_ptr,
     envoy_dynamic_module_type_http_filter_config_module_ptr config_module_ptr, uint64_t stream_id) {
+  if (config_of(config_module_ptr)->per_worker) return;  // no config-level call per worker
   GilGuard gil;
   pyext_on_config_callout_end(config_of(config_module_ptr), stream_id, -1);
 }
@@ -301,6 +346,7 @@ PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_config_http_stream_reset(
     envoy_dynamic_module_type_http_filter_config_envoy_ptr,
     envoy_dynamic_module_type_http_filter_config_module_ptr config_module_ptr, uint64_t stream_id,
     envoy_dynamic_module_type_http_stream_reset_reason reason) {
+  if (config_of(config_module_ptr)->per_worker) return;  // no config-level call per worker
   GilGuard gil;
   pyext_on_config_callout_end(config_of(config_module_ptr), stream_id, static_cast<int>(reason));
 }
@@ -317,9 +363,10 @@ envoy_dynamic_module_on_http_filter_local_reply(
     return envoy_dynamic_module_type_on_http_filter_local_reply_status_Continue;
   }
   try {
-    PythonScope python;
-    return static_cast<envoy_dynamic_module_type_on_http_filter_local_reply_status>(
-        pyext_on_local_reply(s, response_code, details.ptr, details.length, reset_imminent));
+    PythonScope python(s);
+    if (!python.ok()) return envoy_dynamic_module_type_on_http_filter_local_reply_status_Continue;
+    return static_cast<envoy_dynamic_module_type_on_http_filter_local_reply_status>(PYEXT_CALL(
+        s, local_reply, s, response_code, details.ptr, details.length, reset_imminent));
   } catch (...) {
     pyext::log_error("envoy-pyext: internal error in local_reply");
     return envoy_dynamic_module_type_on_http_filter_local_reply_status_Continue;

@@ -29,10 +29,20 @@ enum {
   PYEXT_EV_LOCAL_REPLY = 1u << 8,
 };
 
-// One per filter config (DynamicModuleFilter entry). Created on Envoy's main thread.
+struct pyext_interp;      // cpp/interp.h: one per-worker sub-interpreter and its core
+struct pyext_per_worker;  // cpp/interp.h: a per_worker config's configs, one per interpreter
+
+// One per filter config (DynamicModuleFilter entry). Created on Envoy's main thread; with
+// `interpreter: per_worker`, also one per sub-interpreter, on that interpreter's worker.
 typedef struct pyext_config {
   uint32_t events;  // PYEXT_EV_* bits; read without the GIL on worker threads (immutable).
-  PyObject* py;     // OWNERSHIP: strong ref to the Cython FilterConfig.
+  PyObject* py;     // OWNERSHIP: strong ref to the Cython FilterConfig (NULL: per_worker).
+  // 1 when Cython found `interpreter: per_worker` in the main interpreter: `py` is NULL and the
+  // shim owns `per_worker` (the configs made in each worker's interpreter, cpp/interp.cc).
+  uint32_t per_worker;
+  struct pyext_per_worker* per_worker_state;
+  // The sub-interpreter whose copy of the core made `py`; NULL for the main interpreter.
+  struct pyext_interp* interp;
 } pyext_config;
 
 // pyext_stream.python_busy bits (set by Cython, read by the shim without the GIL).

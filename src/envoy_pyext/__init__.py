@@ -43,6 +43,7 @@ from ._native import (  # noqa: F401
     EnvoyLogHandler,
     event_loop,
     in_envoy,
+    in_subinterpreter,
     reset_pending_peak,
     stats,
 )

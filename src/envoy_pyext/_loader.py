@@ -19,6 +19,9 @@ Two ways to name the code (docs/deploying.md has the YAML):
   ``sha256``  (inline) the hex SHA-256 of ``source``: anything else is refused
   ``reload``  (module) ``true``: watch the module's files and use a saved change within about a
               second, without a new configuration from Envoy (development)
+  ``interpreter``  ``"shared"`` (the default: one interpreter for the whole process) or
+              ``"per_worker"`` (CPython 3.12+: each Envoy worker runs the filter in its own
+              sub-interpreter; docs/design.md "Interpreters")
 
 Versions. Each module (or inline label) has a current :class:`Version`. A new configuration
 reuses it while its files are unchanged (module-level state survives an update that does not
@@ -60,8 +63,9 @@ DEFAULT_INTERVAL = 0.5
 
 _LABEL = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
-_INLINE_KEYS = {"source", "class", "config", "sha256"}
-_MODULE_KEYS = {"class", "config", "reload"}
+_INLINE_KEYS = {"source", "class", "config", "sha256", "interpreter"}
+_MODULE_KEYS = {"class", "config", "reload", "interpreter"}
+INTERPRETERS = ("shared", "per_worker")
 
 _lock = threading.RLock()           # one load at a time (Envoy's main thread, the watcher)
 _current: dict[str, Version] = {}   # key ("module:<name>", "inline:<label>") -> its version
@@ -162,6 +166,26 @@ def load(filter_name: str, filter_config: str) -> Code:
         return _load_module_class(filter_name, filter_config, raw,
                                   _reload_flag(filter_name, spec) or _env_reload(),
                                   target=spec["class"])
+
+
+def interpreter_of(filter_name: str, filter_config: str) -> str:
+    """The configuration's ``interpreter`` option: "shared" (also for ``package.module:Class``
+    names, whose filter_config is all parse_config's) or "per_worker". Raises
+    FilterConfigError for a bad value, or per_worker with ``reload``."""
+    if ":" in filter_name:
+        return "shared"
+    spec = _envelope(filter_name, filter_config)
+    value = spec.get("interpreter", "shared")
+    if value not in INTERPRETERS:
+        raise FilterConfigError(
+            f"envoy-pyext: {filter_name}: 'interpreter' must be one of "
+            f"{', '.join(map(repr, INTERPRETERS))} (got {value!r})")
+    if value == "per_worker" and spec.get("reload", False) is True:
+        raise FilterConfigError(
+            f"envoy-pyext: {filter_name}: 'reload' is not available with interpreter "
+            f"'per_worker' (the watcher is one thread of one interpreter); use the shared "
+            f"interpreter while developing")
+    return str(value)
 
 
 def _envelope(label: str, filter_config: str) -> dict[str, Any]:

@@ -887,6 +887,20 @@ def in_envoy() -> bool:
     """True inside an Envoy process (the callbacks resolved), False in a plain interpreter."""
 
 
+def in_subinterpreter() -> bool:
+    """True when this code runs in a per-worker sub-interpreter (``interpreter: per_worker``)."""
+
+
+# envoy_pyext.shared's store (its API is envoy_pyext/shared.py)
+def _shared_get(key: str) -> bytes | None: ...
+def _shared_set(key: str, value: bytes | bytearray | memoryview | str,
+                expected: object = ...) -> bool: ...
+def _shared_delete(key: str) -> bool: ...
+def _shared_add(key: str, delta: int) -> int: ...
+def _shared_keys(counters: bool) -> list[str]: ...
+def _shared_clear() -> None: ...
+
+
 def event_loop() -> asyncio.AbstractEventLoop:
     """The runtime's shared asyncio event loop, running on its own thread (started on first
     use). Schedule work on it from other threads with ``loop.call_soon_threadsafe`` or

@@ -329,3 +329,34 @@ def test_reload_env_var_and_launcher_helper(package, monkeypatch, caplog):
     wait_for(lambda: header(cfg) == b"5")
     cfg.destroy()
     assert os.environ.get(_loader.RELOAD_VAR) == "1"
+
+
+# ---- interpreter: the option beside the filter's own config (docs/design.md "Interpreters") --
+
+@pytest.mark.parametrize("filter_config, expected", [
+    ('{"class": "samples.add_header:AddHeader"}', "shared"),
+    ('{"class": "samples.add_header:AddHeader", "interpreter": "shared"}', "shared"),
+    ('{"class": "samples.add_header:AddHeader", "interpreter": "per_worker"}', "per_worker"),
+    ('{"source": "x = 1", "interpreter": "per_worker"}', "per_worker"),
+])
+def test_interpreter_option(filter_config, expected):
+    assert _loader.interpreter_of("label", filter_config) == expected
+
+
+def test_a_module_class_name_is_always_the_shared_interpreter():
+    # Its whole filter_config is parse_config's: there is no place for the option.
+    assert _loader.interpreter_of("samples.add_header:AddHeader",
+                                  '{"interpreter": "per_worker"}') == "shared"
+
+
+@pytest.mark.parametrize("filter_config, message", [
+    ('{"class": "a.b:C", "interpreter": "threads"}',
+     "'interpreter' must be one of 'shared', 'per_worker' (got 'threads')"),
+    ('{"class": "a.b:C", "interpreter": 1}', "(got 1)"),
+    ('{"class": "a.b:C", "interpreter": "per_worker", "reload": true}',
+     "'reload' is not available with interpreter 'per_worker'"),
+])
+def test_bad_interpreter_options_are_refused(filter_config, message):
+    with pytest.raises(envoy_pyext.FilterConfigError) as e:
+        _loader.interpreter_of("label", filter_config)
+    assert message in str(e.value)

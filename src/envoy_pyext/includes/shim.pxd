@@ -24,6 +24,7 @@ cdef extern from "pyext_shim.h":
     ctypedef struct pyext_config:
         uint32_t events
         PyObject* py
+        uint32_t per_worker
 
     ctypedef struct pyext_stream:
         pyext_config* config

@@ -117,7 +117,15 @@ cdef class FilterConfig:
         cdef ConfigContext ctx = ConfigContext.new(filter_name, config_envoy_ptr)
         cdef FilterConfig fc
         try:
-            fc = FilterConfig._build(filter_name, _code_loader().load(filter_name, raw), ctx)
+            try:
+                code = _code_loader().load(filter_name, raw)
+            except BaseException as e:
+                if _in_subinterp:
+                    raise _subinterp_load_error(filter_name, e) from None
+                raise
+            if _in_subinterp:
+                code.reload = False   # ENVOY_PYEXT_RELOAD: the watcher is the main interpreter's
+            fc = FilterConfig._build(filter_name, code, ctx)
         finally:
             ctx.loading = False     # Envoy's config_new ends here (secrets.pxi)
         fc.envoy_ptr = config_envoy_ptr

@@ -53,6 +53,10 @@ cdef class ConfigContext:
         asyncio Task, or None under ``envoy --mode validate`` (nothing runs there)."""
         if not _is_awaitable(coro):
             raise TypeError(f"spawn() takes a coroutine, not {type(coro).__name__}")
+        if _in_subinterp:
+            if hasattr(coro, "close"):
+                coro.close()
+            _refuse_in_subinterp("ConfigContext.spawn")
         if self.is_validation or self.closed:
             if hasattr(coro, "close"):
                 coro.close()
@@ -89,6 +93,7 @@ cdef class ConfigContext:
                   double timeout=5.0, max_response_bytes=None):
         """Like Filter.http_call, for work not tied to a request: made on Envoy's main thread
         through the configuration; ``await`` it for an HttpResponse."""
+        _refuse_in_subinterp("ConfigContext.http_call")
         cdef _Callout c = _new_callout(cluster, method, path, headers, body, timeout,
                                        max_response_bytes)
         if self.closed or self.envoy_ptr == NULL:

@@ -37,9 +37,11 @@ cdef public pyext_config* pyext_on_config_new(void* config_envoy_ptr, const char
     cdef pyext_config* c
     _maybe_reap()
     try:
-        fc = FilterConfig.load(PyUnicode_DecodeUTF8(name, name_length, "surrogateescape"),
-                               PyUnicode_DecodeUTF8(config, config_length, "surrogateescape"),
-                               config_envoy_ptr)
+        name_s = PyUnicode_DecodeUTF8(name, name_length, "surrogateescape")
+        raw_s = PyUnicode_DecodeUTF8(config, config_length, "surrogateescape")
+        if _wants_per_worker(name_s, raw_s):
+            return _per_worker_config()   # loaded in each worker's interpreter (interp.pxi)
+        fc = FilterConfig.load(name_s, raw_s, config_envoy_ptr)
         c = <pyext_config*>calloc(1, sizeof(pyext_config))
         if c == NULL:
             raise MemoryError()

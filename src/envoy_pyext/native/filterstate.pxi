@@ -123,6 +123,7 @@ cdef class FilterState:
         the reference when the stream (or connection) ends."""
         cdef bytes k = _fs_key(key)
         cdef int span = _life_span_of(life_span)
+        _refuse_in_subinterp("filter_state.set_object")  # Envoy drops it from any interpreter
         sh = _access(self._st)
         if sh is None:
             _fs_write_object(self._st, k, obj, span)
@@ -132,6 +133,7 @@ cdef class FilterState:
     def get_object(self, key, default=None):
         """The Python object stored under ``key`` by set_object, or ``default``."""
         cdef bytes k = _fs_key(key)
+        _refuse_in_subinterp("filter_state.get_object")
         cdef _FsBox* box = <_FsBox*>abi.envoy_dynamic_module_callback_http_get_filter_state_object(
             _ctx_ptr(self._st, "self.filter_state"), _mbuf(k))
         if box == NULL or box.magic != _FS_MAGIC or box.obj == NULL:

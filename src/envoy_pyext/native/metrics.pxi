@@ -258,6 +258,12 @@ cdef int _metrics_define(FilterConfig fc, object cls, void* config_envoy_ptr) ex
                     f"envoy-pyext: {fc.name}: two metrics are named {m.name!r} ({other!r}, "
                     f"{m!r})")
             by_name[m.name] = m
+            if _in_subinterp:
+                raise FilterConfigError(
+                    f"envoy-pyext: {fc.name}: metrics ({m!r}) are not available with "
+                    f"interpreter 'per_worker' yet (Envoy defines them on its main thread, for "
+                    f"one interpreter); use the shared interpreter, or envoy_pyext.shared "
+                    f"counters")
             if config_envoy_ptr == NULL:
                 continue    # not in Envoy (unit tests): the metric cannot be used
             labels = [label.encode() for label in m.labels]

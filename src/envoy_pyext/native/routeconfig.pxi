@@ -58,6 +58,8 @@ cdef int _route_config_prefetch(_Stream st) except -1:
     if st._route_rc_known:
         return 0
     p = abi.envoy_dynamic_module_callback_get_most_specific_route_config(st._s.envoy_ptr)
+    if p != NULL and _in_subinterp:
+        _refuse_in_subinterp("self.route_config")   # Envoy's object is the main interpreter's
     st._route_rc = None
     if p != NULL and <size_t>p in _LIVE_ROUTE_CONFIGS:
         st._route_rc = <object>p

@@ -38,6 +38,7 @@ cdef object _runtime_read(tuple k):
 
 def _runtime_get(str kind, object key, object default):
     """envoy_pyext.runtime's getters (any thread)."""
+    _refuse_in_subinterp("envoy_pyext.runtime")   # read on Envoy's main thread, in the main's
     if not isinstance(key, str) or not key:
         raise ValueError(f"a runtime key is a non-empty str, not {key!r}")
     if kind == "bool":

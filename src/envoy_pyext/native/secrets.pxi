@@ -20,6 +20,7 @@ cdef str _SECRETS_KEY = "\0secrets"     # in _Shadow.info: {name: bytes or None}
 cdef int _secret_subscribe(ConfigContext ctx, object name, object sds_config) except -1:
     cdef bytes name_b, cfg_b
     cdef size_t sid
+    _refuse_in_subinterp("ConfigContext.secret")   # Envoy's config object is the main's
     if not isinstance(name, str) or not name:
         raise ValueError(f"a secret name is a non-empty str, not {name!r}")
     if sds_config is None:
