@@ -444,6 +444,33 @@ class TestCallbacks(Callbacks):
             p.complete(False, Status.LOCAL_REPLY)  # a thread answered for the pending hook
         return Status.LOCAL_REPLY
 
+    def _end(self, kind: str, arg: Any) -> None:
+        st = self._stream
+        st.access()
+        if st.closed:
+            raise EnvoyPyextError("the stream was already ended (a local reply, a reset, a "
+                                  "recreate, a GOAWAY or an error)")
+        p = st.pend
+        if p is None:
+            st.end_stream(kind, arg)
+            return
+        if p.reply is not None or p.end is not None:
+            raise EnvoyPyextError("the stream was already ended by this pending hook")
+        p.end = (kind, arg)
+        if p.task is None:
+            p.complete(False, Status.LOCAL_REPLY)  # a thread ended the stream for the hook
+
+    def reset_stream(self, details: str = "") -> None:
+        if not isinstance(details, str):
+            raise TypeError(f"details must be str, not {type(details).__name__}")
+        self._end("reset", "_".join(details.split()) or "envoy_pyext_reset")
+
+    def recreate_stream(self, headers: Any = None) -> None:
+        self._end("recreate", header_pairs(headers))
+
+    def send_go_away_and_close(self, graceful: bool = True) -> None:
+        self._end("go_away", bool(graceful))
+
     def continue_request(self) -> None:
         self._stream.continue_side(REQUEST)
 
@@ -530,6 +557,7 @@ class _Pending:
         self.kind = kind
         self.task = task
         self.reply: tuple[int, list[tuple[bytes, bytes]], bytes, bytes] | None = None
+        self.end: tuple[str, Any] | None = None   # reset_stream/recreate_stream/GOAWAY
         self.done = False
         self.error = False
         self.value: Any = None
@@ -641,6 +669,8 @@ class TestStream:
         self.local_reply: tuple[int, list[tuple[bytes, bytes]], bytes, str, str] | None = None
         self.client_reset = False
         self.client_details = ""
+        self.recreated: list[tuple[bytes, bytes]] | None = None
+        self.go_away: bool | None = None
         self.envoy_response: tuple[int, list[tuple[bytes, bytes]], bytes, str] | None = None
         self.errors: list[HookError] = []
         self.logs: list[LogLine] = []
@@ -1102,6 +1132,11 @@ class TestStream:
         if p.reply is not None:
             status_code, pairs, body, details = p.reply
             self.send_reply_direct(status_code, pairs, body, details)
+        if p.end is not None and not p.error:
+            try:
+                self.end_stream(*p.end, pending=True)
+            except EnvoyPyextError as e:   # a refused recreate: answered 500, as in Envoy
+                p.error, p.value = True, e
         if p.error:
             exc, p.value = p.value, None
             try:
@@ -1240,6 +1275,28 @@ class TestStream:
     def reset(self, details: str) -> None:
         self.client_reset = True
         self.client_details = details
+
+    def end_stream(self, kind: str, arg: Any, pending: bool = False) -> None:
+        """callbacks.reset_stream / recreate_stream / send_go_away_and_close applied (on the
+        worker), as native/streamctl.pxi: the stream ends for the filter. Envoy recreates a
+        request only once it holds all of it: from a pending hook it does (the client sent the
+        whole request, which Envoy buffered meanwhile), in the hook of the request headers of a
+        request with a body it does not."""
+        if kind == "recreate":
+            if not (pending or self.sides[REQUEST].end_arrived):
+                raise EnvoyPyextError(
+                    "Envoy refused to recreate the stream: it recreates a request only once the "
+                    "whole request arrived (request_headers with end_stream, a later request "
+                    "hook, or a response hook)")
+            self.close()
+            self.recreated = arg      # FilterTester records it; it does not run the new stream
+            return
+        self.close()
+        if kind == "go_away":
+            self.go_away = arg
+            self.reset("envoy_pyext_go_away")
+        else:
+            self.reset(arg)
 
     def flush(self, side: int) -> None:
         """Envoy lets held headers and buffered data go on to the next stage."""

@@ -271,6 +271,11 @@ class Result:
         self.route_cache_clears = 0
         self.upstream_override_host: tuple[str, bool] | None = None
         self.response_flags: list[str] = []
+        #: callbacks.recreate_stream: the headers given (a list of (name, value) str pairs,
+        #: empty for "as they are"), or None; FilterTester does not run the recreated stream
+        self.recreated: list[tuple[str, str]] | None = None
+        #: callbacks.send_go_away_and_close: its `graceful`, or None (the client sees a reset)
+        self.go_away: bool | None = None
 
     @property
     def status(self) -> int | None:
@@ -856,6 +861,10 @@ class FilterTester:
         result.route_cache_clears = st.route_cache_clears
         result.upstream_override_host = st.override_host
         result.response_flags = list(st.response_flags)
+        if st.recreated is not None:
+            result.recreated = [(k.decode("latin-1"), v.decode("latin-1"))
+                                for k, v in st.recreated]
+        result.go_away = st.go_away
         if upstream is not None:
             upstream.override_host = st.override_host[0] if st.override_host else None
         return result
