@@ -94,54 +94,16 @@ def _htype_of(side: int, kind: int) -> int:
 
 # ---- validation: the runtime's rules and messages (native/headers.pxi, buffer.pxi) ---------
 
-_TCHAR = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
-                   b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-
-
 def header_name(name: object) -> bytes:
-    """A header name validated (an HTTP token, or ':' + token) and lower-cased."""
-    if isinstance(name, str):
-        try:
-            b = name.encode("ascii")
-        except UnicodeEncodeError:
-            raise ValueError(f"invalid header name {name!r}: not ASCII") from None
-    elif isinstance(name, bytes):
-        b = bytes(name)
-    else:
-        raise TypeError(f"header name must be str or bytes, not {type(name).__name__}")
-    i = 0
-    if len(b) > 1 and b[0] == 0x3A:  # ':'
-        i = 1
-    elif not b:
-        raise ValueError("invalid header name: empty")
-    for c in b[i:]:
-        if c not in _TCHAR:
-            raise ValueError(f"invalid header name {name!r}: {chr(c)!r} is not allowed")
-    return b.lower()
+    """A header name validated (an HTTP token, or ':' + token) and lower-cased: the runtime's
+    own check (native/headers.pxi)."""
+    return _native._checked_header_name(name)  # type: ignore[attr-defined,no-any-return]
 
 
 def header_value(value: object) -> bytes:
-    """A header value as validated bytes (str, bytes-like or int; no control character but tab)."""
-    if type(value) is str:
-        try:
-            b = value.encode("utf-8")
-        except UnicodeEncodeError:
-            b = value.encode("utf-8", "surrogateescape")
-    elif isinstance(value, bytes):
-        b = bytes(value)
-    elif isinstance(value, str):
-        b = value.encode("utf-8", "surrogateescape")
-    elif isinstance(value, (bytearray, memoryview)):
-        b = bytes(value)
-    elif isinstance(value, int) and not isinstance(value, bool):
-        b = str(value).encode("ascii")
-    else:
-        raise TypeError(f"header value must be str or bytes, not {type(value).__name__}")
-    if any((c < 0x20 and c != 0x09) or c == 0x7F for c in b):
-        raise ValueError(
-            f"invalid header value {value!r}: control characters (CR, LF, NUL, 0x01-0x1f "
-            f"but tab, DEL) are not allowed; Envoy would refuse to send it (503)")
-    return b
+    """A header value as validated bytes (str, bytes-like or int; no control character but
+    tab): the runtime's own check (native/headers.pxi)."""
+    return _native._checked_header_value(value)  # type: ignore[attr-defined,no-any-return]
 
 
 def lookup_key(name: object) -> bytes | None:

@@ -1,7 +1,8 @@
 # envoy-pyext: Apache-2.0
 """Starting Envoy 1.40 with envoy-pyext filters in it, and stopping it again.
 
-The one launcher of the project: `make run` (tools/run.py), the integration tests
+The one launcher of the project: `make run` (`envoy-pyext run`, cli.py), tools/run.py (Envoy
+with any configuration file), the integration tests
 (tests/integration/harness.py) and the benchmark (bench/envoys.py) all start Envoy through it.
 Pure Python, no Envoy or Cython import.
 

@@ -1,5 +1,5 @@
 """envoy_pyext.launcher, the one way Envoy is started (make run, these tests, the benchmark), and
-`make run`'s tools/run.py on top of it: real ports read back, a dying Envoy reported at once
+tools/run.py (Envoy with any configuration file) on top of it: real ports read back, a dying Envoy reported at once
 with its log, stopping by PID."""
 
 from __future__ import annotations

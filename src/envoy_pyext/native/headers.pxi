@@ -98,6 +98,16 @@ cdef object _value_buffer(object value, const char** ptr, Py_ssize_t* length):
     return owner
 
 
+def _checked_header_name(name):
+    """The runtime's header-name check, for FilterTester (envoy_pyext/_teststream.py)."""
+    return _header_name(name)
+
+
+def _checked_header_value(value):
+    """The runtime's header-value check, for FilterTester (envoy_pyext/_teststream.py)."""
+    return _header_value(value)
+
+
 cdef bytes _header_value(object value):
     """A header value as validated bytes (see _value_buffer)."""
     cdef const char* ptr
