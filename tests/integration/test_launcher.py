@@ -1,6 +1,6 @@
 """envoy_pyext.launcher, the one way Envoy is started (make run, these tests, the benchmark), and
-tools/run.py (Envoy with any configuration file) on top of it: real ports read back, a dying Envoy reported at once
-with its log, stopping by PID."""
+tools/run.py (Envoy with any configuration file) on top of it: real ports read back, a dying
+Envoy reported at once with its log, stopping by PID."""
 
 from __future__ import annotations
 
