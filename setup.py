@@ -59,6 +59,9 @@ class BuildExtAndSo(build_ext):
                                    debug=bool(self.debug), packaged=True)
             ext.sources = []
             ext.extra_objects = [str(o) for o in built.core_objects]
+            # No sources left: without the objects as dependencies setuptools would keep an
+            # extension an earlier build left in build/lib (a stale _native in the wheel).
+            ext.depends = list(ext.extra_objects)
         else:
             from Cython.Build import cythonize
 
