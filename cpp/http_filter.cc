@@ -34,10 +34,16 @@ constexpr size_t kGraveyardFlush = 64;
 void flush_graveyard() {
   if (t_graveyard.empty()) return;
   std::vector<pyext_stream*> batch;
-  batch.swap(t_graveyard);
+  batch.swap(t_graveyard);  // (a destroy run from here may bury more: they wait for the next flush)
   for (pyext_stream* s : batch) {
     pyext_on_destroy(s);
     std::free(s);
+  }
+  // Give the storage back: a push_back into kept capacity is a store, where a vector left
+  // empty by the swap allocates again for every stream (and frees it at the next flush).
+  if (t_graveyard.empty()) {
+    batch.clear();
+    t_graveyard.swap(batch);
   }
 }
 

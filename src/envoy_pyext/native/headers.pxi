@@ -131,6 +131,7 @@ cdef enum:
     _WALK_MAX = 32      # maps up to this size are searched by one walk (HeaderMap._find_first)
 
 
+@cython.freelist(8)
 cdef class HeaderMap:
     """Request or response headers (or trailers) of one stream. Names are case-insensitive."""
 

@@ -8,7 +8,7 @@
 
 import contextvars as _contextvars
 
-_BASE_CONTEXT = _contextvars.copy_context()  # at import: Envoy's main thread, program_init
+cdef object _BASE_CONTEXT = _contextvars.copy_context()  # at import: Envoy's main thread, program_init
 
 
 @cython.freelist(64)
@@ -117,19 +117,22 @@ cdef class _Stream:
     cdef int _invoke(self, int side, int kind, object fn, object arg, bint eos) except -1:
         """Calls a user hook on the worker. Returns its status, or S_PENDING when it went
         asynchronous (a coroutine that suspended, or RUNNING)."""
-        cdef object result
+        cdef object result, ctx = None
         cdef int status
         self._hook_depth += 1
         self._run_side = side
         self._run_kind = kind
         self._early_status = -1
         try:
-            if self._hook_depth > 1:    # Envoy re-entered a hook: the context is entered already
+            if self._hook_depth == 1:   # (re-entered by Envoy: the context is entered already)
+                # What Context.run does, without looking the method up and forwarding the call.
+                ctx = self._context()
+                PyContext_Enter(ctx)
+            try:
                 result = fn(self._filter, arg) if kind == K_TRAILERS else fn(self._filter, arg, eos)
-            elif kind == K_TRAILERS:
-                result = self._context().run(fn, self._filter, arg)
-            else:
-                result = self._context().run(fn, self._filter, arg, eos)
+            finally:
+                if ctx is not None:
+                    PyContext_Exit(ctx)
             if result is not None and type(result) is not _StatusType and _is_awaitable(result):
                 return run_coroutine(self, side, kind, eos, _as_coroutine(result))
             status = _status_of(result, fn)
@@ -151,7 +154,7 @@ cdef class _Stream:
         """The stream's own contextvars context: a copy of the runtime's start-up context, made
         on first use, kept for the stream's life (its sync hooks, coroutines and Tasks)."""
         if self._ctx is None:
-            self._ctx = _BASE_CONTEXT.copy()
+            self._ctx = PyContext_Copy(_BASE_CONTEXT)
         return self._ctx
 
     cdef int _update_busy(self) except -1:
