@@ -131,6 +131,24 @@ cdef enum:
     _WALK_MAX = 32      # maps up to this size are searched by one walk (HeaderMap._find_first)
 
 
+# What a walk over a map learnt (HeaderMap._walk_names: a 64-bit Bloom filter of its names)
+# holds while nothing but the view itself can have changed the map: inside one synchronous hook
+# (_Stream._hook_depth > 0), with no other access to any stream in between. Every access check
+# (_access) and every hook's start and end advance this epoch; a view's knowledge is current
+# when its epoch is the one before the access check of the call using it. Envoy changes a map
+# only when it has control: between hooks, or inside a call the runtime makes for a view or
+# callback, which goes through _access first.
+cdef unsigned long _hdr_epoch = 1
+
+
+cdef inline uint64_t _name_bit(const char* k, size_t n) noexcept:
+    """The Bloom filter bit of a header name (n > 0): five of its bytes and its length, mixed."""
+    cdef const unsigned char* p = <const unsigned char*>k
+    cdef uint64_t a = p[0] | <uint64_t>p[n >> 2] << 8 | <uint64_t>p[n >> 1] << 16 \
+        | <uint64_t>p[(3 * n) >> 2] << 24 | <uint64_t>p[n - 1] << 32 | <uint64_t>n << 40
+    return (<uint64_t>1) << (a * 0x9E3779B97F4A7C15ULL >> 58)
+
+
 @cython.freelist(8)
 cdef class HeaderMap:
     """Request or response headers (or trailers) of one stream. Names are case-insensitive."""
@@ -143,7 +161,15 @@ cdef class HeaderMap:
         cdef HeaderMap h = HeaderMap.__new__(HeaderMap)
         h._st = st
         h._htype = <abi.envoy_dynamic_module_type_http_header_type>htype
+        h._walk_epoch = 0
         return h
+
+    cdef inline bint _known_absent(self, bytes key) noexcept:
+        """True when the last walk over the map is current (see _hdr_epoch; called right after
+        the caller's _access) and had no name with `key`'s bit: the map lacks `key`."""
+        return self._walk_epoch + 1 == _hdr_epoch and self._st._hook_depth > 0 \
+            and PyBytes_GET_SIZE(key) > 0 \
+            and (self._walk_names & _name_bit(PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key))) == 0
 
     cdef bytes _lookup_key(self, object name):
         # Reads need no validation (an invalid name is simply absent), only lower-casing.
@@ -179,6 +205,9 @@ cdef class HeaderMap:
             if not values:
                 return None
             return values[0] if raw else (<bytes>values[0]).decode("utf-8", "surrogateescape")
+        if self._known_absent(key):
+            self._walk_epoch = _hdr_epoch   # (still current: nothing changed the map)
+            return None
         cdef void* ep = self._st._s.envoy_ptr
         cdef abi.envoy_dynamic_module_type_envoy_buffer out
         out.ptr = NULL
@@ -197,22 +226,31 @@ cdef class HeaderMap:
                          abi.envoy_dynamic_module_type_envoy_buffer* out) except -2:
         """The first value of `key` (lower-case) by one walk over the map, which costs Envoy
         less than get_header (a LowerCaseString built per call, then a search). Returns 1 and
-        sets `out`, 0 when absent, -1 when the map is too large for the walk (use get_header)."""
+        sets `out`, 0 when absent, -1 when the map is too large for the walk (use get_header).
+        Records the map's names (_walk_names) for the calls that follow in the same hook."""
         cdef abi.envoy_dynamic_module_type_envoy_http_header arr[_WALK_MAX]
         cdef size_t n = abi.envoy_dynamic_module_callback_http_get_headers_size(ep, self._htype)
         cdef size_t klen = <size_t>PyBytes_GET_SIZE(key), i
         cdef const char* k = PyBytes_AS_STRING(key)
+        cdef uint64_t names = 0
+        cdef int found = 0
+        self._walk_epoch = 0
         if n > _WALK_MAX:
             return -1
-        if n == 0 or not abi.envoy_dynamic_module_callback_http_get_headers(ep, self._htype, arr):
+        if n != 0 and not abi.envoy_dynamic_module_callback_http_get_headers(ep, self._htype, arr):
             return 0
         for i in range(n):
-            if arr[i].key_length == klen and arr[i].value_ptr != NULL \
+            if arr[i].key_length == 0:
+                continue
+            names |= _name_bit(arr[i].key_ptr, arr[i].key_length)
+            if not found and arr[i].key_length == klen and arr[i].value_ptr != NULL \
                     and memcmp(arr[i].key_ptr, k, klen) == 0:
                 out.ptr = arr[i].value_ptr
                 out.length = arr[i].value_length
-                return 1
-        return 0
+                found = 1
+        self._walk_names = names
+        self._walk_epoch = _hdr_epoch
+        return found
 
     cdef list _get_all(self, object name, bint raw):
         cdef _Shadow sh = _access(self._st)
@@ -303,12 +341,12 @@ cdef class HeaderMap:
                 sh.set(self._htype, key, PyBytes_FromStringAndSize(val.ptr, val_length))
             return 0
         cdef void* ep = self._st._s.envoy_ptr
-        cdef bint ok
+        cdef bint ok, known = self._walk_epoch + 1 == _hdr_epoch and self._st._hook_depth > 0
         cdef abi.envoy_dynamic_module_type_envoy_buffer seen
         # Setting a header the map does not have is adding it: Envoy's add_header costs a
         # fraction of set_header (which builds a LowerCaseString and removes first), and the
-        # walk that tells is cheap (_find_first).
-        if add or self._find_first(ep, key, &seen) == 0:
+        # walk that tells is cheap (_find_first), or already done by a get() of this hook.
+        if add or self._known_absent(key) or self._find_first(ep, key, &seen) == 0:
             ok = abi.envoy_dynamic_module_callback_http_add_header(
                 ep, self._htype, _mbuf(key), val)
         else:
@@ -318,6 +356,9 @@ cdef class HeaderMap:
             raise EnvoyPyextError(
                 f"Envoy refused to change {_HEADER_MAP_NAMES[self._htype]} "
                 f"(the map does not exist in this phase)")
+        if known or self._walk_epoch == _hdr_epoch:   # the names stay known, with this one
+            self._walk_names |= _name_bit(PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key))
+            self._walk_epoch = _hdr_epoch
         return 0
 
     cdef int _remove(self, object name) except -1:

@@ -117,8 +117,10 @@ cdef class _Stream:
     cdef int _invoke(self, int side, int kind, object fn, object arg, bint eos) except -1:
         """Calls a user hook on the worker. Returns its status, or S_PENDING when it went
         asynchronous (a coroutine that suspended, or RUNNING)."""
+        global _hdr_epoch
         cdef object result, ctx = None
         cdef int status
+        _hdr_epoch += 1     # Envoy had control before the hook and will after it (headers.pxi)
         self._hook_depth += 1
         self._run_side = side
         self._run_kind = kind
@@ -143,6 +145,7 @@ cdef class _Stream:
                 return S_PENDING
             return status
         finally:
+            _hdr_epoch += 1
             self._hook_depth -= 1
             self._run_side = SIDE_NONE
             self._run_kind = K_NONE
@@ -182,6 +185,8 @@ cdef class _Stream:
 cdef _Shadow _access(_Stream st):
     """The check every view and callback goes through. Returns the pending hook's shadow, or
     None when the caller may use Envoy directly (the stream's worker thread)."""
+    global _hdr_epoch
+    _hdr_epoch += 1     # what views learnt of Envoy's maps may be stale from here (headers.pxi)
     if st is None or st._s == NULL or st._s.envoy_ptr == NULL:
         raise StreamDestroyedError(
             "the stream this object belonged to has been destroyed; its headers, body and "
