@@ -2,9 +2,13 @@
 #
 # HeaderMap: a view onto one of the stream's four header maps (request/response headers and
 # trailers). Every call checks that the stream is alive and that we are on its worker thread,
-# then goes straight to Envoy; nothing is cached, so the view always shows Envoy's current map.
+# then goes straight to Envoy; nothing is kept past what could change the map (_hdr_epoch), so
+# the view always shows Envoy's current map.
 # Values come back as str decoded from UTF-8 with 'surrogateescape': bytes that are not UTF-8
 # become lone surrogates and turn back into the same bytes when written (or use get_bytes()).
+
+from cpython.ref cimport Py_XDECREF
+from cpython.unicode cimport PyUnicode_1BYTE_DATA, PyUnicode_New
 
 # RFC 9110 token characters (tchar), indexed by byte value.
 cdef bint _TCHAR[256]
@@ -18,18 +22,49 @@ cdef dict _NAME_CACHE = {}
 cdef dict _KEY_CACHE = {}
 cdef Py_ssize_t _NAME_CACHE_MAX = 4096
 
+# In front of the two dicts, by identity: a filter's names are mostly the same str objects
+# (constants of its code) call after call, and comparing a pointer costs less than a dict
+# lookup. Direct-mapped by address; each slot holds references to its str and bytes, so an
+# address cannot be reused by another str while its slot remembers it.
+cdef enum:
+    _ID_SLOTS = 16      # a power of two
+    _ID_NAME = 0        # _header_name's
+    _ID_KEY = 1         # HeaderMap._lookup_key's
+cdef PyObject* _id_str[2][_ID_SLOTS]
+cdef PyObject* _id_bytes[2][_ID_SLOTS]
+
+
+cdef inline size_t _id_slot(object name) noexcept:
+    return (<size_t><PyObject*>name >> 4) & (_ID_SLOTS - 1)
+
+
+cdef inline void _id_put(int which, object name, bytes value) noexcept:
+    cdef size_t i = _id_slot(name)
+    cdef PyObject* old_str = _id_str[which][i]
+    cdef PyObject* old_bytes = _id_bytes[which][i]
+    Py_INCREF(name)
+    Py_INCREF(value)
+    _id_str[which][i] = <PyObject*>name
+    _id_bytes[which][i] = <PyObject*>value
+    Py_XDECREF(old_str)
+    Py_XDECREF(old_bytes)
+
 
 cdef bytes _header_name(object name):
     """Validates a header name (an HTTP token, or ':' + token for a pseudo-header) and returns
     it lower-cased as bytes. Raises ValueError/TypeError; nothing reaches Envoy."""
-    cached = _NAME_CACHE.get(name) if type(name) is str else None
-    if cached is not None:
-        return <bytes>cached
-    cdef bytes result = _header_name_slow(name)
-    if type(name) is str:
+    if type(name) is not str:
+        return _header_name_slow(name)
+    cdef size_t i = _id_slot(name)
+    if _id_str[_ID_NAME][i] == <PyObject*>name:
+        return <bytes>_id_bytes[_ID_NAME][i]
+    cached = _NAME_CACHE.get(name)
+    cdef bytes result = <bytes>cached if cached is not None else _header_name_slow(name)
+    if cached is None:
         if len(_NAME_CACHE) >= _NAME_CACHE_MAX:
             _NAME_CACHE.clear()
         _NAME_CACHE[name] = result
+    _id_put(_ID_NAME, name, result)
     return result
 
 
@@ -117,6 +152,17 @@ cdef bytes _header_value(object value):
 
 
 cdef inline str _decode_value(const char* ptr, size_t length):
+    cdef const unsigned char* p = <const unsigned char*>ptr
+    cdef unsigned char seen = 0
+    cdef size_t i
+    cdef str s
+    if 1 < length <= 256:     # the usual short ASCII value: copied, without the decoder's setup
+        for i in range(length):
+            seen |= p[i]
+        if seen < 0x80:
+            s = PyUnicode_New(length, 127)
+            memcpy(PyUnicode_1BYTE_DATA(s), ptr, length)
+            return s
     return PyUnicode_DecodeUTF8(ptr, length, "surrogateescape")
 
 
@@ -174,9 +220,14 @@ cdef class HeaderMap:
     cdef bytes _lookup_key(self, object name):
         # Reads need no validation (an invalid name is simply absent), only lower-casing.
         cdef bytes key
+        cdef size_t i
         if type(name) is str:
+            i = _id_slot(name)
+            if _id_str[_ID_KEY][i] == <PyObject*>name:
+                return <bytes>_id_bytes[_ID_KEY][i]
             cached = _KEY_CACHE.get(name)
             if cached is not None:
+                _id_put(_ID_KEY, name, <bytes>cached)
                 return <bytes>cached
             try:
                 key = (<str>name).lower().encode("ascii")
@@ -185,6 +236,7 @@ cdef class HeaderMap:
             if len(_KEY_CACHE) >= _NAME_CACHE_MAX:
                 _KEY_CACHE.clear()
             _KEY_CACHE[name] = key
+            _id_put(_ID_KEY, name, key)
             return key
         if isinstance(name, str):
             try:
