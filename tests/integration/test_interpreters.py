@@ -59,9 +59,60 @@ def test_a_module_refusing_subinterpreters_is_named():
 
 
 @needs_312
-def test_metrics_are_refused_per_worker():
-    output = refused("m", spec("filters.context_metrics:Observe", "x"))
-    assert "are not available with interpreter 'per_worker' yet" in output, output[-3000:]
+def test_metrics_and_the_error_counter_work_per_worker(upstream):
+    """Envoy defines metrics once, on its main thread, for the configuration: every worker's
+    interpreter updates the same ones (by the ids the load defined), and the runtime's error
+    counter counts errors raised in any of them."""
+    listeners = [listener("m", [filter_entry("m", spec("filters.interp:Metered", "m"))]),
+                 listener("o", [filter_entry("o", spec("filters.interp:MeteredOther", "o"))])]
+    config = balanced(bootstrap(listeners, upstream.port))
+    config["stats_flush_interval"] = "0.05s"     # histograms reach the admin API at each flush
+    with EnvoyProcess(config=config, concurrency=2) as envoy:
+        first, second = envoy.connect("m"), envoy.connect("m")
+        try:
+            seen = [ask(c) for c in (first, second, first, second, first, second)]
+            for conn in (first, second):
+                conn.request("GET", "/", headers={"x-raise": "1"})
+                resp = conn.getresponse()
+                resp.read()
+                assert resp.status == 500
+        finally:
+            first.close()
+            second.close()
+        assert len({h["x-interp-id"] for h in seen}) == 2       # both interpreters counted
+        assert len({h["x-thread"] for h in seen}) == 2
+        assert envoy.stat("dynamicmodulescustom.interp_requests_total.sub.1") == 6
+        assert envoy.stat("dynamicmodulescustom.interp_level") == 5
+        assert envoy.stat("dynamicmodulescustom.envoy_pyext_errors.m") == 2
+        wait_for(lambda: "envoy_dynamicmodulescustom_interp_header_count_count{} 6"
+                 in envoy.admin("/stats/prometheus"), "the histogram's six values")
+        status, headers, _ = envoy.request("o")
+        assert status == 200
+        assert envoy.stat("dynamicmodulescustom.interp_extra_total") == 1
+        assert envoy.stat("dynamicmodulescustom.interp_requests_total.sub.1") == 7
+
+
+@needs_312
+def test_a_metric_the_load_did_not_define_fails_that_interpreter_only(upstream):
+    config = balanced(bootstrap([listener("d", [filter_entry("d", spec(
+        "filters.interp:Drifting", "d"))])], upstream.port))
+    with EnvoyProcess(config=config, concurrency=2) as envoy:
+        conns = [envoy.connect("d"), envoy.connect("d")]
+        try:
+            statuses = []
+            for conn in conns:
+                conn.request("GET", "/")
+                resp = conn.getresponse()
+                resp.read()
+                statuses.append(resp.status)
+        finally:
+            for conn in conns:
+                conn.close()
+        assert sorted(statuses) == [200, 500]     # the check load's interpreter serves one
+        assert envoy.stat("dynamicmodulescustom.drift_requests_total") == 1
+        log = envoy.log()
+        assert "<Counter 'drift_late_total'" in log or "drift_late_total" in log, log[-3000:]
+        assert "was not defined when the configuration loaded" in log, log[-3000:]
 
 
 @needs_312
