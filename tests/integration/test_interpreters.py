@@ -213,13 +213,30 @@ def test_async_threads_and_callouts_run_per_worker(upstream):
 
 
 INLINE = '''
+import asyncio
 import threading
 import envoy_pyext
-from envoy_pyext import Filter
+from envoy_pyext import Filter, shared
+
+async def alive(version):
+    # spawned by parse_config in each interpreter; cancelled when its config is destroyed
+    shared.incr("interp_test.ecds." + version + ".started")
+    shared.incr("interp_test.ecds." + version + ".running")
+    try:
+        await asyncio.Event().wait()
+    finally:
+        shared.incr("interp_test.ecds." + version + ".running", -1)
 
 class Versioned(Filter):
+    @classmethod
+    def parse_config(cls, raw, context):
+        context.spawn(alive("{v}"))
+        return raw
+
     def encode_headers(self, headers, end_stream):
         headers["x-version"] = "{v}"
+        headers["x-v1-spawned"] = "%d/%d" % (shared.counter("interp_test.ecds.1.started"),
+                                             shared.counter("interp_test.ecds.1.running"))
         headers["x-live-configs"] = str(envoy_pyext.stats()["live_configs"])
         headers["x-sub"] = str(envoy_pyext.in_subinterpreter())
         headers["x-thread"] = str(threading.get_native_id())
@@ -270,10 +287,14 @@ def test_an_ecds_update_loads_per_interpreter_and_frees_the_old_config_in_each(t
         assert len(first) == 2
         assert {h["x-version"] for h in first.values()} == {"1"}
         assert {h["x-sub"] for h in first.values()} == {"True"}
+        wait_for(lambda: all(h["x-v1-spawned"] == "2/2" for h in both_workers("1").values()),
+                 "v1's parse_config spawned a coroutine in both interpreters")
         put(path, ecds_file(2))
         # Each worker's interpreter loads v2 at its first stream; v1's config is then freed in
-        # each interpreter (live_configs back to 1 there), by Envoy's main thread.
+        # each interpreter (live_configs back to 1 there), by Envoy's main thread, and the
+        # coroutine v1's parse_config spawned in each of the two is cancelled.
         wait_for(lambda: all(h["x-version"] == "2" and h["x-live-configs"] == "1"
+                             and h["x-v1-spawned"] == "2/0"
                              for h in both_workers("2").values()),
                  "v2 on both workers with v1 freed in both interpreters")
         assert envoy.alive()
