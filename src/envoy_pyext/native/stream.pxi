@@ -196,12 +196,20 @@ cdef _Shadow _access(_Stream st):
         return p.shadow
     if PyThread_get_thread_ident() == st._tid:
         return None
+    cdef object settle
     if st._hook_depth > 0:
         # A thread started by a hook that is still running: wait until the hook has returned
         # (RUNNING makes the shadow), with the GIL released.
-        if st._settle_event is None:
-            st._settle_event = _threading.Event()
-        st._settle_event.wait(60)
+        settle = st._settle_event
+        if settle is None:
+            settle = _threading.Event()   # Python code: the hook may return meanwhile, and
+            if st._hook_depth == 0:         # then it found no event to set: do not wait
+                return _access(st)
+            if st._settle_event is None:
+                st._settle_event = settle
+            else:
+                settle = st._settle_event
+        settle.wait(60)
         return _access(st)
     if st._ended or st._s.complete:
         raise StreamDestroyedError(
