@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from envoy_pyext import Filter, Status, StreamDestroyedError
 from envoy_pyext.testing import FilterTester
 
-from . import filters
+from .test_buffer import body_view
 from tests.fakehost.driver import BT_BUFFERED_REQUEST, BT_RECEIVED_REQUEST, Config, Stream
 
 ROT13 = bytes.maketrans(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
@@ -47,18 +47,17 @@ BAD_TABLES = [bytes(255), bytes(257), b"", 12, "a" * 256, [0] * 256]
 
 @pytest.fixture(scope="module")
 def config():
-    cfg = Config("tests.unit.filters:CaptureHolding")  # writes need held headers
-    yield cfg
-    cfg.destroy()
+    """CaptureHolding holds the request (STOP_AND_BUFFER): its body may be written."""
+    cfg = Config("tests.unit.filters:CaptureHolding")
+    try:
+        yield cfg
+    finally:
+        cfg.destroy()
 
 
 def held_body(stream, chunks):
     """The Buffer over Envoy's buffered request body, made of `chunks`, the request held."""
-    for c in chunks:
-        stream.add_chunk(BT_BUFFERED_REQUEST, c)
-    filters.captured.clear()
-    stream.request_headers()
-    return filters.captured[-1].request_body
+    return body_view(stream, chunks)[1]
 
 
 @settings(max_examples=200, deadline=None)
