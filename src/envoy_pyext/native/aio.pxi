@@ -19,6 +19,7 @@ import threading as _threading
 from asyncio import events as _aio_events
 
 cdef extern from "Python.h":
+    int PY_VERSION_HEX
     bint PyCoro_CheckExact(object o)
     unsigned long PyThread_get_thread_ident() nogil
     ctypedef void* PyThread_type_lock
@@ -28,6 +29,7 @@ cdef extern from "Python.h":
 
 cdef PyThread_type_lock _loop_lock = PyThread_allocate_lock()
 _set_running_loop = _aio_events._set_running_loop
+_get_running_loop = _aio_events._get_running_loop
 _Task = _asyncio.Task
 _iscoroutine = _asyncio.iscoroutine
 
@@ -226,6 +228,34 @@ cdef object _new_task(object loop, object coro, object context):
     return task, first
 
 
+# CPython 3.12+: a Task made with eager_start=True while its loop runs takes its first step in
+# its constructor (as the current task, in its context): no step queued and caught, and a Task
+# that finishes there is never registered in asyncio's WeakSet of scheduled tasks (one that
+# suspends is, as usual).
+cdef bint _EAGER = PY_VERSION_HEX >= 0x030C0000
+cdef bint _loop_running = False     # the loop thread runs the loop (it never stops)
+
+
+cdef object _start_task(object loop, object coro, object context):
+    """A Task for `coro` in `context`, its first step taken here as the loop thread would
+    take it (see _run_step). Returns the Task: done, or suspended (its next step queued, or
+    waiting on a future)."""
+    global _loop_running
+    if _EAGER and loop._task_factory is None:
+        if not _loop_running:
+            _loop_running = loop.is_running()   # (not yet only while the loop thread starts)
+        if _loop_running:
+            prev = _get_running_loop()
+            _set_running_loop(loop)
+            try:
+                return _Task(coro, loop=loop, context=context, eager_start=True)
+            finally:
+                _set_running_loop(prev)
+    task, first = _new_task(loop, coro, context)
+    _run_step(loop, first)
+    return task
+
+
 cdef object _task_outcome(object task):
     """A finished Task's result; raises what it raised (CancelledError when cancelled)."""
     try:
@@ -277,8 +307,7 @@ cdef int _run_detached(_Stream st, object result, str hook) except -1:
     loop = _get_event_loop().loop
     _lock_loop()
     try:
-        task, first = _new_task(loop, _as_coroutine(result), st._context().copy())
-        _run_step(loop, first)
+        task = _start_task(loop, _as_coroutine(result), st._context().copy())
         done = _Detached.new(st._fc, f"{hook} raised")
         if task.done():
             done(task)
