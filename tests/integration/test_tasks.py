@@ -91,6 +91,7 @@ def test_first_step_that_finishes_is_a_real_task(envoy):
     assert status == 200, body
     seen = h(body)
     assert seen["x-is-task"] == ["True"]
+    assert seen["x-task-name"] == ["FirstStep.decode_headers"]   # named after its coroutine
     assert seen["x-loop"] == ["True"]           # asyncio.get_running_loop(): the runtime's
     assert seen["x-eager"] == [EAGER]
     assert seen["x-in-group-task"] == ["True"]  # asyncio.timeout + TaskGroup in the first step

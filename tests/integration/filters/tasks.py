@@ -112,6 +112,7 @@ class FirstStep(Filter):
         mode = headers.get("x-mode")
         task = asyncio.current_task()
         headers["x-is-task"] = str(isinstance(task, asyncio.Task))
+        headers["x-task-name"] = task.get_name()
         headers["x-loop"] = str(asyncio.get_running_loop() is event_loop())
         headers["x-eager"] = str(_in_eager_step(task))
         headers["x-thread-first"] = threading.current_thread().name
