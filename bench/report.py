@@ -144,8 +144,10 @@ What the comparison shows is the difference between the two rows:
 - The Python filter's added CPU per request is {dcpu1:+.1f} µs with one worker and
   {dcpu2:+.1f} µs with two; its extra context switches per request change by {dsw:+.3f} from 1 to 2
   workers (a worker waiting for the GIL sleeps on a futex: a voluntary switch).
-- One CPython 3.11 GIL serialises the Python part of every worker: Python work is capped at
-  about one core in total, however many workers Envoy runs. {cap}"""
+- In the default shared interpreter one GIL serialises the Python part of every worker:
+  Python work is capped at about one core in total, however many workers Envoy runs. {cap}
+  `interpreter: per_worker` (CPython 3.12+) lifts the cap: "Scaling with per-worker
+  interpreters" below."""
 
 
 def _callout_section(res: dict) -> str:
@@ -212,7 +214,19 @@ def _targets_table(res: dict) -> str:
         val = (t["note"] or "-") if t["value"] is None else f"{t['value']:.3f} {t['unit']}"
         rows.append([t["target"], f"{t['op']} {t['limit']:g} {t['unit']}", val,
                      f"**{t['status']}**"])
+    scaling = _newest_scaling()
+    if scaling is not None:
+        r, target = scaling["per_worker_over_shared_c2"], scaling["target"]
+        rows.append([f"per_worker / shared interpreter, Python-heavy filter, 2 workers "
+                     f"(`make bench-scaling`, {scaling.get('date', '?')})", f">= {target:g} x",
+                     f"{r:.3f} x", f"**{'PASS' if r >= target else 'MISS'}**"])
     return _md_table(["target", "required", "measured", "result"], rows)
+
+
+def _newest_scaling() -> dict | None:
+    """The newest bench/results/scaling-*.json (bench/scaling.py), if any."""
+    found = sorted((BENCH / "results").glob("scaling-*.json"))
+    return json.loads(found[-1].read_text()) if found else None
 
 
 def _callgrind_section() -> str:

@@ -86,7 +86,8 @@ envoy_dynamic_module_on_http_filter_config_new(
       pyext_on_config_new(config_envoy_ptr, name.ptr, name.length, config.ptr, config.length);
   // `interpreter: per_worker` (Cython checked the option): loaded per interpreter (interp.h).
   if (c != nullptr && c->per_worker &&
-      !pyext::per_worker_config_init(c, name.ptr, name.length, config.ptr, config.length)) {
+      !pyext::per_worker_config_init(c, config_envoy_ptr, name.ptr, name.length, config.ptr,
+                                     config.length)) {
     pyext::per_worker_config_destroy(c);
     return nullptr;
   }

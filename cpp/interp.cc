@@ -27,6 +27,7 @@ extern "C" PyObject* PyInit__native(void);
 PYEXT_EXPORT const pyext_core* envoy_pyext_core_table(void) {
   static const pyext_core table = {
       PyInit__native,           pyext_bootstrap,         pyext_on_config_new,
+      pyext_on_config_new_per_worker,
       pyext_on_config_destroy,  pyext_on_request_headers, pyext_on_request_body,
       pyext_on_request_trailers, pyext_on_response_headers, pyext_on_response_body,
       pyext_on_response_trailers, pyext_on_stream_complete, pyext_on_destroy,
@@ -41,6 +42,11 @@ PYEXT_EXPORT const pyext_core* envoy_pyext_core_table(void) {
 struct pyext_per_worker {
   std::string name;
   std::string config;
+  // Envoy's config object: its metrics are defined by the check load (main thread, in
+  // config_new) and used, by id, from every interpreter; `ids` is what that load defined.
+  envoy_dynamic_module_type_http_filter_config_envoy_ptr envoy_ptr;
+  bool ids_defined = false;
+  std::string ids;
   std::mutex mu;
   std::vector<pyext_config*> by_interp;  // index: pyext_interp::index; NULL until made
 };
@@ -258,10 +264,21 @@ pyext_config* config_in(pyext_config* outer, pyext_interp* it) {
       return pw->by_interp[it->index];
     }
   }
-  // The config-level Envoy pointer stays in the main thread's hands: NULL here (interp.h).
-  pyext_config* c = it->core->config_new(nullptr, pw->name.data(), pw->name.size(),
-                                         pw->config.data(), pw->config.size());
+  // The first load (the check, on the main thread in Envoy's config_new) defines the metrics;
+  // the others get their ids. Cython keeps config-level calls for the main interpreter.
+  char* out = nullptr;
+  size_t out_length = 0;
+  const bool check = !pw->ids_defined;
+  pyext_config* c = it->core->config_new_per_worker(
+      pw->envoy_ptr, pw->name.data(), pw->name.size(), pw->config.data(), pw->config.size(),
+      check ? nullptr : pw->ids.data(), check ? 0 : pw->ids.size(), check ? &out : nullptr,
+      check ? &out_length : nullptr);
   if (c == nullptr) return nullptr;  // Cython logged why
+  if (check) {
+    pw->ids.assign(out, out_length);
+    pw->ids_defined = true;
+    std::free(out);
+  }
   c->interp = it;
   std::lock_guard<std::mutex> lock(pw->mu);
   if (pw->by_interp.size() <= static_cast<size_t>(it->index)) pw->by_interp.resize(it->index + 1);
@@ -308,9 +325,12 @@ void answer_500(pyext_stream* s) {
 
 #if PY_VERSION_HEX >= 0x030C0000
 
-bool per_worker_config_init(pyext_config* outer, const char* name, size_t name_length,
-                            const char* config, size_t config_length) {
+bool per_worker_config_init(pyext_config* outer,
+                            envoy_dynamic_module_type_http_filter_config_envoy_ptr envoy_ptr,
+                            const char* name, size_t name_length, const char* config,
+                            size_t config_length) {
   auto* pw = new pyext_per_worker();
+  pw->envoy_ptr = envoy_ptr;
   pw->name.assign(name, name_length);
   pw->config.assign(config, config_length);
   outer->per_worker_state = pw;
@@ -403,7 +423,8 @@ void bury_in_worker_interp(pyext_stream* s) { t_buried.push_back(s); }
 
 #else  // CPython 3.11: Cython refuses per_worker before the shim sees it.
 
-bool per_worker_config_init(pyext_config*, const char*, size_t, const char*, size_t) {
+bool per_worker_config_init(pyext_config*, envoy_dynamic_module_type_http_filter_config_envoy_ptr,
+                            const char*, size_t, const char*, size_t) {
   pyext::log_error("envoy-pyext: interpreter: per_worker needs CPython 3.12 or later");
   return false;
 }

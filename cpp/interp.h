@@ -27,6 +27,9 @@ typedef struct pyext_core {
   int (*bootstrap)(void);
   pyext_config* (*config_new)(envoy_dynamic_module_type_http_filter_config_envoy_ptr,
                               const char*, size_t, const char*, size_t);
+  pyext_config* (*config_new_per_worker)(envoy_dynamic_module_type_http_filter_config_envoy_ptr,
+                                         const char*, size_t, const char*, size_t, const char*,
+                                         size_t, char**, size_t*);
   void (*config_destroy)(pyext_config*);
   int (*request_headers)(pyext_stream*, int);
   int (*request_body)(pyext_stream*, int);
@@ -62,8 +65,10 @@ namespace pyext {
 // Called by config_new on the main thread (main GIL held) for a config Cython marked
 // per_worker: loads it in a sub-interpreter (the check: import, parse_config). False (logged)
 // rejects the config.
-bool per_worker_config_init(pyext_config* outer, const char* name, size_t name_length,
-                            const char* config, size_t config_length);
+bool per_worker_config_init(pyext_config* outer,
+                            envoy_dynamic_module_type_http_filter_config_envoy_ptr envoy_ptr,
+                            const char* name, size_t name_length, const char* config,
+                            size_t config_length);
 // Frees each interpreter's config in its own interpreter, then `outer`. Any thread, no GIL held.
 void per_worker_config_destroy(pyext_config* outer);
 

@@ -71,6 +71,12 @@ int pyext_bootstrap(void);  // 0 on success; on failure the error is already log
 pyext_config* pyext_on_config_new(envoy_dynamic_module_type_http_filter_config_envoy_ptr envoy_ptr,
                                   const char* name, size_t name_length, const char* config,
                                   size_t config_length);
+// A per_worker config in a sub-interpreter (cpp/interp.cc): the check load (ids NULL: defines
+// the metrics, *ids_out = their ids, malloc'd) or a worker's load (ids: the check load's).
+pyext_config* pyext_on_config_new_per_worker(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr envoy_ptr, const char* name,
+    size_t name_length, const char* config, size_t config_length, const char* ids,
+    size_t ids_length, char** ids_out, size_t* ids_out_length);
 void pyext_on_config_destroy(pyext_config* config);
 // Per-route configuration (typed_per_filter_config), main thread: an owned reference to the
 // parsed per-route object (a Python object), or NULL to reject the route configuration.

@@ -5,6 +5,7 @@ import base64
 import hashlib
 import hmac
 import json
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -75,12 +76,18 @@ def test_config_level_call_refreshes_a_value_every_100ms(envoy):
     wait_for(lambda: version() >= first + 2, "two more refreshes")
 
 
-def test_validate_mode_spawns_nothing(tmp_path, upstream):
+@pytest.mark.parametrize("interpreter", [
+    "shared", pytest.param("per_worker", marks=pytest.mark.skipif(
+        sys.version_info < (3, 12), reason="per_worker needs CPython 3.12+"))])
+def test_validate_mode_spawns_nothing(tmp_path, upstream, interpreter):
     import subprocess
 
     from .harness import envoy_binary, envoy_env
-    cfg = bootstrap([listener("refresh", [filter_entry("filters.configctx:Refreshing",
-                                                       "no-such-cluster")])], upstream.port)
+    entry = filter_entry("filters.configctx:Refreshing", "no-such-cluster") \
+        if interpreter == "shared" else filter_entry("refresh", json.dumps(
+            {"class": "filters.configctx:Refreshing", "config": "no-such-cluster",
+             "interpreter": "per_worker"}))
+    cfg = bootstrap([listener("refresh", [entry])], upstream.port)
     path = tmp_path / "envoy.json"
     path.write_text(json.dumps(cfg))
     result = subprocess.run([envoy_binary(), "--mode", "validate", "-c", str(path)],

@@ -59,9 +59,60 @@ def test_a_module_refusing_subinterpreters_is_named():
 
 
 @needs_312
-def test_metrics_are_refused_per_worker():
-    output = refused("m", spec("filters.context_metrics:Observe", "x"))
-    assert "are not available with interpreter 'per_worker' yet" in output, output[-3000:]
+def test_metrics_and_the_error_counter_work_per_worker(upstream):
+    """Envoy defines metrics once, on its main thread, for the configuration: every worker's
+    interpreter updates the same ones (by the ids the load defined), and the runtime's error
+    counter counts errors raised in any of them."""
+    listeners = [listener("m", [filter_entry("m", spec("filters.interp:Metered", "m"))]),
+                 listener("o", [filter_entry("o", spec("filters.interp:MeteredOther", "o"))])]
+    config = balanced(bootstrap(listeners, upstream.port))
+    config["stats_flush_interval"] = "0.05s"     # histograms reach the admin API at each flush
+    with EnvoyProcess(config=config, concurrency=2) as envoy:
+        first, second = envoy.connect("m"), envoy.connect("m")
+        try:
+            seen = [ask(c) for c in (first, second, first, second, first, second)]
+            for conn in (first, second):
+                conn.request("GET", "/", headers={"x-raise": "1"})
+                resp = conn.getresponse()
+                resp.read()
+                assert resp.status == 500
+        finally:
+            first.close()
+            second.close()
+        assert len({h["x-interp-id"] for h in seen}) == 2       # both interpreters counted
+        assert len({h["x-thread"] for h in seen}) == 2
+        assert envoy.stat("dynamicmodulescustom.interp_requests_total.sub.1") == 6
+        assert envoy.stat("dynamicmodulescustom.interp_level") == 5
+        assert envoy.stat("dynamicmodulescustom.envoy_pyext_errors.m") == 2
+        wait_for(lambda: "envoy_dynamicmodulescustom_interp_header_count_count{} 6"
+                 in envoy.admin("/stats/prometheus"), "the histogram's six values")
+        status, headers, _ = envoy.request("o")
+        assert status == 200
+        assert envoy.stat("dynamicmodulescustom.interp_extra_total") == 1
+        assert envoy.stat("dynamicmodulescustom.interp_requests_total.sub.1") == 7
+
+
+@needs_312
+def test_a_metric_the_load_did_not_define_fails_that_interpreter_only(upstream):
+    config = balanced(bootstrap([listener("d", [filter_entry("d", spec(
+        "filters.interp:Drifting", "d"))])], upstream.port))
+    with EnvoyProcess(config=config, concurrency=2) as envoy:
+        conns = [envoy.connect("d"), envoy.connect("d")]
+        try:
+            statuses = []
+            for conn in conns:
+                conn.request("GET", "/")
+                resp = conn.getresponse()
+                resp.read()
+                statuses.append(resp.status)
+        finally:
+            for conn in conns:
+                conn.close()
+        assert sorted(statuses) == [200, 500]     # the check load's interpreter serves one
+        assert envoy.stat("dynamicmodulescustom.drift_requests_total") == 1
+        log = envoy.log()
+        assert "<Counter 'drift_late_total'" in log or "drift_late_total" in log, log[-3000:]
+        assert "was not defined when the configuration loaded" in log, log[-3000:]
 
 
 @needs_312
@@ -162,13 +213,30 @@ def test_async_threads_and_callouts_run_per_worker(upstream):
 
 
 INLINE = '''
+import asyncio
 import threading
 import envoy_pyext
-from envoy_pyext import Filter
+from envoy_pyext import Filter, shared
+
+async def alive(version):
+    # spawned by parse_config in each interpreter; cancelled when its config is destroyed
+    shared.incr("interp_test.ecds." + version + ".started")
+    shared.incr("interp_test.ecds." + version + ".running")
+    try:
+        await asyncio.Event().wait()
+    finally:
+        shared.incr("interp_test.ecds." + version + ".running", -1)
 
 class Versioned(Filter):
+    @classmethod
+    def parse_config(cls, raw, context):
+        context.spawn(alive("{v}"))
+        return raw
+
     def encode_headers(self, headers, end_stream):
         headers["x-version"] = "{v}"
+        headers["x-v1-spawned"] = "%d/%d" % (shared.counter("interp_test.ecds.1.started"),
+                                             shared.counter("interp_test.ecds.1.running"))
         headers["x-live-configs"] = str(envoy_pyext.stats()["live_configs"])
         headers["x-sub"] = str(envoy_pyext.in_subinterpreter())
         headers["x-thread"] = str(threading.get_native_id())
@@ -219,10 +287,14 @@ def test_an_ecds_update_loads_per_interpreter_and_frees_the_old_config_in_each(t
         assert len(first) == 2
         assert {h["x-version"] for h in first.values()} == {"1"}
         assert {h["x-sub"] for h in first.values()} == {"True"}
+        wait_for(lambda: all(h["x-v1-spawned"] == "2/2" for h in both_workers("1").values()),
+                 "v1's parse_config spawned a coroutine in both interpreters")
         put(path, ecds_file(2))
         # Each worker's interpreter loads v2 at its first stream; v1's config is then freed in
-        # each interpreter (live_configs back to 1 there), by Envoy's main thread.
+        # each interpreter (live_configs back to 1 there), by Envoy's main thread, and the
+        # coroutine v1's parse_config spawned in each of the two is cancelled.
         wait_for(lambda: all(h["x-version"] == "2" and h["x-live-configs"] == "1"
+                             and h["x-v1-spawned"] == "2/0"
                              for h in both_workers("2").values()),
                  "v2 on both workers with v1 freed in both interpreters")
         assert envoy.alive()

@@ -27,7 +27,7 @@ cdef class FilterConfig:
     cdef object fn_on_local_reply   # the class's on_local_reply, or None (localreply.pxi)
 
     @staticmethod
-    cdef FilterConfig load(str filter_name, str raw, void* config_envoy_ptr)
+    cdef FilterConfig load(str filter_name, str raw, void* config_envoy_ptr, object ids=*)
 
     @staticmethod
     cdef FilterConfig _build(str filter_name, object code, ConfigContext context)

@@ -113,8 +113,13 @@ cdef class FilterConfig:
         raise TypeError("FilterConfig objects are created by envoy-pyext")
 
     @staticmethod
-    cdef FilterConfig load(str filter_name, str raw, void* config_envoy_ptr):
-        cdef ConfigContext ctx = ConfigContext.new(filter_name, config_envoy_ptr)
+    cdef FilterConfig load(str filter_name, str raw, void* config_envoy_ptr, object ids=None):
+        # `ids` (interp.pxi): in a per_worker config's worker interpreter, the Envoy ids its
+        # check load defined (metrics are defined once, on the main thread, for all
+        # interpreters). The ConfigContext of a sub-interpreter gets no Envoy pointer: its
+        # config-level calls belong to Envoy's main thread, in the main interpreter.
+        cdef ConfigContext ctx = ConfigContext.new(
+            filter_name, NULL if _in_subinterp else config_envoy_ptr)
         cdef FilterConfig fc
         try:
             try:
@@ -129,9 +134,12 @@ cdef class FilterConfig:
         finally:
             ctx.loading = False     # Envoy's config_new ends here (secrets.pxi)
         fc.envoy_ptr = config_envoy_ptr
-        if config_envoy_ptr != NULL:
+        if ids is not None:
+            _worker_ids_use(fc, ids)                  # interp.pxi
+        elif config_envoy_ptr != NULL:
             fc._define_counters(config_envoy_ptr)
-        _context_setup(fc, fc.cls, config_envoy_ptr)  # metrics, on_local_reply (localreply.pxi)
+        # metrics (defined, or with `ids` looked up), on_local_reply (localreply.pxi)
+        _context_setup(fc, fc.cls, NULL if ids is not None else config_envoy_ptr, ids)
         _runtime_config_loaded(ctx)                   # runtime.pxi
         return fc
 
@@ -258,7 +266,7 @@ cdef class _LiveConfig:
         old = <FilterConfig>self._c.py
         new.envoy_ptr = old.envoy_ptr
         try:
-            _context_setup(new, new.cls, old.envoy_ptr)
+            _context_setup(new, new.cls, old.envoy_ptr, None)
         except BaseException as e:
             _log(LL_ERROR, f"envoy-pyext: {old.name}: the reloaded code's metrics could not be "
                            f"defined:\n{_format_exc(e)}")

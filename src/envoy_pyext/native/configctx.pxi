@@ -34,8 +34,8 @@ cdef class ConfigContext:
         cdef ConfigContext ctx = ConfigContext.__new__(ConfigContext)
         ctx.filter_name = filter_name
         ctx.envoy_ptr = envoy_ptr
-        ctx.is_validation = envoy_ptr != NULL and _in_envoy() and \
-            abi.envoy_dynamic_module_callback_is_validation_mode()
+        # (also in a per_worker sub-interpreter, whose context has no Envoy pointer)
+        ctx.is_validation = _in_envoy() and abi.envoy_dynamic_module_callback_is_validation_mode()
         ctx.tasks = set()
         ctx.callouts = {}
         ctx.queue = []
@@ -50,13 +50,10 @@ cdef class ConfigContext:
     def spawn(self, coro):
         """Runs the coroutine ``coro`` on the runtime's event loop for as long as this
         configuration lives (it is cancelled when the configuration is destroyed). Returns its
-        asyncio Task, or None under ``envoy --mode validate`` (nothing runs there)."""
+        asyncio Task, or None under ``envoy --mode validate`` (nothing runs there). With
+        ``interpreter: per_worker`` each interpreter runs its own (parse_config runs in each)."""
         if not _is_awaitable(coro):
             raise TypeError(f"spawn() takes a coroutine, not {type(coro).__name__}")
-        if _in_subinterp:
-            if hasattr(coro, "close"):
-                coro.close()
-            _refuse_in_subinterp("ConfigContext.spawn")
         if self.is_validation or self.closed:
             if hasattr(coro, "close"):
                 coro.close()

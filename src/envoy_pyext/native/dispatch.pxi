@@ -33,6 +33,25 @@ cdef public int pyext_bootstrap() noexcept:
 cdef public pyext_config* pyext_on_config_new(void* config_envoy_ptr, const char* name,
                                               size_t name_length, const char* config,
                                               size_t config_length) noexcept:
+    return _config_new(config_envoy_ptr, name, name_length, config, config_length, NULL, 0,
+                       NULL, NULL)
+
+
+cdef public pyext_config* pyext_on_config_new_per_worker(
+        void* config_envoy_ptr, const char* name, size_t name_length, const char* config,
+        size_t config_length, const char* ids, size_t ids_length, char** ids_out,
+        size_t* ids_out_length) noexcept:
+    """A per_worker config in this sub-interpreter (cpp/interp.cc). The check load (`ids`
+    NULL; Envoy's main thread, inside its config_new) defines the metrics in Envoy and hands
+    their ids out (*ids_out, malloc'd); a worker's load gets them in `ids` (interp.pxi)."""
+    return _config_new(config_envoy_ptr, name, name_length, config, config_length, ids,
+                       ids_length, ids_out, ids_out_length)
+
+
+cdef pyext_config* _config_new(void* config_envoy_ptr, const char* name, size_t name_length,
+                               const char* config, size_t config_length, const char* ids,
+                               size_t ids_length, char** ids_out,
+                               size_t* ids_out_length) noexcept:
     cdef FilterConfig fc
     cdef pyext_config* c
     _maybe_reap()
@@ -41,9 +60,13 @@ cdef public pyext_config* pyext_on_config_new(void* config_envoy_ptr, const char
         raw_s = PyUnicode_DecodeUTF8(config, config_length, "surrogateescape")
         if _wants_per_worker(name_s, raw_s):
             return _per_worker_config()   # loaded in each worker's interpreter (interp.pxi)
-        fc = FilterConfig.load(name_s, raw_s, config_envoy_ptr)
+        fc = FilterConfig.load(name_s, raw_s, config_envoy_ptr,
+                               None if ids == NULL else _worker_ids_parse(ids, ids_length))
         c = <pyext_config*>calloc(1, sizeof(pyext_config))
         if c == NULL:
+            raise MemoryError()
+        if ids_out != NULL and not _worker_ids_out(fc, ids_out, ids_out_length):
+            free(c)
             raise MemoryError()
         c.events = fc.events
         c.py = <PyObject*>fc

@@ -69,3 +69,47 @@ cdef object _subinterp_load_error(str filter_name, BaseException e):
         f"{module!r} (package {module.partition('.')[0]!r}) does not support "
         f"sub-interpreters, so this filter cannot run in a worker's own interpreter; use the "
         f"shared interpreter for it (remove 'interpreter: per_worker'). Python said: {e}")
+
+
+# A per_worker configuration's Envoy ids (its metrics, its error counter): defined once, by the
+# check load on Envoy's main thread (Envoy defines metrics only there), and handed by the shim
+# to each worker's load, as JSON: {"errors": id or null, "metrics": [[name, kind, labels, id]]}.
+
+cdef bint _worker_ids_out(FilterConfig fc, char** out, size_t* out_length) except -1:
+    """The check load's ids, into *out (malloc'd; the shim frees it). False: out of memory."""
+    cdef _Metric m
+    cdef bytes data = _json.dumps({
+        "errors": fc.error_counter if fc.has_error_counter else None,
+        "metrics": [[m.name, m.kind, list(m.labels), mid]
+                    for m, mid in (fc.metric_ids or {}).items()]}).encode()
+    out[0] = <char*>malloc(len(data) or 1)
+    if out[0] == NULL:
+        return False
+    memcpy(out[0], <const char*>data, len(data))
+    out_length[0] = len(data)
+    return True
+
+
+cdef dict _worker_ids_parse(const char* ids, size_t ids_length):
+    data = _json.loads(PyBytes_FromStringAndSize(ids, ids_length))
+    return {"errors": data["errors"],
+            "metrics": {name: (kind, tuple(labels), mid)
+                        for name, kind, labels, mid in data["metrics"]}}
+
+
+cdef int _worker_ids_use(FilterConfig fc, dict ids) except -1:
+    if ids["errors"] is not None:
+        fc.error_counter = ids["errors"]
+        fc.has_error_counter = True
+    return 0
+
+
+cdef size_t _worker_metric_id(FilterConfig fc, _Metric m, dict ids) except? 0:
+    """The id the check load defined for `m` (the same class, loaded in another interpreter)."""
+    found = ids["metrics"].get(m.name)
+    if found is None or found[0] != m.kind or found[1] != tuple(m.labels):
+        raise FilterConfigError(
+            f"envoy-pyext: {fc.name}: interpreter 'per_worker': {m!r} was not defined when the "
+            f"configuration loaded (Envoy defines metrics once, on its main thread): declare "
+            f"the same metrics on the Filter class in every interpreter")
+    return found[2]

@@ -10,8 +10,9 @@
 # Also _context_setup: what FilterConfig.load does for the Envoy context (metrics.pxi, this).
 
 
-cdef int _context_setup(FilterConfig fc, object cls, void* config_envoy_ptr) except -1:
-    _metrics_define(fc, cls, config_envoy_ptr)
+cdef int _context_setup(FilterConfig fc, object cls, void* config_envoy_ptr,
+                        object ids) except -1:
+    _metrics_define(fc, cls, config_envoy_ptr, ids)
     fc.fn_on_local_reply = _overridden(cls, "on_local_reply")
     if fc.fn_on_local_reply is not None:
         fc.events |= PYEXT_EV_LOCAL_REPLY

@@ -13,5 +13,6 @@ cdef class _BoundMetric:
     cdef _Metric _m
     cdef _Stream _st
 
-cdef int _metrics_define(FilterConfig fc, object cls, void* config_envoy_ptr) except -1
+cdef int _metrics_define(FilterConfig fc, object cls, void* config_envoy_ptr,
+                         object worker_ids) except -1
 cdef int _metrics_salvage(_Stream st, _Shadow sh) except -1

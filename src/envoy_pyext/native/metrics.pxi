@@ -236,8 +236,11 @@ cdef class BoundHistogram(_BoundMetric):
 cdef tuple _BOUND_TYPES = (BoundCounter, BoundGauge, BoundHistogram)
 
 
-cdef int _metrics_define(FilterConfig fc, object cls, void* config_envoy_ptr) except -1:
-    """Defines the class's metrics in Envoy (config_new, main thread)."""
+cdef int _metrics_define(FilterConfig fc, object cls, void* config_envoy_ptr,
+                         object worker_ids) except -1:
+    """Defines the class's metrics in Envoy (config_new, main thread); with `worker_ids` (a
+    per_worker config in a worker's interpreter, interp.pxi), takes the ids its check load
+    defined instead."""
     cdef dict ids = {}
     cdef dict by_name = {}
     cdef _Metric m
@@ -258,12 +261,9 @@ cdef int _metrics_define(FilterConfig fc, object cls, void* config_envoy_ptr) ex
                     f"envoy-pyext: {fc.name}: two metrics are named {m.name!r} ({other!r}, "
                     f"{m!r})")
             by_name[m.name] = m
-            if _in_subinterp:
-                raise FilterConfigError(
-                    f"envoy-pyext: {fc.name}: metrics ({m!r}) are not available with "
-                    f"interpreter 'per_worker' yet (Envoy defines them on its main thread, for "
-                    f"one interpreter); use the shared interpreter, or envoy_pyext.shared "
-                    f"counters")
+            if worker_ids is not None:
+                ids[m] = _worker_metric_id(fc, m, worker_ids)
+                continue
             if config_envoy_ptr == NULL:
                 continue    # not in Envoy (unit tests): the metric cannot be used
             labels = [label.encode() for label in m.labels]

@@ -4,7 +4,7 @@ import sys
 import threading
 
 import envoy_pyext
-from envoy_pyext import Filter, shared
+from envoy_pyext import Counter, Filter, Gauge, Histogram, shared
 
 try:
     import _interpreters as _interp_mod  # CPython 3.13
@@ -71,3 +71,44 @@ class ReadsRuntime(Filter):
     def parse_config(cls, raw):
         from envoy_pyext import runtime
         return runtime.get_bool("x.y", False)
+
+
+class Metered(Filter):
+    """Envoy metrics from every worker's interpreter (defined once, when the config loaded):
+    counts each request by interpreter kind, records a histogram, sets a gauge; ``x-raise``
+    raises (the runtime's error counter)."""
+
+    requests = Counter("interp_requests_total", labels=("sub",))
+    level = Gauge("interp_level")
+    sizes = Histogram("interp_header_count")
+
+    def decode_headers(self, headers, end_of_stream):
+        if headers.get("x-raise"):
+            raise RuntimeError("asked to fail")
+        self.requests.inc(sub="1" if envoy_pyext.in_subinterpreter() else "0")
+        self.level.set(5)
+        self.sizes.record(len(headers))
+        headers["x-thread"] = str(threading.get_native_id())
+        headers["x-interp-id"] = str(interpreter_id())
+
+
+class MeteredOther(Metered):
+    """A second class with its own metric next to the inherited ones."""
+
+    extra = Counter("interp_extra_total")
+
+    def decode_headers(self, headers, end_of_stream):
+        self.extra.inc()
+        return super().decode_headers(headers, end_of_stream)
+
+
+class Drifting(Filter):
+    """Declares one metric more in every interpreter but the first that imports it (module
+    state that differs per interpreter): that interpreter cannot use the configuration."""
+
+    requests = Counter("drift_requests_total")
+    if shared.incr("interp_test.drifting.imports") > 1:
+        late = Counter("drift_late_total")
+
+    def decode_headers(self, headers, end_of_stream):
+        self.requests.inc()
