@@ -15,7 +15,6 @@
 # touched by two threads at once. Both sides wait for the lock with the GIL released.
 
 import asyncio as _asyncio
-import functools as _functools
 import threading as _threading
 from asyncio import events as _aio_events
 
@@ -135,9 +134,6 @@ cdef class _EventLoop:
         loop._selector.select = select
         loop._run_once = run_once
         loop.call_soon = _call_soon
-        # Every Future and Task asks its loop get_debug() when it is made: the same answer
-        # (the live attribute), without a Python frame.
-        loop.get_debug = _functools.partial(getattr, loop, "_debug")
         self.loop = loop
         self.thread = _threading.Thread(target=self._run, name="envoy-pyext-asyncio", daemon=True)
         self.thread.start()
@@ -255,7 +251,6 @@ cdef object _start_task(object loop, object coro, object context):
             prev = _get_running_loop()
             _set_running_loop(loop)
             try:
-                # (loop= is needed: 3.12's eager check asks the argument is_running())
                 return _Task(coro, loop=loop, name=name, context=context, eager_start=True)
             finally:
                 _set_running_loop(prev)
