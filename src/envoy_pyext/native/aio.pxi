@@ -251,6 +251,8 @@ cdef object _start_task(object loop, object coro, object context):
             prev = _get_running_loop()
             _set_running_loop(loop)
             try:
+                # (loop= even though it is the running loop: 3.12's Task asks the argument
+                # whether it is_running() before it resolves a missing loop)
                 return _Task(coro, loop=loop, name=name, context=context, eager_start=True)
             finally:
                 _set_running_loop(prev)
