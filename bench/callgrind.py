@@ -64,6 +64,11 @@ CG_VARIANTS = [
       for size, n in (("1k", 500), ("64k", 100))
       for kind, who, proc in (("baseline", "no filter", "base"), ("lua", "Lua", "lua"),
                               ("pyext", "envoy-pyext", "py"))),
+    # the copying way (bytes(buffer).upper(), buffer.set): what Buffer.upper() saves
+    *(CgVariant(f"pyext_body{size}_copy", f"envoy-pyext, {size[:-1]} KiB body upper-cased "
+                "through copies", "py", "body_copy", int(size[:-1]) * 1024,
+                f"baseline_body{size}", requests=n)
+      for size, n in (("1k", 500), ("64k", 100))),
 ]
 CG_VARIANT = {v.key: v for v in CG_VARIANTS}
 WARMUP = 100

@@ -111,7 +111,9 @@ def process_specs(with_async: bool) -> dict[str, E.ProcessSpec]:
                               L("body", [E.lua_filter(E.LUA_BODY)], body=True)]),
         E.ProcessSpec("extproc", [L("hdr", [E.extproc_filter()])], extproc=True),
         E.ProcessSpec("py", [L("hdr", [P("bench_add_header:AddHeader")]),
-                             L("body", [P("bench_upper_body:UpperBody")], body=True)],
+                             L("body", [P("bench_upper_body:UpperBody")], body=True),
+                             # the copying way, measured by --callgrind only (*_copy rows)
+                             L("body_copy", [P("bench_upper_body:UpperBodyCopy")], body=True)],
                       python=True),
         E.ProcessSpec("cy", [L("hdr", [P("bench_add_header_cy:AddHeader")])], python=True),
         # one call per request through the cluster `callout` (the upstream's plain listener)

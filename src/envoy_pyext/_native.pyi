@@ -16,6 +16,7 @@ import logging
 from collections.abc import Awaitable, Iterable, Iterator
 from typing import Any, ClassVar, Final, Literal, Protocol, TypeAlias, TypeVar, overload
 
+from typing_extensions import Buffer as _ReadableBuffer
 from typing_extensions import disjoint_base
 
 _T = TypeVar("_T")
@@ -332,6 +333,17 @@ class Buffer:
 
     def clear(self) -> None:
         """Removes the whole body."""
+
+    def translate(self, table: _ReadableBuffer | None) -> None:
+        """Maps every byte of the body through ``table`` (256 bytes, as ``bytes.translate``;
+        None changes nothing), in place where Envoy holds it: no copy, same length.
+        TypeError if ``table`` is not bytes-like, ValueError if it is not 256 bytes long."""
+
+    def upper(self) -> None:
+        """Upper-cases the ASCII letters of the body in place (as ``bytes.upper``)."""
+
+    def lower(self) -> None:
+        """Lower-cases the ASCII letters of the body in place (as ``bytes.lower``)."""
 
     # The buffer protocol (read-only). The class implements it in C (bf_getbuffer); the
     # Python-level __buffer__/__release_buffer__ (PEP 688) exist at runtime from Python 3.12

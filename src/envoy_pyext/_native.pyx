@@ -17,6 +17,7 @@ include "native/aio.pxi"              # the shared asyncio event-loop thread, co
 include "native/headerfields.pxi"     # header names and values: checks, name caches, decoding
 include "native/headers.pxi"          # HeaderMap: a view onto one of the stream's header maps
 include "native/buffer.pxi"           # Buffer: a view onto the stream's body
+include "native/bodyedit.pxi"         # Buffer.translate/upper/lower: in-place edits of Envoy's slices
 include "native/shadow.pxi"           # _Shadow: what views use while a hook is pending
 include "native/stream.pxi"           # _Stream: the per-stream runtime object, access checks, hooks
 include "native/phase.pxi"            # the phase machine: transitions, hook status -> Envoy status

@@ -366,6 +366,24 @@ class TestBuffer(Buffer):
     def clear(self) -> None:
         self._set(b"")
 
+    def translate(self, table: Any) -> None:
+        if table is not None:
+            bytes(256).translate(table)     # the runtime's errors: TypeError, ValueError
+        self._edit(lambda p: p.translate(table))
+
+    def upper(self) -> None:
+        self._edit(bytearray.upper)
+
+    def lower(self) -> None:
+        self._edit(bytearray.lower)
+
+    def _edit(self, fn: Callable[[bytearray], bytearray]) -> None:
+        """In place, same length, each part as it is (the runtime edits Envoy's slices)."""
+        self._stream.access()
+        self._stream.check_body_write(self._side)
+        for p in self._parts():
+            p[:] = fn(p)
+
     def __repr__(self) -> str:
         if self._stream.destroyed:
             return "<Buffer (stream destroyed)>"

@@ -1,6 +1,7 @@
 """Hooks run inside real asyncio Tasks, in their stream's own contextvars context."""
 
 import asyncio
+import json
 import sys
 
 import httpx
@@ -19,6 +20,8 @@ def envoy(upstream):
         "context": ("filters.tasks:ContextPerStream", ""),
         "httpx": ("filters.tasks:HttpxCall", str(upstream.port)),
         "aiohttp": ("filters.tasks:AiohttpCall", str(upstream.port)),
+        "first": ("filters.tasks:FirstStep", ""),
+        "report": ("filters.asyncf:Report", ""),
     }
     with EnvoyProcess(filters, upstream.port) as env:
         yield env
@@ -70,6 +73,67 @@ def test_contextvars_belong_to_their_stream(envoy, http2):
         assert r.headers["x-after-await"] == f"id-{i}"
         assert r.headers["x-after-yield"] == f"id-{i}"
         assert h(r.content)["x-before"] == ["unset"]   # no other stream's value leaked in
+
+
+LOOP_THREAD = "envoy-pyext-asyncio"
+# CPython 3.12+: the first step runs in the Task's constructor (eager_start), 3.11: queued and
+# caught (aio.pxi, _start_task). Envoy's Python is the test's (test_python_version_is_the_venvs).
+EAGER = str(sys.version_info >= (3, 12))
+
+
+def first_step(envoy, mode, **headers):
+    status, rh, body = envoy.request("first", headers={"x-mode": mode, **headers})
+    return status, dict((k.lower(), v) for k, v in rh), body
+
+
+def test_first_step_that_finishes_is_a_real_task(envoy):
+    status, rh, body = first_step(envoy, "finish", **{"x-id": "fin-1"})
+    assert status == 200, body
+    seen = h(body)
+    assert seen["x-is-task"] == ["True"]
+    assert seen["x-task-name"] == ["FirstStep.decode_headers"]   # named after its coroutine
+    assert seen["x-loop"] == ["True"]           # asyncio.get_running_loop(): the runtime's
+    assert seen["x-eager"] == [EAGER]
+    assert seen["x-in-group-task"] == ["True"]  # asyncio.timeout + TaskGroup in the first step
+    assert seen["x-same-task"] == ["True"]
+    assert seen["x-thread-first"] != [LOOP_THREAD]  # the Envoy worker
+    assert "x-thread-yield" not in seen
+    assert rh["x-context-id"] == "fin-1"        # its ContextVar.set stays in the stream's context
+    assert rh["x-task-done"] == "True"
+    assert report(envoy)["pending"] == 0
+
+
+def test_first_step_that_raises_fails_closed_and_is_counted(envoy):
+    before = report(envoy)["errors"]
+    status, _, body = first_step(envoy, "raise")
+    assert (status, body) == (500, b"Internal Server Error\n")
+    assert "ValueError: first step raised" in envoy.log()
+    assert report(envoy)["errors"] == before + 1
+    assert report(envoy)["pending"] == 0
+
+
+@pytest.mark.parametrize("mode", ["yield", "timer"])
+def test_first_step_that_suspends(envoy, mode):
+    status, rh, body = first_step(envoy, mode, **{"x-id": f"{mode}-1"})
+    assert status == 200, body
+    seen = h(body)
+    assert seen["x-eager"] == [EAGER]
+    assert seen["x-in-group-task"] == ["True"]
+    assert seen["x-same-task"] == ["True"]
+    worker = seen["x-thread-first"]
+    assert worker != [LOOP_THREAD]
+    assert seen["x-thread-yield"] == worker     # a bare yield: taken again on the worker
+    if mode == "timer":
+        assert seen["x-thread-timer"] == [LOOP_THREAD]
+    assert rh["x-context-id"] == f"{mode}-1"
+    assert rh["x-task-done"] == "True"
+    assert report(envoy)["pending"] == 0
+
+
+def report(envoy):
+    status, _, body = envoy.request("report")
+    assert status == 200
+    return json.loads(body)
 
 
 def test_httpx_client_in_a_hook(envoy):

@@ -19,6 +19,7 @@ import threading as _threading
 from asyncio import events as _aio_events
 
 cdef extern from "Python.h":
+    int PY_VERSION_HEX
     bint PyCoro_CheckExact(object o)
     unsigned long PyThread_get_thread_ident() nogil
     ctypedef void* PyThread_type_lock
@@ -28,6 +29,7 @@ cdef extern from "Python.h":
 
 cdef PyThread_type_lock _loop_lock = PyThread_allocate_lock()
 _set_running_loop = _aio_events._set_running_loop
+_get_running_loop = _aio_events._get_running_loop
 _Task = _asyncio.Task
 _iscoroutine = _asyncio.iscoroutine
 
@@ -86,7 +88,7 @@ cdef class _LockedRunOnce:
 
 @cython.freelist(8)
 cdef class _Step:
-    """A Task's first step, caught on its way to the ready queue (_CallSoon): run directly."""
+    """A Task's first step, caught on its way to the ready queue (_call_soon): run directly."""
     cdef object callback
     cdef object context
 
@@ -94,43 +96,44 @@ cdef class _Step:
         self.context.run(self.callback)
 
 
-cdef class _CallSoon:
-    """Replaces loop.call_soon. While a worker creates a hook's Task (_new_task), the Task's
-    first step is handed back to that worker instead of being queued as a Handle (which the
-    worker would take off the queue again right away); every other call goes to the loop."""
-    cdef object call_soon
-    cdef unsigned long catch_for     # the thread whose next call is caught, or 0
-    cdef _Step caught
+# loop.call_soon, replaced: while a worker creates a hook's Task (_new_task), the Task's first
+# step is handed back to that worker instead of being queued as a Handle (which the worker would
+# take off the queue again right away); every other call goes to the loop. A function, not an
+# object with __call__: the Task calls it with `context=` as a keyword, which a vectorcall
+# function receives without a dict being made.
+cdef object _loop_call_soon = None      # the loop's own call_soon
+cdef unsigned long _catch_for = 0       # the thread whose next call is caught, or 0
+cdef _Step _caught = None
 
-    def __call__(self, callback, *args, context=None):
-        cdef _Step step
-        if self.catch_for and not args and self.catch_for == PyThread_get_thread_ident():
-            self.catch_for = 0
-            step = _Step.__new__(_Step)
-            step.callback = callback
-            step.context = context
-            self.caught = step
-            return None     # (the Task ignores what call_soon returns)
-        return self.call_soon(callback, *args, context=context)
+
+def _call_soon(callback, *args, context=None):
+    global _catch_for, _caught
+    cdef _Step step
+    if _catch_for and not args and _catch_for == PyThread_get_thread_ident():
+        _catch_for = 0
+        step = _Step.__new__(_Step)
+        step.callback = callback
+        step.context = context
+        _caught = step
+        return None     # (the Task ignores what call_soon returns)
+    return _loop_call_soon(callback, *args, context=context)
 
 
 cdef class _EventLoop:
     cdef readonly object loop
     cdef readonly object thread
-    cdef _CallSoon call_soon
 
     def __init__(self):
+        global _loop_call_soon
         loop = _asyncio.new_event_loop()
         select = _LockedSelect()
         select.select = loop._selector.select
         run_once = _LockedRunOnce()
         run_once.run_once = loop._run_once
-        call_soon = _CallSoon()
-        call_soon.call_soon = loop.call_soon
+        _loop_call_soon = loop.call_soon
         loop._selector.select = select
         loop._run_once = run_once
-        loop.call_soon = call_soon
-        self.call_soon = call_soon
+        loop.call_soon = _call_soon
         self.loop = loop
         self.thread = _threading.Thread(target=self._run, name="envoy-pyext-asyncio", daemon=True)
         self.thread.start()
@@ -206,24 +209,56 @@ cdef int _run_step(object loop, object handle) except -1:
     return 0
 
 
-cdef object _new_task(object loop, object coro, object context):
+cdef object _new_task(object loop, object coro, object context, object name):
     """A Task for `coro` in `context`, not started: returns (task, its first step). The Task
     is made as loop.create_task makes it (a loop without a task factory), its first step
-    caught on the way to the ready queue (_CallSoon)."""
-    cdef _CallSoon cs = _event_loop.call_soon
-    cdef _Step first
+    caught on the way to the ready queue (_call_soon)."""
+    global _catch_for, _caught
     if loop._task_factory is not None:
-        task = loop.create_task(coro, context=context)
+        task = loop.create_task(coro, name=name, context=context)
         return task, _take_step(loop, task)
-    cs.catch_for = PyThread_get_thread_ident()
+    _catch_for = PyThread_get_thread_ident()
     try:
-        task = _Task(coro, loop=loop, context=context)
+        task = _Task(coro, loop=loop, name=name, context=context)
     finally:
-        cs.catch_for = 0
-    first, cs.caught = cs.caught, None
+        _catch_for = 0
+    first, _caught = _caught, None
     if first is None:   # (not caught: the Task queued its step as usual)
         return task, _take_step(loop, task)
     return task, first
+
+
+# CPython 3.12+: a Task made with eager_start=True while its loop runs takes its first step in
+# its constructor (as the current task, in its context): no step queued and caught, and a Task
+# that finishes there is never registered in asyncio's WeakSet of scheduled tasks (one that
+# suspends is, as usual).
+cdef bint _EAGER = PY_VERSION_HEX >= 0x030C0000
+cdef bint _loop_running = False     # the loop thread runs the loop (it never stops)
+
+
+cdef object _start_task(object loop, object coro, object context):
+    """A Task for `coro` in `context`, its first step taken here as the loop thread would
+    take it (see _run_step). Returns the Task: done, or suspended (its next step queued, or
+    waiting on a future). A native coroutine's Task is named after it ("MyFilter.
+    decode_headers"): on CPython 3.11 asyncio's own name, "Task-<n>", costs a string
+    formatting per Task."""
+    global _loop_running
+    name = (<object>coro).__qualname__ if PyCoro_CheckExact(coro) else None
+    if _EAGER and loop._task_factory is None:
+        if not _loop_running:
+            _loop_running = loop.is_running()   # (not yet only while the loop thread starts)
+        if _loop_running:
+            prev = _get_running_loop()
+            _set_running_loop(loop)
+            try:
+                # (loop= even though it is the running loop: 3.12's Task asks the argument
+                # whether it is_running() before it resolves a missing loop)
+                return _Task(coro, loop=loop, name=name, context=context, eager_start=True)
+            finally:
+                _set_running_loop(prev)
+    task, first = _new_task(loop, coro, context, name)
+    _run_step(loop, first)
+    return task
 
 
 cdef object _task_outcome(object task):
@@ -277,8 +312,7 @@ cdef int _run_detached(_Stream st, object result, str hook) except -1:
     loop = _get_event_loop().loop
     _lock_loop()
     try:
-        task, first = _new_task(loop, _as_coroutine(result), st._context().copy())
-        _run_step(loop, first)
+        task = _start_task(loop, _as_coroutine(result), st._context().copy())
         done = _Detached.new(st._fc, f"{hook} raised")
         if task.done():
             done(task)

@@ -84,16 +84,15 @@ cdef class Buffer:
                 free(arr)
         return out
 
-    cdef Py_ssize_t _copy_direct(self, char* dst, Py_ssize_t cap) except -1:
-        """Copies the body into `dst` (room for `cap` bytes), slice by slice, without an
-        intermediate list; returns the bytes copied."""
+    cdef int _walk(self, _SliceStep step, void* ctx) except -1:
+        """Calls `step` with each of Envoy's slices of the view in byte order (no list, no heap
+        array up to _STACK_SLICES slices)."""
         cdef void* ep = self._st._s.envoy_ptr
         cdef abi.envoy_dynamic_module_type_http_body_type kinds[2]
         cdef abi.envoy_dynamic_module_type_envoy_buffer stack[_STACK_SLICES]
         cdef abi.envoy_dynamic_module_type_envoy_buffer* arr
         cdef int n = self._kinds(ep, kinds), i
         cdef size_t count, j
-        cdef Py_ssize_t off = 0
         for i in range(n):
             count = abi.envoy_dynamic_module_callback_http_get_body_chunks_size(ep, kinds[i])
             if count == 0:
@@ -107,14 +106,23 @@ cdef class Buffer:
             try:
                 if abi.envoy_dynamic_module_callback_http_get_body_chunks(ep, kinds[i], arr):
                     for j in range(count):
-                        if <Py_ssize_t>arr[j].length > cap - off:
-                            raise EnvoyPyextError("Envoy's body grew while it was read")
-                        memcpy(dst + off, arr[j].ptr, arr[j].length)
-                        off += arr[j].length
+                        if arr[j].length:
+                            # Envoy's slices are writable (the Rust SDK: EnvoyMutBuffer)
+                            step(<char*>arr[j].ptr, arr[j].length, ctx)
             finally:
                 if arr != stack:
                     free(arr)
-        return off
+        return 0
+
+    cdef Py_ssize_t _copy_direct(self, char* dst, Py_ssize_t cap) except -1:
+        """Copies the body into `dst` (room for `cap` bytes), slice by slice, without an
+        intermediate list; returns the bytes copied."""
+        cdef _CopyInto c
+        c.dst = dst
+        c.cap = cap
+        c.off = 0
+        self._walk(_copy_step, &c)
+        return c.off
 
     cdef bytes _read_direct(self):
         # One copy: Envoy's slices straight into the new bytes object.
@@ -294,6 +302,19 @@ cdef class Buffer:
         """Removes the whole body."""
         self._set(b"")
 
+    def translate(self, table):
+        """Maps every byte of the body through ``table`` (256 bytes, as ``bytes.translate``;
+        None changes nothing), in place where Envoy holds it: no copy, same length."""
+        _body_edit(self, _EDIT_TRANSLATE, table)
+
+    def upper(self):
+        """Upper-cases the ASCII letters of the body in place (as ``bytes.upper``)."""
+        _body_edit(self, _EDIT_UPPER, None)
+
+    def lower(self):
+        """Lower-cases the ASCII letters of the body in place (as ``bytes.lower``)."""
+        _body_edit(self, _EDIT_LOWER, None)
+
     def __getbuffer__(self, Py_buffer* view, int flags):
         # OWNERSHIP: a single slice is exposed in place (Envoy's memory, valid until the hook
         # returns); anything else is a copy owned by the view itself (view.internal), released
@@ -333,6 +354,15 @@ cdef class Buffer:
             return "<Buffer (stream destroyed)>"
         side = "request" if self._side == SIDE_REQUEST else "response"
         return f"<Buffer {side} {len(self)} bytes>"
+
+
+cdef int _copy_step(char* ptr, size_t length, void* ctx) except -1:
+    cdef _CopyInto* c = <_CopyInto*>ctx
+    if <Py_ssize_t>length > c.cap - c.off:
+        raise EnvoyPyextError("Envoy's body grew while it was read")
+    memcpy(c.dst + c.off, ptr, length)
+    c.off += length
+    return 0
 
 
 cdef bytes _as_bytes(object data):

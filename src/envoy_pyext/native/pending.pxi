@@ -97,8 +97,7 @@ cdef int run_coroutine(_Stream st, int side, int kind, bint eos, object coro) ex
     loop = _get_event_loop().loop
     _lock_loop()
     try:
-        task, first = _new_task(loop, coro, st._context())
-        _run_step(loop, first)
+        task = _start_task(loop, coro, st._context())
         # Decided under the lock: once it is released the loop thread may finish the Task,
         # and a Task that went pending must complete through its token, never inline.
         finished = task.done()

@@ -5,7 +5,7 @@ import asyncio
 import contextvars
 import json
 
-from envoy_pyext import Filter, Status
+from envoy_pyext import Filter, Status, event_loop
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="unset")
 
@@ -92,3 +92,46 @@ class AiohttpCall(Filter):
                 headers["x-side-status"] = str(r.status)
         headers["x-side-path"] = json.loads(body)["path"]
         return Status.CONTINUE
+
+
+def _in_eager_step(task) -> bool:
+    """True while `task` takes an eager first step (CPython 3.12+: Task(eager_start=True)
+    registers it in asyncio's set of eager tasks until that step ends)."""
+    return task in getattr(asyncio.tasks, "_eager_tasks", ())
+
+
+class FirstStep(Filter):
+    """The first step of a hook's Task (x-mode: `finish`, it never suspends; `raise`, it
+    raises without suspending; `yield`, it yields bare once; `timer`, it then waits on a
+    TaskGroup's task): what asyncio sees in it, and on which thread its steps run.
+    encode_headers (sync) reads back what the Task left in the stream's context."""
+
+    async def decode_headers(self, headers, end_stream):
+        import threading
+
+        mode = headers.get("x-mode")
+        task = asyncio.current_task()
+        headers["x-is-task"] = str(isinstance(task, asyncio.Task))
+        headers["x-task-name"] = task.get_name()
+        headers["x-loop"] = str(asyncio.get_running_loop() is event_loop())
+        headers["x-eager"] = str(_in_eager_step(task))
+        headers["x-thread-first"] = threading.current_thread().name
+        async with asyncio.timeout(30):
+            async with asyncio.TaskGroup():     # no task in it: no suspension
+                headers["x-in-group-task"] = str(asyncio.current_task() is task)
+        REQUEST_ID.set(headers.get("x-id", "none"))
+        if mode == "raise":
+            raise ValueError("first step raised")
+        if mode != "finish":
+            await asyncio.sleep(0)          # a bare yield: the next step stays on the worker
+            headers["x-thread-yield"] = threading.current_thread().name
+        if mode == "timer":
+            async with asyncio.TaskGroup() as tg:   # waits on its task: the loop thread goes on
+                tg.create_task(asyncio.sleep(0.001))
+            headers["x-thread-timer"] = threading.current_thread().name
+        headers["x-same-task"] = str(asyncio.current_task() is task)
+        self.task = task
+
+    def encode_headers(self, headers, end_stream):
+        headers["x-context-id"] = REQUEST_ID.get()
+        headers["x-task-done"] = str(self.task.done())
