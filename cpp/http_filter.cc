@@ -31,13 +31,22 @@ thread_local std::vector<pyext_stream*> t_graveyard;
 constexpr size_t kGraveyardFlush = 64;
 
 // With the GIL held.
+// (The thread-local is reached once per function: each reach is a __tls_get_addr call in a
+// library Envoy loads with dlopen.)
 void flush_graveyard() {
-  if (t_graveyard.empty()) return;
+  std::vector<pyext_stream*>& graveyard = t_graveyard;
+  if (graveyard.empty()) return;
   std::vector<pyext_stream*> batch;
-  batch.swap(t_graveyard);
+  batch.swap(graveyard);  // (a destroy run from here may bury more: they wait for the next flush)
   for (pyext_stream* s : batch) {
     pyext_on_destroy(s);
     std::free(s);
+  }
+  // Give the storage back: a push_back into kept capacity is a store, where a vector left
+  // empty by the swap allocates again for every stream (and frees it at the next flush).
+  if (graveyard.empty()) {
+    batch.clear();
+    graveyard.swap(batch);
   }
 }
 
@@ -222,8 +231,9 @@ PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_destroy(
     pyext::bury_in_worker_interp(s);
     return;
   }
-  t_graveyard.push_back(s);
-  if (t_graveyard.size() >= kGraveyardFlush) {
+  std::vector<pyext_stream*>& graveyard = t_graveyard;
+  graveyard.push_back(s);
+  if (graveyard.size() >= kGraveyardFlush) {
     GilGuard gil;
     flush_graveyard();
   }

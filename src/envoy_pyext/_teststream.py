@@ -92,17 +92,17 @@ def _htype_of(side: int, kind: int) -> int:
     return HT_REQUEST_HEADERS if side == REQUEST else HT_RESPONSE_HEADERS
 
 
-# ---- validation: the runtime's rules and messages (native/headers.pxi, buffer.pxi) ---------
+# ---- validation: the runtime's rules and messages (native/headerfields.pxi, buffer.pxi) ----
 
 def header_name(name: object) -> bytes:
     """A header name validated (an HTTP token, or ':' + token) and lower-cased: the runtime's
-    own check (native/headers.pxi)."""
+    own check (native/headerfields.pxi)."""
     return _native._checked_header_name(name)  # type: ignore[attr-defined,no-any-return]
 
 
 def header_value(value: object) -> bytes:
     """A header value as validated bytes (str, bytes-like or int; no control character but
-    tab): the runtime's own check (native/headers.pxi)."""
+    tab): the runtime's own check (native/headerfields.pxi)."""
     return _native._checked_header_value(value)  # type: ignore[attr-defined,no-any-return]
 
 

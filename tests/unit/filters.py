@@ -81,3 +81,29 @@ class Running(Filter):
     def decode_headers(self, headers, end_stream):
         captured.append(self)
         return Status.RUNNING
+
+
+hook_ops: list = []       # what HookOps does inside decode_headers: (op, name[, value])
+hook_results: list = []   # what its reads returned, in order
+
+
+class HookOps(Filter):
+    """Runs hook_ops on the request headers inside the hook (where a view may reuse what one
+    walk over the map told it), then sets x-late in decode_data, a later hook."""
+
+    def decode_headers(self, headers, end_stream):
+        hook_results.clear()
+        for op, name, *value in hook_ops:
+            if op == "get":
+                hook_results.append(headers.get(name))
+            elif op == "in":
+                hook_results.append(name in headers)
+            elif op == "set":
+                headers[name] = value[0]
+            elif op == "add":
+                headers.add(name, value[0])
+            else:
+                headers.remove(name)
+
+    def decode_data(self, buffer, end_stream):
+        self.request_headers["x-late"] = "2"

@@ -11,7 +11,7 @@ import envoy_pyext
 from envoy_pyext import StreamDestroyedError, WrongThreadError
 
 from . import filters
-from tests.fakehost.driver import Config, Stream
+from tests.fakehost.driver import HT_REQUEST_HEADERS, Config, Stream
 
 TOKEN = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!#$%&'*+^`|~",
                 min_size=1, max_size=12)
@@ -195,3 +195,54 @@ def test_tab_and_obs_text_values_are_allowed(config):
         h = captured_headers(s)
         h["x-v"] = b"a\tb\x80\xff"
         assert h.get_bytes("x-v") == b"a\tb\x80\xff"
+
+
+@pytest.fixture(scope="module")
+def hook_config():
+    cfg = Config("tests.unit.filters:HookOps")
+    yield cfg
+    cfg.destroy()
+
+
+IN_HOOK_OPS = st.one_of(
+    st.tuples(st.sampled_from(["get", "in", "remove"]), NAMES),
+    st.tuples(st.sampled_from(["set", "add"]), NAMES, VALUES),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(IN_HOOK_OPS, max_size=25))
+def test_headermap_inside_a_hook_matches_model(hook_config, ops):
+    """Inside one hook a view answers from what its last walk over the map saw (reads of absent
+    names, set() of a name the map lacks): every answer and the final map are the model's."""
+    start = [("x-a", "0"), ("content-type", "text/plain"), ("x-multi", "1"), ("x-multi", "2")]
+    model = Model()
+    for k, v in start:
+        model.add(k, v)
+    expected = []
+    for op, name, *value in ops:
+        if op == "get":
+            expected.append((model.get_all(name) or [None])[0])
+        elif op == "in":
+            expected.append(bool(model.get_all(name)))
+        elif op == "remove":
+            model.remove(name)
+        else:
+            getattr(model, op)(name, value[0])
+    filters.hook_ops[:] = ops
+    with Stream(hook_config, headers=start) as s:
+        s.request_headers()
+        assert filters.hook_results == expected
+        assert s.headers() == [(k.encode(), v.encode()) for k, v in model.items]
+
+
+def test_names_seen_in_one_hook_are_not_trusted_in_the_next(hook_config):
+    """A name absent in decode_headers that Envoy adds before decode_data: set() there replaces
+    it (a walk again), never adds a second value."""
+    filters.hook_ops[:] = [("get", "x-late"), ("set", "x-other", "1")]
+    with Stream(hook_config, headers={"x-a": "1"}) as s:
+        s.request_headers()
+        assert filters.hook_results == [None]
+        s.add_header(HT_REQUEST_HEADERS, "x-late", "1")  # Envoy (another filter) between the two hooks
+        s.request_body(end_of_stream=True)
+        assert [v for k, v in s.headers() if k == b"x-late"] == [b"2"]

@@ -4,9 +4,12 @@
 cdef class HeaderMap:
     cdef _Stream _st            # None once the stream was destroyed
     cdef abi.envoy_dynamic_module_type_http_header_type _htype
+    cdef unsigned long _walk_epoch  # _hdr_epoch of the last walk (0: none), see headers.pxi
+    cdef uint64_t _walk_names       # Bloom filter of the names that walk saw
 
     @staticmethod
     cdef HeaderMap new(_Stream st, int htype)
+    cdef bint _known_absent(self, bytes key) noexcept
     cdef bytes _lookup_key(self, object name)
     cdef object _get(self, object name, bint raw)
     cdef int _find_first(self, void* ep, bytes key,

@@ -2,135 +2,34 @@
 #
 # HeaderMap: a view onto one of the stream's four header maps (request/response headers and
 # trailers). Every call checks that the stream is alive and that we are on its worker thread,
-# then goes straight to Envoy; nothing is cached, so the view always shows Envoy's current map.
+# then goes straight to Envoy; nothing is kept past what could change the map (_hdr_epoch), so
+# the view always shows Envoy's current map.
 # Values come back as str decoded from UTF-8 with 'surrogateescape': bytes that are not UTF-8
 # become lone surrogates and turn back into the same bytes when written (or use get_bytes()).
-
-# RFC 9110 token characters (tchar), indexed by byte value.
-cdef bint _TCHAR[256]
-for _c in range(256):
-    _TCHAR[_c] = (chr(_c).isascii() and chr(_c).isalnum()) or chr(_c) in "!#$%&'*+-.^_`|~"
-
-
-# name (as given) -> validated lower-case bytes. Filters use a handful of names over and over;
-# the cache saves the encode/validate/lower work per call. Bounded: cleared when full.
-cdef dict _NAME_CACHE = {}
-cdef dict _KEY_CACHE = {}
-cdef Py_ssize_t _NAME_CACHE_MAX = 4096
-
-
-cdef bytes _header_name(object name):
-    """Validates a header name (an HTTP token, or ':' + token for a pseudo-header) and returns
-    it lower-cased as bytes. Raises ValueError/TypeError; nothing reaches Envoy."""
-    cached = _NAME_CACHE.get(name) if type(name) is str else None
-    if cached is not None:
-        return <bytes>cached
-    cdef bytes result = _header_name_slow(name)
-    if type(name) is str:
-        if len(_NAME_CACHE) >= _NAME_CACHE_MAX:
-            _NAME_CACHE.clear()
-        _NAME_CACHE[name] = result
-    return result
-
-
-cdef bytes _header_name_slow(object name):
-    cdef bytes b
-    if isinstance(name, str):
-        try:
-            b = (<str>name).encode("ascii")
-        except UnicodeEncodeError:
-            raise ValueError(f"invalid header name {name!r}: not ASCII") from None
-    elif isinstance(name, bytes):
-        b = <bytes>name
-    else:
-        raise TypeError(f"header name must be str or bytes, not {type(name).__name__}")
-    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(b)
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(b), i = 0
-    cdef bint upper = False
-    if n > 1 and p[0] == b':':
-        i = 1
-    elif n == 0:
-        raise ValueError("invalid header name: empty")
-    while i < n:
-        if not _TCHAR[p[i]]:
-            raise ValueError(f"invalid header name {name!r}: {chr(p[i])!r} is not allowed")
-        if b'A' <= p[i] <= b'Z':
-            upper = True
-        i += 1
-    return b.lower() if upper else b
-
-
-cdef object _value_buffer(object value, const char** ptr, Py_ssize_t* length):
-    """Points ptr/length at the bytes of a header value (str, bytes, bytearray, memoryview or
-    int), refusing control characters (tab allowed). Returns the object that owns that
-    memory. A str is used in place (its cached UTF-8 form, no copy) unless it holds
-    surrogates: then it is encoded with 'surrogateescape', so values read with get() are
-    written back byte for byte."""
-    cdef object owner
-    if type(value) is str:
-        try:
-            ptr[0] = PyUnicode_AsUTF8AndSize(value, length)
-            owner = value
-        except UnicodeEncodeError:
-            owner = (<str>value).encode("utf-8", "surrogateescape")
-    elif isinstance(value, bytes):
-        owner = value
-    elif isinstance(value, str):
-        owner = (<str>value).encode("utf-8", "surrogateescape")
-    elif isinstance(value, (bytearray, memoryview)):
-        owner = bytes(value)
-    elif isinstance(value, int) and not isinstance(value, bool):
-        owner = str(value).encode("ascii")
-    else:
-        raise TypeError(f"header value must be str or bytes, not {type(value).__name__}")
-    if owner is not value or type(value) is not str:
-        ptr[0] = PyBytes_AS_STRING(owner)
-        length[0] = PyBytes_GET_SIZE(owner)
-    cdef const unsigned char* p = <const unsigned char*>ptr[0]
-    cdef Py_ssize_t i
-    cdef unsigned char c
-    for i in range(length[0]):
-        c = p[i]
-        if (c < 0x20 and c != 0x09) or c == 0x7f:
-            raise ValueError(
-                f"invalid header value {value!r}: control characters (CR, LF, NUL, 0x01-0x1f "
-                f"but tab, DEL) are not allowed; Envoy would refuse to send it (503)")
-    return owner
-
-
-def _checked_header_name(name):
-    """The runtime's header-name check, for FilterTester (envoy_pyext/_teststream.py)."""
-    return _header_name(name)
-
-
-def _checked_header_value(value):
-    """The runtime's header-value check, for FilterTester (envoy_pyext/_teststream.py)."""
-    return _header_value(value)
-
-
-cdef bytes _header_value(object value):
-    """A header value as validated bytes (see _value_buffer)."""
-    cdef const char* ptr
-    cdef Py_ssize_t length
-    _value_buffer(value, &ptr, &length)
-    return PyBytes_FromStringAndSize(ptr, length)
-
-
-cdef inline str _decode_value(const char* ptr, size_t length):
-    return PyUnicode_DecodeUTF8(ptr, length, "surrogateescape")
-
-
-cdef inline abi.envoy_dynamic_module_type_module_buffer _mbuf(bytes b) noexcept:
-    cdef abi.envoy_dynamic_module_type_module_buffer m
-    m.ptr = PyBytes_AS_STRING(b)
-    m.length = PyBytes_GET_SIZE(b)
-    return m
-
 
 cdef enum:
     _WALK_MAX = 32      # maps up to this size are searched by one walk (HeaderMap._find_first)
 
 
+# What a walk over a map learnt (HeaderMap._walk_names: a 64-bit Bloom filter of its names)
+# holds while nothing but the view itself can have changed the map: inside one synchronous hook
+# (_Stream._hook_depth > 0), with no other access to any stream in between. Every access check
+# (_access) and every hook's start and end advance this epoch; a view's knowledge is current
+# when its epoch is the one before the access check of the call using it. Envoy changes a map
+# only when it has control: between hooks, or inside a call the runtime makes for a view or
+# callback, which goes through _access first.
+cdef unsigned long _hdr_epoch = 1
+
+
+cdef inline uint64_t _name_bit(const char* k, size_t n) noexcept:
+    """The Bloom filter bit of a header name (n > 0): five of its bytes and its length, mixed."""
+    cdef const unsigned char* p = <const unsigned char*>k
+    cdef uint64_t a = p[0] | <uint64_t>p[n >> 2] << 8 | <uint64_t>p[n >> 1] << 16 \
+        | <uint64_t>p[(3 * n) >> 2] << 24 | <uint64_t>p[n - 1] << 32 | <uint64_t>n << 40
+    return (<uint64_t>1) << (a * 0x9E3779B97F4A7C15ULL >> 58)
+
+
+@cython.freelist(8)
 cdef class HeaderMap:
     """Request or response headers (or trailers) of one stream. Names are case-insensitive."""
 
@@ -142,14 +41,27 @@ cdef class HeaderMap:
         cdef HeaderMap h = HeaderMap.__new__(HeaderMap)
         h._st = st
         h._htype = <abi.envoy_dynamic_module_type_http_header_type>htype
+        h._walk_epoch = 0
         return h
+
+    cdef inline bint _known_absent(self, bytes key) noexcept:
+        """True when the last walk over the map is current (see _hdr_epoch; called right after
+        the caller's _access) and had no name with `key`'s bit: the map lacks `key`."""
+        return self._walk_epoch + 1 == _hdr_epoch and self._st._hook_depth > 0 \
+            and PyBytes_GET_SIZE(key) > 0 \
+            and (self._walk_names & _name_bit(PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key))) == 0
 
     cdef bytes _lookup_key(self, object name):
         # Reads need no validation (an invalid name is simply absent), only lower-casing.
         cdef bytes key
+        cdef size_t i
         if type(name) is str:
+            i = _id_slot(name)
+            if _id_str[_ID_KEY][i] == <PyObject*>name:
+                return <bytes>_id_bytes[_ID_KEY][i]
             cached = _KEY_CACHE.get(name)
             if cached is not None:
+                _id_put(_ID_KEY, name, <bytes>cached)
                 return <bytes>cached
             try:
                 key = (<str>name).lower().encode("ascii")
@@ -158,6 +70,7 @@ cdef class HeaderMap:
             if len(_KEY_CACHE) >= _NAME_CACHE_MAX:
                 _KEY_CACHE.clear()
             _KEY_CACHE[name] = key
+            _id_put(_ID_KEY, name, key)
             return key
         if isinstance(name, str):
             try:
@@ -178,6 +91,9 @@ cdef class HeaderMap:
             if not values:
                 return None
             return values[0] if raw else (<bytes>values[0]).decode("utf-8", "surrogateescape")
+        if self._known_absent(key):
+            self._walk_epoch = _hdr_epoch   # (still current: nothing changed the map)
+            return None
         cdef void* ep = self._st._s.envoy_ptr
         cdef abi.envoy_dynamic_module_type_envoy_buffer out
         out.ptr = NULL
@@ -196,22 +112,31 @@ cdef class HeaderMap:
                          abi.envoy_dynamic_module_type_envoy_buffer* out) except -2:
         """The first value of `key` (lower-case) by one walk over the map, which costs Envoy
         less than get_header (a LowerCaseString built per call, then a search). Returns 1 and
-        sets `out`, 0 when absent, -1 when the map is too large for the walk (use get_header)."""
+        sets `out`, 0 when absent, -1 when the map is too large for the walk (use get_header).
+        Records the map's names (_walk_names) for the calls that follow in the same hook."""
         cdef abi.envoy_dynamic_module_type_envoy_http_header arr[_WALK_MAX]
         cdef size_t n = abi.envoy_dynamic_module_callback_http_get_headers_size(ep, self._htype)
         cdef size_t klen = <size_t>PyBytes_GET_SIZE(key), i
         cdef const char* k = PyBytes_AS_STRING(key)
+        cdef uint64_t names = 0
+        cdef int found = 0
+        self._walk_epoch = 0
         if n > _WALK_MAX:
             return -1
-        if n == 0 or not abi.envoy_dynamic_module_callback_http_get_headers(ep, self._htype, arr):
+        if n != 0 and not abi.envoy_dynamic_module_callback_http_get_headers(ep, self._htype, arr):
             return 0
         for i in range(n):
-            if arr[i].key_length == klen and arr[i].value_ptr != NULL \
+            if arr[i].key_length == 0:
+                continue
+            names |= _name_bit(arr[i].key_ptr, arr[i].key_length)
+            if not found and arr[i].key_length == klen and arr[i].value_ptr != NULL \
                     and memcmp(arr[i].key_ptr, k, klen) == 0:
                 out.ptr = arr[i].value_ptr
                 out.length = arr[i].value_length
-                return 1
-        return 0
+                found = 1
+        self._walk_names = names
+        self._walk_epoch = _hdr_epoch
+        return found
 
     cdef list _get_all(self, object name, bint raw):
         cdef _Shadow sh = _access(self._st)
@@ -302,12 +227,12 @@ cdef class HeaderMap:
                 sh.set(self._htype, key, PyBytes_FromStringAndSize(val.ptr, val_length))
             return 0
         cdef void* ep = self._st._s.envoy_ptr
-        cdef bint ok
+        cdef bint ok, known = self._walk_epoch + 1 == _hdr_epoch and self._st._hook_depth > 0
         cdef abi.envoy_dynamic_module_type_envoy_buffer seen
         # Setting a header the map does not have is adding it: Envoy's add_header costs a
         # fraction of set_header (which builds a LowerCaseString and removes first), and the
-        # walk that tells is cheap (_find_first).
-        if add or self._find_first(ep, key, &seen) == 0:
+        # walk that tells is cheap (_find_first), or already done by a get() of this hook.
+        if add or self._known_absent(key) or self._find_first(ep, key, &seen) == 0:
             ok = abi.envoy_dynamic_module_callback_http_add_header(
                 ep, self._htype, _mbuf(key), val)
         else:
@@ -317,6 +242,9 @@ cdef class HeaderMap:
             raise EnvoyPyextError(
                 f"Envoy refused to change {_HEADER_MAP_NAMES[self._htype]} "
                 f"(the map does not exist in this phase)")
+        if known or self._walk_epoch == _hdr_epoch:   # the names stay known, with this one
+            self._walk_names |= _name_bit(PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key))
+            self._walk_epoch = _hdr_epoch
         return 0
 
     cdef int _remove(self, object name) except -1:

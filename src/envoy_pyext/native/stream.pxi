@@ -8,7 +8,7 @@
 
 import contextvars as _contextvars
 
-_BASE_CONTEXT = _contextvars.copy_context()  # at import: Envoy's main thread, program_init
+cdef object _BASE_CONTEXT = _contextvars.copy_context()  # at import: Envoy's main thread, program_init
 
 
 @cython.freelist(64)
@@ -117,19 +117,24 @@ cdef class _Stream:
     cdef int _invoke(self, int side, int kind, object fn, object arg, bint eos) except -1:
         """Calls a user hook on the worker. Returns its status, or S_PENDING when it went
         asynchronous (a coroutine that suspended, or RUNNING)."""
-        cdef object result
+        global _hdr_epoch
+        cdef object result, ctx = None
         cdef int status
+        _hdr_epoch += 1     # Envoy had control before the hook and will after it (headers.pxi)
         self._hook_depth += 1
         self._run_side = side
         self._run_kind = kind
         self._early_status = -1
         try:
-            if self._hook_depth > 1:    # Envoy re-entered a hook: the context is entered already
+            if self._hook_depth == 1:   # (re-entered by Envoy: the context is entered already)
+                # What Context.run does, without looking the method up and forwarding the call.
+                ctx = self._context()
+                PyContext_Enter(ctx)
+            try:
                 result = fn(self._filter, arg) if kind == K_TRAILERS else fn(self._filter, arg, eos)
-            elif kind == K_TRAILERS:
-                result = self._context().run(fn, self._filter, arg)
-            else:
-                result = self._context().run(fn, self._filter, arg, eos)
+            finally:
+                if ctx is not None:
+                    PyContext_Exit(ctx)
             if result is not None and type(result) is not _StatusType and _is_awaitable(result):
                 return run_coroutine(self, side, kind, eos, _as_coroutine(result))
             status = _status_of(result, fn)
@@ -140,6 +145,7 @@ cdef class _Stream:
                 return S_PENDING
             return status
         finally:
+            _hdr_epoch += 1
             self._hook_depth -= 1
             self._run_side = SIDE_NONE
             self._run_kind = K_NONE
@@ -151,7 +157,7 @@ cdef class _Stream:
         """The stream's own contextvars context: a copy of the runtime's start-up context, made
         on first use, kept for the stream's life (its sync hooks, coroutines and Tasks)."""
         if self._ctx is None:
-            self._ctx = _BASE_CONTEXT.copy()
+            self._ctx = PyContext_Copy(_BASE_CONTEXT)
         return self._ctx
 
     cdef int _update_busy(self) except -1:
@@ -179,6 +185,8 @@ cdef class _Stream:
 cdef _Shadow _access(_Stream st):
     """The check every view and callback goes through. Returns the pending hook's shadow, or
     None when the caller may use Envoy directly (the stream's worker thread)."""
+    global _hdr_epoch
+    _hdr_epoch += 1     # what views learnt of Envoy's maps may be stale from here (headers.pxi)
     if st is None or st._s == NULL or st._s.envoy_ptr == NULL:
         raise StreamDestroyedError(
             "the stream this object belonged to has been destroyed; its headers, body and "
@@ -188,12 +196,20 @@ cdef _Shadow _access(_Stream st):
         return p.shadow
     if PyThread_get_thread_ident() == st._tid:
         return None
+    cdef object settle
     if st._hook_depth > 0:
         # A thread started by a hook that is still running: wait until the hook has returned
         # (RUNNING makes the shadow), with the GIL released.
-        if st._settle_event is None:
-            st._settle_event = _threading.Event()
-        st._settle_event.wait(60)
+        settle = st._settle_event
+        if settle is None:
+            settle = _threading.Event()   # Python code: the hook may return meanwhile, and
+            if st._hook_depth == 0:         # then it found no event to set: do not wait
+                return _access(st)
+            if st._settle_event is None:
+                st._settle_event = settle
+            else:
+                settle = st._settle_event
+        settle.wait(60)
         return _access(st)
     if st._ended or st._s.complete:
         raise StreamDestroyedError(
