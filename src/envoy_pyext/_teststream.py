@@ -1075,7 +1075,9 @@ class TestStream:
         self.pend = p
 
         def start() -> None:
-            task = loop.create_task(coro, context=self.ctx)
+            # named after its coroutine, as the runtime names a hook's Task (aio.pxi)
+            name = awaitable.__qualname__ if inspect.iscoroutine(awaitable) else None
+            task = loop.create_task(coro, context=self.ctx, name=name)
             p.task = task
             task.add_done_callback(lambda t: p.event.set())
             loop.call_soon(_watch, loop, p, task, 0)

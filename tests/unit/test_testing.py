@@ -127,6 +127,11 @@ def test_coroutine_that_never_finishes_fails_the_test():
     assert kind is StuckStreamError and "coroutine did not finish" in message
 
 
+def test_a_hooks_task_is_named_after_its_coroutine_as_in_envoy():
+    r = FilterTester(tf.NamedTask).request()
+    assert r.upstream.headers["x-task"] == "NamedTask.decode_headers"
+
+
 def test_continue_twice_is_refused():
     r = FilterTester(tf.ContinueTwice).request()
     assert r.client.status == 200

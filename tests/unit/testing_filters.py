@@ -73,6 +73,11 @@ class NeverFinishes(Filter):
         await asyncio.Event().wait()
 
 
+class NamedTask(Filter):
+    async def decode_headers(self, headers, end_stream):
+        headers["x-task"] = asyncio.current_task().get_name()
+
+
 class ContinueTwice(Filter):
     def decode_headers(self, headers, end_stream):
         def work():
