@@ -21,6 +21,8 @@ def envoy(upstream):
         "httpx": ("filters.tasks:HttpxCall", str(upstream.port)),
         "aiohttp": ("filters.tasks:AiohttpCall", str(upstream.port)),
         "first": ("filters.tasks:FirstStep", ""),
+        "detaches": ("filters.tasks:Detaches", ""),
+        "detached": ("filters.tasks:DetachedRan", ""),
         "report": ("filters.asyncf:Report", ""),
     }
     with EnvoyProcess(filters, upstream.port) as env:
@@ -153,3 +155,14 @@ def test_aiohttp_client_in_a_hook(envoy):
 def test_python_version_is_the_venvs(envoy):
     # The matrix runs this suite on 3.11, 3.12 and 3.13: Envoy's Python is the test's.
     assert sys.version_info >= (3, 11)
+
+
+def test_a_task_started_by_a_first_step_that_finishes_runs_at_once(envoy):
+    """The loop thread sleeps in select(); a hook's Task that finishes in its first step on the
+    worker but leaves the loop work (here a task it created) must wake it."""
+    for i in range(3):
+        status, _, _ = envoy.request("detaches", headers={"x-id": f"d{i}"})
+        assert status == 200
+        status, _, body = envoy.request("detached", headers={"x-id": f"d{i}"})
+        assert status == 200
+        assert h(body)["x-ran"] == ["True"]

@@ -312,13 +312,14 @@ cdef int _run_detached(_Stream st, object result, str hook) except -1:
     loop = _get_event_loop().loop
     _lock_loop()
     try:
+        head = _timer_head(loop)
         task = _start_task(loop, _as_coroutine(result), st._context().copy())
         done = _Detached.new(st._fc, f"{hook} raised")
         if task.done():
             done(task)
         else:
             task.add_done_callback(done)
-            wake = True
+        wake = _loop_needs_wake(loop, head)     # (pending.pxi)
     finally:
         _unlock_loop()
     if wake:

@@ -70,23 +70,39 @@ cdef int pending_start(_Stream st, int side, int kind, bint eos, object task) ex
     return 0
 
 
-cdef bint _park(_Pending p, object loop) except -1:
+cdef inline object _timer_head(object loop):
+    """The loop's earliest timer (its select() timeout was computed from it), or None."""
+    scheduled = loop._scheduled
+    return scheduled[0] if scheduled else None
+
+
+cdef inline bint _loop_needs_wake(object loop, object head):
+    """After a step taken on the worker (loop locked): the loop thread must be woken when the
+    step left it something to run (a callback, another Task's step, the Task's own next step)
+    or a timer earlier than `head`, the one its select() was waiting for when the step began.
+    Otherwise it sleeps on: what it already waits for still wakes it (I/O registered from any
+    thread, call_soon_threadsafe, its earliest timer), and what the worker settles (an
+    http_call's answer: _settle_callout) resumes the Task on the worker."""
+    return bool(loop._ready) or _timer_head(loop) is not head
+
+
+cdef int _park(_Pending p, object loop) except -1:
     """After a step of p's Task on the worker (loop locked): a bare yield is taken again on
     the worker through Envoy's scheduler; a Task waiting on a future (or one that yielded bare
-    too often in a row) is left to the loop thread, with a copy of the stream for its views.
-    Returns True when the loop thread must be woken."""
+    too often in a row) is left to the loop thread, with a copy of the stream for its views
+    (the caller then wakes the loop thread if _loop_needs_wake)."""
     cdef _Stream st = p.st
     handle = _take_step(loop, p.task)
     if handle is not None and p.steps < _MAX_STEPS:
         p.handle = handle
         abi.envoy_dynamic_module_callback_http_filter_scheduler_commit(st._sched, EV_STEP)
-        return False
+        return 0
     if handle is not None:
         loop._ready.append(handle)
     if p.shadow is None:
         p.shadow = _Shadow.snapshot(st, SIDE_NONE)
     p.task.add_done_callback(p._task_done)
-    return True
+    return 0
 
 
 cdef int run_coroutine(_Stream st, int side, int kind, bint eos, object coro) except -1:
@@ -97,17 +113,19 @@ cdef int run_coroutine(_Stream st, int side, int kind, bint eos, object coro) ex
     loop = _get_event_loop().loop
     _lock_loop()
     try:
+        head = _timer_head(loop)
         task = _start_task(loop, coro, st._context())
         # Decided under the lock: once it is released the loop thread may finish the Task,
         # and a Task that went pending must complete through its token, never inline.
         finished = task.done()
         if not finished:
             pending_start(st, side, kind, eos, task)
-            wake = _park(st._pend, loop)
+            _park(st._pend, loop)
+        wake = _loop_needs_wake(loop, head)     # (a finished step may have left work too)
     finally:
         _unlock_loop()
     if wake:
-        loop._write_to_self()   # the loop thread takes over; its timers may have changed
+        loop._write_to_self()
     if finished:
         return _status_of(_task_outcome(task), st._hook_fn(side, kind))
     return S_PENDING
@@ -125,11 +143,13 @@ cdef int pending_step(_Stream st) except -1:
     loop = _get_event_loop().loop
     _lock_loop()
     try:
+        head = _timer_head(loop)
         _run_step(loop, handle)
         if st._pend is p:
             finished = p.task.done()    # under the lock, as in run_coroutine
             if not finished:
-                wake = _park(p, loop)
+                _park(p, loop)
+        wake = _loop_needs_wake(loop, head)
     finally:
         _unlock_loop()
     if wake:

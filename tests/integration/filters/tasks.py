@@ -135,3 +135,32 @@ class FirstStep(Filter):
     def encode_headers(self, headers, end_stream):
         headers["x-context-id"] = REQUEST_ID.get()
         headers["x-task-done"] = str(self.task.done())
+
+
+_detached_ran: dict = {}   # x-id -> threading.Event, set by the detached task
+
+
+def _ran(key):
+    import threading
+
+    return _detached_ran.setdefault(key, threading.Event())
+
+
+class Detaches(Filter):
+    """The hook's Task starts a task of its own and finishes without suspending: nothing else
+    wakes the runtime's loop thread, which must still run the new task promptly."""
+
+    async def decode_headers(self, headers, end_stream):
+        key = headers.get("x-id")
+
+        async def mark():
+            _ran(key).set()
+
+        asyncio.get_running_loop().create_task(mark())
+
+
+class DetachedRan(Filter):
+    """Sync: waits (bounded, the GIL released) for the detached task of x-id to have run."""
+
+    def decode_headers(self, headers, end_stream):
+        headers["x-ran"] = str(_ran(headers.get("x-id")).wait(20))
