@@ -61,27 +61,8 @@ cdef class Buffer:
 
     cdef list _slices(self):
         # OWNERSHIP: (address, length) pairs into Envoy's buffer, valid until the hook returns.
-        cdef void* ep = self._st._s.envoy_ptr
-        cdef abi.envoy_dynamic_module_type_http_body_type kinds[2]
-        cdef int n = self._kinds(ep, kinds), i
-        cdef size_t count, j
-        cdef abi.envoy_dynamic_module_type_envoy_buffer* arr
         cdef list out = []
-        for i in range(n):
-            count = abi.envoy_dynamic_module_callback_http_get_body_chunks_size(ep, kinds[i])
-            if count == 0:
-                continue
-            arr = <abi.envoy_dynamic_module_type_envoy_buffer*>malloc(
-                count * sizeof(abi.envoy_dynamic_module_type_envoy_buffer))
-            if arr == NULL:
-                raise MemoryError()
-            try:
-                if abi.envoy_dynamic_module_callback_http_get_body_chunks(ep, kinds[i], arr):
-                    for j in range(count):
-                        if arr[j].length:
-                            out.append((<size_t>arr[j].ptr, arr[j].length))
-            finally:
-                free(arr)
+        self._walk(_collect_step, <void*>out)
         return out
 
     cdef int _walk(self, _SliceStep step, void* ctx) except -1:
@@ -354,6 +335,11 @@ cdef class Buffer:
             return "<Buffer (stream destroyed)>"
         side = "request" if self._side == SIDE_REQUEST else "response"
         return f"<Buffer {side} {len(self)} bytes>"
+
+
+cdef int _collect_step(char* ptr, size_t length, void* ctx) except -1:
+    (<list>ctx).append((<size_t>ptr, length))
+    return 0
 
 
 cdef int _copy_step(char* ptr, size_t length, void* ctx) except -1:
