@@ -14,6 +14,7 @@ cimport cython  # no-cython-lint (used by the included files: @cython.freelist)
 include "native/common.pxi"           # cimports, errors, stats, logging into Envoy
 include "native/status.pxi"           # Status, Envoy's statuses, sides and hook kinds (from the ABI)
 include "native/aio.pxi"              # the shared asyncio event-loop thread, coroutine stepping
+include "native/firststep.pxi"        # a hook coroutine's first step without a Task (the carrier)
 include "native/headerfields.pxi"     # header names and values: checks, name caches, decoding
 include "native/headers.pxi"          # HeaderMap: a view onto one of the stream's header maps
 include "native/buffer.pxi"           # Buffer: a view onto the stream's body

@@ -24,6 +24,7 @@ def envoy(upstream):
         "detaches": ("filters.tasks:Detaches", ""),
         "detached": ("filters.tasks:DetachedRan", ""),
         "report": ("filters.asyncf:Report", ""),
+        "selfcancel": ("filters.tasks:SelfCancel", ""),
     }
     with EnvoyProcess(filters, upstream.port) as env:
         yield env
@@ -78,9 +79,6 @@ def test_contextvars_belong_to_their_stream(envoy, http2):
 
 
 LOOP_THREAD = "envoy-pyext-asyncio"
-# CPython 3.12+: the first step runs in the Task's constructor (eager_start), 3.11: queued and
-# caught (aio.pxi, _start_task). Envoy's Python is the test's (test_python_version_is_the_venvs).
-EAGER = str(sys.version_info >= (3, 12))
 
 
 def first_step(envoy, mode, **headers):
@@ -95,7 +93,6 @@ def test_first_step_that_finishes_is_a_real_task(envoy):
     assert seen["x-is-task"] == ["True"]
     assert seen["x-task-name"] == ["FirstStep.decode_headers"]   # named after its coroutine
     assert seen["x-loop"] == ["True"]           # asyncio.get_running_loop(): the runtime's
-    assert seen["x-eager"] == [EAGER]
     assert seen["x-in-group-task"] == ["True"]  # asyncio.timeout + TaskGroup in the first step
     assert seen["x-same-task"] == ["True"]
     assert seen["x-thread-first"] != [LOOP_THREAD]  # the Envoy worker
@@ -119,7 +116,6 @@ def test_first_step_that_suspends(envoy, mode):
     status, rh, body = first_step(envoy, mode, **{"x-id": f"{mode}-1"})
     assert status == 200, body
     seen = h(body)
-    assert seen["x-eager"] == [EAGER]
     assert seen["x-in-group-task"] == ["True"]
     assert seen["x-same-task"] == ["True"]
     worker = seen["x-thread-first"]
@@ -166,3 +162,60 @@ def test_a_task_started_by_a_first_step_that_finishes_runs_at_once(envoy):
         status, _, body = envoy.request("detached", headers={"x-id": f"d{i}"})
         assert status == 200
         assert h(body)["x-ran"] == ["True"]
+
+
+def self_cancel(envoy, mode):
+    status, rh, body = envoy.request("selfcancel", headers={"x-mode": mode})
+    return status, dict((k.lower(), v) for k, v in rh), body
+
+
+def test_hooks_that_finish_in_their_first_step_make_no_task(envoy):
+    """The first step runs as the hook's reusable carrier Task (firststep.pxi): after the first
+    request, no-await hooks make no Task at all."""
+    status, rh, body = self_cancel(envoy, "none")
+    assert status == 200, body
+    assert h(body)["x-task-name"] == ["SelfCancel.decode_headers"]
+    before = int(rh["x-hook-tasks"])
+    for _ in range(20):
+        status, rh, body = self_cancel(envoy, "none")
+        assert status == 200, body
+        assert h(body)["x-same-task"] == ["True"]
+    assert int(rh["x-hook-tasks"]) == before
+
+
+def test_a_task_kept_by_weak_reference_is_not_reused(envoy):
+    self_cancel(envoy, "none")
+    status, rh, _ = self_cancel(envoy, "none")
+    before = int(rh["x-hook-tasks"])
+    for _ in range(3):
+        status, rh, body = self_cancel(envoy, "weak")
+        assert status == 200, body
+    # each "weak" hook's carrier is retired: the next hook of that kind makes a new one
+    assert int(rh["x-hook-tasks"]) == before + 2
+
+
+def test_a_hook_that_cancels_its_task_and_returns_fails_closed(envoy):
+    status, _, body = self_cancel(envoy, "return")
+    assert status == 500, body
+    errors = envoy.stat("dynamicmodulescustom.envoy_pyext_errors.filters.tasks.SelfCancel")
+    assert errors is not None and errors >= 1
+    status, _, body = self_cancel(envoy, "none")      # the next one is not cancelled
+    assert status == 200, body
+    assert envoy.stat("dynamicmodulescustom.envoy_pyext_errors.filters.tasks.SelfCancel") == errors
+
+
+@pytest.mark.parametrize("mode", ["await", "await-future"])
+def test_a_cancel_from_the_first_step_arrives_at_the_next_await(envoy, mode):
+    """As in a Task: the cancel requested in the first step is thrown in at the await that
+    suspends it (a bare yield, or a future: cancelled with the Task)."""
+    status, _, body = self_cancel(envoy, mode)
+    assert status == 200, body
+    seen = h(body)
+    assert seen["x-same-task"] == ["True"]
+    if mode == "await":
+        assert seen["x-caught"] == ["by itself"]
+        assert seen["x-cancelling"] == ["1"]
+    else:
+        assert seen["x-caught"] == ["future"]
+        assert seen["x-future-cancelled"] == ["True"]
+    assert report(envoy)["pending"] == 0

@@ -28,9 +28,9 @@ cdef extern from "Python.h":
     void PyThread_release_lock(PyThread_type_lock lock) nogil
 
 cdef PyThread_type_lock _loop_lock = PyThread_allocate_lock()
-_set_running_loop = _aio_events._set_running_loop
-_get_running_loop = _aio_events._get_running_loop
-_Task = _asyncio.Task
+cdef object _set_running_loop = _aio_events._set_running_loop
+cdef object _get_running_loop = _aio_events._get_running_loop
+cdef object _Task = _asyncio.Task
 _iscoroutine = _asyncio.iscoroutine
 
 
@@ -67,6 +67,8 @@ cdef class _LockedSelect:
     cdef object select
 
     def __call__(self, timeout=None):
+        global _loop_scheduled
+        _loop_scheduled = _loop_dict["_scheduled"]   # (run_once may have made a new list)
         _unlock_loop()
         try:
             return self.select(timeout)
@@ -79,10 +81,12 @@ cdef class _LockedRunOnce:
     cdef object run_once
 
     def __call__(self):
+        global _loop_scheduled
         _lock_loop()
         try:
             self.run_once()
         finally:
+            _loop_scheduled = _loop_dict["_scheduled"]
             _unlock_loop()
 
 
@@ -102,6 +106,21 @@ cdef class _Step:
 # object with __call__: the Task calls it with `context=` as a keyword, which a vectorcall
 # function receives without a dict being made.
 cdef object _loop_call_soon = None      # the loop's own call_soon
+cdef object _loop_of_dict = None        # the loop, its instance __dict__, ready queue and timer
+cdef dict _loop_dict = None             # heap: read in place on every step (_timer_head,
+cdef object _loop_ready = None          # _loop_needs_wake)
+cdef list _loop_scheduled = None        # (the loop replaces the heap only in run_once)
+cdef bint _loop_has_factory = False     # loop.set_task_factory was given one (_set_task_factory)
+cdef object _loop_set_task_factory = None
+
+
+def _set_task_factory(factory):
+    """loop.set_task_factory, replaced: the runtime notes whether the loop has one."""
+    global _loop_has_factory
+    _loop_set_task_factory(factory)
+    _loop_has_factory = factory is not None
+
+
 cdef unsigned long _catch_for = 0       # the thread whose next call is caught, or 0
 cdef _Step _caught = None
 
@@ -124,13 +143,20 @@ cdef class _EventLoop:
     cdef readonly object thread
 
     def __init__(self):
-        global _loop_call_soon
+        global _loop_call_soon, _loop_of_dict, _loop_dict, _loop_ready, _loop_set_task_factory
+        global _loop_scheduled
         loop = _asyncio.new_event_loop()
         select = _LockedSelect()
         select.select = loop._selector.select
         run_once = _LockedRunOnce()
         run_once.run_once = loop._run_once
         _loop_call_soon = loop.call_soon
+        _loop_of_dict = loop
+        _loop_dict = loop.__dict__
+        _loop_ready = loop._ready
+        _loop_scheduled = loop._scheduled
+        _loop_set_task_factory = loop.set_task_factory
+        loop.set_task_factory = _set_task_factory
         loop._selector.select = select
         loop._run_once = run_once
         loop.call_soon = _call_soon
@@ -236,14 +262,20 @@ cdef bint _EAGER = PY_VERSION_HEX >= 0x030C0000
 cdef bint _loop_running = False     # the loop thread runs the loop (it never stops)
 
 
-cdef object _start_task(object loop, object coro, object context):
-    """A Task for `coro` in `context`, its first step taken here as the loop thread would
-    take it (see _run_step). Returns the Task: done, or suspended (its next step queued, or
-    waiting on a future). A native coroutine's Task is named after it ("MyFilter.
-    decode_headers"): on CPython 3.11 asyncio's own name, "Task-<n>", costs a string
-    formatting per Task."""
+cdef object _start_task(object loop, object coro, object context, list carriers, int slot):
+    """Takes the first step of `coro` in `context` here. Returns a _Finished when it finished
+    there (no Task made: firststep.pxi, `carriers[slot]`), else its Task: done, or suspended
+    (its next step queued, or waiting on a future). The Task is made here only when the
+    carrier cannot serve (a task factory, a nested step): its first step is taken as the loop
+    thread would take it (see _run_step). A native coroutine's Task is named after it
+    ("MyFilter.decode_headers"): on CPython 3.11 asyncio's own name, "Task-<n>", costs a
+    string formatting per Task."""
     global _loop_running
+    first = _first_step(loop, coro, context, carriers, slot)  # (firststep.pxi: most end there)
+    if first is not None:
+        return first
     name = (<object>coro).__qualname__ if PyCoro_CheckExact(coro) else None
+    _stats.hook_tasks += 1
     if _EAGER and loop._task_factory is None:
         if not _loop_running:
             _loop_running = loop.is_running()   # (not yet only while the loop thread starts)
@@ -261,8 +293,15 @@ cdef object _start_task(object loop, object coro, object context):
     return task
 
 
+cdef inline bint _task_done(object task) except -1:
+    """What _start_task returned is finished: a _Finished first step, or a done Task."""
+    return type(task) is _Finished or task.done()
+
+
 cdef object _task_outcome(object task):
     """A finished Task's result; raises what it raised (CancelledError when cancelled)."""
+    if type(task) is _Finished:
+        return (<_Finished>task).outcome()
     try:
         return task.result()
     except _asyncio.CancelledError:
@@ -313,9 +352,17 @@ cdef int _run_detached(_Stream st, object result, str hook) except -1:
     _lock_loop()
     try:
         head = _timer_head(loop)
-        task = _start_task(loop, _as_coroutine(result), st._context().copy())
+        task = _start_task(loop, _as_coroutine(result), st._context().copy(), st._fc.carriers,
+                           _SLOT_ON_LOG if hook == "on_log" else _SLOT_ON_DESTROY)
         done = _Detached.new(st._fc, f"{hook} raised")
-        if task.done():
+        if type(task) is _Finished:
+            try:
+                (<_Finished>task).outcome()
+            except _asyncio.CancelledError:
+                pass
+            except BaseException as e:
+                _late_error(done.fc, done.what, e)
+        elif task.done():
             done(task)
         else:
             task.add_done_callback(done)

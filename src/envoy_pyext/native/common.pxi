@@ -82,6 +82,7 @@ cdef struct _Stats:
     long pending_peak     # the most that were pending at the same moment
     long live_callouts    # calls through Envoy clusters in flight
     long live_configs     # FilterConfig objects not yet freed (configs and versions in use)
+    long hook_tasks       # asyncio Tasks made for hook coroutines (firststep.pxi: carriers)
 
 cdef _Stats _stats
 
@@ -98,6 +99,7 @@ def stats():
         "pending_peak": _stats.pending_peak,
         "live_callouts": _stats.live_callouts,
         "live_configs": _stats.live_configs,
+        "hook_tasks": _stats.hook_tasks,
         **_code_stats(),
     }
 

@@ -25,6 +25,7 @@ cdef class FilterConfig:
     cdef ConfigContext context      # parse_config's context (config-level calls, spawn)
     cdef dict metric_ids            # the class's Counter/Gauge/Histogram -> Envoy id (metrics.pxi)
     cdef object fn_on_local_reply   # the class's on_local_reply, or None (localreply.pxi)
+    cdef list carriers              # per hook: the Task its coroutines' first steps run as
 
     @staticmethod
     cdef FilterConfig load(str filter_name, str raw, void* config_envoy_ptr, object ids=*)

@@ -155,6 +155,7 @@ cdef class FilterConfig:
         fc.cls = cls
         fc.code = code
         fc.context = context
+        fc.carriers = [None] * _N_SLOTS    # (firststep.pxi)
         try:
             if checks.takes_context(cls.parse_config):
                 fc.config = cls.parse_config(code.raw, context)

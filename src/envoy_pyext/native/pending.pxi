@@ -72,6 +72,8 @@ cdef int pending_start(_Stream st, int side, int kind, bint eos, object task) ex
 
 cdef inline object _timer_head(object loop):
     """The loop's earliest timer (its select() timeout was computed from it), or None."""
+    if loop is _loop_of_dict:
+        return _loop_scheduled[0] if _loop_scheduled else None
     scheduled = loop._scheduled
     return scheduled[0] if scheduled else None
 
@@ -83,7 +85,8 @@ cdef inline bint _loop_needs_wake(object loop, object head):
     Otherwise it sleeps on: what it already waits for still wakes it (I/O registered from any
     thread, call_soon_threadsafe, its earliest timer), and what the worker settles (an
     http_call's answer: _settle_callout) resumes the Task on the worker."""
-    return bool(loop._ready) or _timer_head(loop) is not head
+    return bool(_loop_ready if loop is _loop_of_dict else loop._ready) or (
+        _timer_head(loop) is not head)
 
 
 cdef int _park(_Pending p, object loop) except -1:
@@ -114,10 +117,10 @@ cdef int run_coroutine(_Stream st, int side, int kind, bint eos, object coro) ex
     _lock_loop()
     try:
         head = _timer_head(loop)
-        task = _start_task(loop, coro, st._context())
+        task = _start_task(loop, coro, st._context(), st._fc.carriers, _carrier_slot(side, kind))
         # Decided under the lock: once it is released the loop thread may finish the Task,
         # and a Task that went pending must complete through its token, never inline.
-        finished = task.done()
+        finished = _task_done(task)
         if not finished:
             pending_start(st, side, kind, eos, task)
             _park(st._pend, loop)

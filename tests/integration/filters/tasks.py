@@ -4,7 +4,9 @@ clients) and a per-stream contextvars context."""
 import asyncio
 import contextvars
 import json
+import weakref
 
+import envoy_pyext
 from envoy_pyext import Filter, Status, event_loop
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="unset")
@@ -94,12 +96,6 @@ class AiohttpCall(Filter):
         return Status.CONTINUE
 
 
-def _in_eager_step(task) -> bool:
-    """True while `task` takes an eager first step (CPython 3.12+: Task(eager_start=True)
-    registers it in asyncio's set of eager tasks until that step ends)."""
-    return task in getattr(asyncio.tasks, "_eager_tasks", ())
-
-
 class FirstStep(Filter):
     """The first step of a hook's Task (x-mode: `finish`, it never suspends; `raise`, it
     raises without suspending; `yield`, it yields bare once; `timer`, it then waits on a
@@ -114,7 +110,6 @@ class FirstStep(Filter):
         headers["x-is-task"] = str(isinstance(task, asyncio.Task))
         headers["x-task-name"] = task.get_name()
         headers["x-loop"] = str(asyncio.get_running_loop() is event_loop())
-        headers["x-eager"] = str(_in_eager_step(task))
         headers["x-thread-first"] = threading.current_thread().name
         async with asyncio.timeout(30):
             async with asyncio.TaskGroup():     # no task in it: no suspension
@@ -164,3 +159,40 @@ class DetachedRan(Filter):
 
     def decode_headers(self, headers, end_stream):
         headers["x-ran"] = str(_ran(headers.get("x-id")).wait(20))
+
+
+_weak_tasks: list = []     # SelfCancel "weak": weak references to hooks' current tasks
+
+
+class SelfCancel(Filter):
+    """What a hook does to its own Task in its first step (x-mode): `return`, cancels it and
+    returns (the Task ends cancelled); `await`, cancels it then awaits a bare yield (the
+    CancelledError arrives there, caught: it answers); `await-future`, cancels it then awaits
+    a future nobody completes (cancelled with the Task, caught); `weak`, keeps a weak
+    reference to it; `none`, nothing. The response carries stats()["hook_tasks"]."""
+
+    async def decode_headers(self, headers, end_stream):
+        mode = headers.get("x-mode")
+        task = asyncio.current_task()
+        if mode == "weak":
+            _weak_tasks.append(weakref.ref(task))
+        if mode in ("return", "await", "await-future"):
+            task.cancel("by itself")
+        if mode == "await":
+            try:
+                await asyncio.sleep(0)
+            except asyncio.CancelledError as e:
+                headers["x-caught"] = str(e)
+                headers["x-cancelling"] = str(task.cancelling())
+        if mode == "await-future":
+            fut = asyncio.get_running_loop().create_future()
+            try:
+                await fut
+            except asyncio.CancelledError:
+                headers["x-caught"] = "future"
+                headers["x-future-cancelled"] = str(fut.cancelled())
+        headers["x-same-task"] = str(asyncio.current_task() is task)
+        headers["x-task-name"] = task.get_name()
+
+    async def encode_headers(self, headers, end_stream):
+        headers["x-hook-tasks"] = str(envoy_pyext.stats()["hook_tasks"])

@@ -1,0 +1,313 @@
+# envoy-pyext: Apache-2.0
+#
+# A hook coroutine's first step, without building a Task for it. Most async hooks finish in
+# their first step (they await nothing, or only what is ready), and building an asyncio.Task
+# per hook costs more than a small hook itself (keyword parsing, Future init, registration in
+# asyncio's sets, deallocation: 4k-8k instructions). So the first step runs as the *carrier*:
+# one real, initialised asyncio.Task per interpreter that never runs steps of its own, entered
+# as the loop's current task for the step (current_task(), asyncio.timeout, TaskGroup,
+# anyio/sniffio see a Task; asyncio.all_tasks() does not list it during that step). Then:
+#   - the coroutine finished: the carrier serves the next hook, unless something kept it (a
+#     reference, a weak reference, a cancel request): then it takes the hook's outcome (done(),
+#     result(), cancelled() as the hook's Task's would) and a new carrier is made;
+#   - the coroutine suspended: the carrier BECOMES the hook's Task. It is re-initialised (as
+#     Task.__init__ allows) over a _Resume of the same coroutine, which hands the Task what the
+#     coroutine yielded, so the Task waits on it as if it had run the step itself; the object is
+#     the same, so current_task() is the same Task before and after the first await. A new
+#     carrier is made for the next hook.
+# A loop with a task factory, a hook re-entered from inside another Task's step, and Python's
+# pure-Python Task get a Task made as before (aio.pxi: _start_task).
+# THREAD: called with the loop lock held, on the worker.
+
+import _asyncio as _aio_c
+import _weakref
+
+from cpython.dict cimport PyDict_DelItem
+
+cdef extern from "Python.h":
+    PyObject* PyDict_SetDefault(object d, object key, object default) except NULL
+    int PyIter_Send(object iter, object arg, PyObject** presult) except? -1
+    Py_ssize_t Py_REFCNT(object o)
+
+cdef extern from *:
+    """
+    /* asyncio's small C functions (_set_running_loop, _enter_task, _leave_task) called
+       straight through their C entry points: each is called twice per hook. Any other kind
+       of callable goes through vectorcall. */
+    typedef PyObject *(*pyext_fast_kw)(PyObject *, PyObject *const *, Py_ssize_t, PyObject *);
+    typedef PyObject *(*pyext_fast)(PyObject *, PyObject *const *, Py_ssize_t);
+    typedef PyObject *(*pyext_meth_o)(PyObject *, PyObject *);
+    static PyObject *pyext_call1(PyObject *f, PyObject *a) {
+        if (PyCFunction_Check(f) && PyCFunction_GET_FLAGS(f) == METH_O)
+            return ((pyext_meth_o)(void (*)(void))PyCFunction_GET_FUNCTION(f))(
+                PyCFunction_GET_SELF(f), a);
+        return PyObject_Vectorcall(f, &a, 1, NULL);
+    }
+    static PyObject *pyext_call2(PyObject *f, PyObject *a, PyObject *b) {
+        PyObject *args[2] = {a, b};
+        if (PyCFunction_Check(f)) {
+            int flags = PyCFunction_GET_FLAGS(f);
+            if (flags == (METH_FASTCALL | METH_KEYWORDS))
+                return ((pyext_fast_kw)(void (*)(void))PyCFunction_GET_FUNCTION(f))(
+                    PyCFunction_GET_SELF(f), args, 2, NULL);
+            if (flags == METH_FASTCALL)
+                return ((pyext_fast)(void (*)(void))PyCFunction_GET_FUNCTION(f))(
+                    PyCFunction_GET_SELF(f), args, 2);
+        }
+        return PyObject_Vectorcall(f, args, 2, NULL);
+    }
+
+    /* Whether `o` has weak references: its type's weak-reference list, read in place (-1 when
+       the type keeps it elsewhere). */
+    static int pyext_has_weakrefs(PyObject *o) {
+        Py_ssize_t off = Py_TYPE(o)->tp_weaklistoffset;
+        if (off <= 0) return -1;
+        return *(PyObject **)((char *)o + off) != NULL;
+    }
+    """
+    int pyext_has_weakrefs(object o)
+    object pyext_call1(object f, object a)
+    object pyext_call2(object f, object a, object b)
+
+
+cdef inline bint _has_weakrefs(object o) except -1:
+    cdef int r = pyext_has_weakrefs(o)
+    return r > 0 or r < 0 and _weakref_count(o) > 0
+
+cdef object _aio_enter_task = _aio_c._enter_task
+cdef object _aio_leave_task = _aio_c._leave_task
+cdef object _aio_unregister_task = _aio_c._unregister_task
+# The dict current_task() reads (loop -> Task): _enter_task and _leave_task are a check, a set
+# and a delete on it, done here in place (CPython 3.11-3.13; else through the functions).
+cdef object _aio_current_tasks = getattr(_aio_c, "_current_tasks", None)
+cdef dict _current_tasks = _aio_current_tasks if type(_aio_current_tasks) is dict else None
+cdef object _future_set_result = _aio_c.Future.set_result     # (a Task refuses these two: its
+cdef object _future_set_exception = _aio_c.Future.set_exception   # own step would set them)
+cdef object _future_cancel = _aio_c.Future.cancel
+cdef object _weakref_count = _weakref.getweakrefcount
+cdef bint _CARRIER_OK = _asyncio.Task is _aio_c.Task   # (not the pure-Python Task)
+
+cdef class _Finished:
+    """What _start_task returns for a coroutine that finished in its first step as the carrier:
+    its value, or what it raised."""
+    cdef object value
+    cdef object exc
+    cdef bint cancelled
+
+    cdef object outcome(self):
+        """The value; raises what the coroutine raised (as _task_outcome does for a Task).
+        Read once: the record is cleared."""
+        value, exc, self.value, self.exc = self.value, self.exc, None, None
+        if self.cancelled:
+            self.cancelled = False
+            raise _asyncio.CancelledError("the hook's task was cancelled")
+        if exc is not None:
+            raise exc
+        return value
+
+
+# The record _first_step returns (one per interpreter: its caller reads it before any other
+# first step can run).
+cdef _Finished _FINISHED = _Finished.__new__(_Finished)
+
+
+cdef class _Resume:
+    """The coroutine a carrier is re-initialised over when the hook's coroutine suspended in its
+    first step: yields what that step yielded (the Task then waits on it, or steps again on a
+    bare yield), then forwards send/throw/close to the coroutine. Frames, name and awaited
+    object are the coroutine's (repr, get_stack)."""
+    cdef object coro
+    cdef object first
+    cdef bint started
+
+    def __await__(self):
+        return self
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return self.send(None)
+
+    def send(self, value):
+        if not self.started:
+            self.started = True
+            first, self.first = self.first, None
+            return first
+        return self.coro.send(value)
+
+    def throw(self, *args):
+        self.started = True
+        self.first = None
+        return self.coro.throw(*args)
+
+    def close(self):
+        self.started = True
+        self.first = None
+        return self.coro.close()
+
+    @property
+    def cr_frame(self):
+        return getattr(self.coro, "cr_frame", None)
+
+    @property
+    def cr_await(self):
+        return getattr(self.coro, "cr_await", None)
+
+    @property
+    def cr_running(self):
+        return getattr(self.coro, "cr_running", False)
+
+    @property
+    def cr_code(self):
+        return getattr(self.coro, "cr_code", None)
+
+    @property
+    def __name__(self):
+        return getattr(self.coro, "__name__", type(self.coro).__name__)
+
+    @property
+    def __qualname__(self):
+        return getattr(self.coro, "__qualname__", type(self.coro).__qualname__)
+
+    def __repr__(self):
+        return repr(self.coro)
+
+
+async def _idle():
+    pass
+
+
+cdef enum:
+    _SLOT_ON_LOG = 6        # (hooks of a side: side * 3 + kind)
+    _SLOT_ON_DESTROY = 7
+    _N_SLOTS = 8
+
+
+cdef inline int _carrier_slot(int side, int kind) noexcept:
+    return side * 3 + kind
+
+
+cdef object _new_carrier(object loop, object name):
+    """A Task on `loop` that never steps: its own first step is caught and dropped, it is not
+    in asyncio.all_tasks() and not reported when dropped pending."""
+    global _catch_for, _caught
+    coro = _idle()
+    coro.close()    # (never run: dropping it later warns of nothing)
+    _catch_for = PyThread_get_thread_ident()
+    try:
+        # (its own context: never stepped in; not the current one, a stream's)
+        task = _Task(coro, loop=loop, name=name, context=_BASE_CONTEXT)
+    finally:
+        _catch_for = 0
+    _caught = None
+    _stats.hook_tasks += 1
+    _aio_unregister_task(task)
+    task._log_destroy_pending = False
+    return task
+
+
+cdef object _first_step(object loop, object coro, object context, list carriers,
+                        int slot):
+    """Takes the first step of `coro` in `context` as the carrier `carriers[slot]` (one per
+    hook of a filter configuration, _carrier_slot: named after it once). Returns a
+    _Finished, the Task the carrier became (suspended), or None: the step cannot be taken
+    this way here (the caller makes a Task)."""
+    cdef PyObject* res = NULL
+    cdef int r = -1
+    cdef bint entered = False
+    cdef _Finished f
+    if not _CARRIER_OK or _loop_depth != 1 or loop is not _loop_of_dict or _loop_has_factory:
+        return None     # (depth: a hook re-entered from a Task's step on this worker)
+    task = carriers[slot]
+    if task is None:
+        name = getattr(coro, "__qualname__", None)
+        task = _new_carrier(loop, name if name is not None else "envoy-pyext hook")
+        carriers[slot] = task
+    exc = None
+    pyext_call1(_set_running_loop, loop)    # (a worker has none outside these steps)
+    try:
+        if _current_tasks is None:
+            pyext_call2(_aio_enter_task, loop, task)
+        elif PyDict_SetDefault(_current_tasks, loop, task) != <PyObject*>task:
+            return None     # another Task is current (not expected: see _loop_depth)
+        try:
+            try:
+                PyContext_Enter(context)
+                entered = True
+            except RuntimeError:
+                pass        # entered already: a hook re-entered by Envoy from a sync hook
+            try:
+                r = PyIter_Send(coro, None, &res)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as e:
+                exc = e
+            finally:
+                if entered:
+                    PyContext_Exit(context)
+        finally:
+            if _current_tasks is None:
+                pyext_call2(_aio_leave_task, loop, task)
+            else:
+                PyDict_DelItem(_current_tasks, loop)
+    finally:
+        pyext_call1(_set_running_loop, None)
+    if r == 1:      # it yielded: suspended
+        yielded = <object>res
+        Py_DECREF(yielded)
+        carriers[slot] = None
+        return _promote(loop, task, coro, yielded, context)
+    f = _FINISHED
+    if exc is None:
+        f.value = <object>res
+        Py_DECREF(f.value)
+    elif isinstance(exc, _asyncio.CancelledError):
+        f.exc = exc
+        f.cancelled = True
+    else:
+        f.exc = exc
+    must_cancel = task._must_cancel
+    if must_cancel and exc is None:
+        f.cancelled = True      # as a Task cancelled in its last step ends
+    # (references: `task` here and carriers[slot]; a weak reference: somebody kept it too)
+    if must_cancel or Py_REFCNT(task) > 2 or _has_weakrefs(task):
+        carriers[slot] = None
+        _settle(task, f)
+    return f
+
+
+cdef int _settle(object task, _Finished f) except -1:
+    """A carrier something kept: it takes the hook's outcome, as the hook's Task would have."""
+    if f.cancelled:
+        _future_cancel(task)
+    elif f.exc is not None:
+        _future_set_exception(task, f.exc)
+        task._log_traceback = False     # (the runtime answers the error itself)
+    else:
+        _future_set_result(task, f.value)
+    return 0
+
+
+cdef object _promote(object loop, object task, object coro, object yielded, object context):
+    """The carrier `task` becomes the Task of `coro`, which suspended yielding `yielded`: the
+    Task's first step takes `yielded` as its own (waits on the future, or steps again)."""
+    global _catch_for, _caught
+    cdef _Resume resume = _Resume.__new__(_Resume)
+    resume.coro = coro
+    resume.first = yielded
+    must_cancel = task._must_cancel
+    msg = task._cancel_message if must_cancel else None
+    _catch_for = PyThread_get_thread_ident()
+    try:
+        task.__init__(resume, loop=loop, name=task.get_name(), context=context)
+    finally:
+        _catch_for = 0
+    first, _caught = _caught, None
+    if first is None:
+        first = _take_step(loop, task)
+    if first is not None:
+        _run_step(loop, first)
+    if must_cancel:     # cancelled in its first step (Task.__init__ forgot it): now that it waits
+        task.cancel(msg)
+    return task
