@@ -50,9 +50,16 @@ cdef bint _on_main_thread() except -1:
     return PyThread_get_thread_ident() == _rt_main_ident
 
 
+cdef dict _rt_entries = {}      # (kind, key, default) -> its entry (this interpreter's cache)
+
+
 cdef bytes _rt_entry(str kind, str key, object default):
-    return b"%s:%s:%s" % (
-        kind.encode(), repr(default).encode(), key.encode("utf-8", "surrogateescape"))
+    cdef tuple k = (kind, key, default)
+    entry = _rt_entries.get(k)
+    if entry is None:
+        entry = _rt_entries[k] = b"%s:%s:%s" % (
+            kind.encode(), repr(default).encode(), key.encode("utf-8", "surrogateescape"))
+    return entry
 
 
 cdef object _rt_decode(str kind, bytes raw):
