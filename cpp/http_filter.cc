@@ -310,8 +310,11 @@ inline pyext_config* config_of(envoy_dynamic_module_type_http_filter_config_modu
 PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_config_scheduled(
     envoy_dynamic_module_type_http_filter_config_envoy_ptr,
     envoy_dynamic_module_type_http_filter_config_module_ptr config_module_ptr, uint64_t event_id) {
-  if (config_of(config_module_ptr)->per_worker) return;  // its interpreters schedule nothing
   GilGuard gil;
+  if (config_of(config_module_ptr)->per_worker) {  // the main interpreter's runtime refresher
+    pyext_runtime_scheduled(event_id);
+    return;
+  }
   pyext_on_config_scheduled(config_of(config_module_ptr), event_id);
 }
 

@@ -49,6 +49,8 @@ struct pyext_per_worker {
   std::string ids;
   std::mutex mu;
   std::vector<pyext_config*> by_interp;  // index: pyext_interp::index; NULL until made
+  // The main interpreter's runtime refresher commits to it (runtime.pxi); NULL: none.
+  void* runtime_sched = nullptr;
 };
 
 namespace pyext {
@@ -372,12 +374,17 @@ bool per_worker_config_init(pyext_config* outer,
     return false;
   }
   outer->events = c->events;  // the same class everywhere: the shim routes by these bits
+  pw->runtime_sched = pyext_runtime_scheduler_new(envoy_ptr);  // main GIL held
   return true;
 }
 
 void per_worker_config_destroy(pyext_config* outer) {
   pyext_per_worker* pw = outer->per_worker_state;
   if (pw != nullptr) {
+    if (pw->runtime_sched != nullptr) {
+      GilGuard gil;
+      pyext_runtime_scheduler_delete(pw->runtime_sched);
+    }
     std::vector<pyext_config*> configs;
     {
       std::lock_guard<std::mutex> lock(pw->mu);

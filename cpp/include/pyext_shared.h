@@ -6,6 +6,9 @@
 // Each per-worker interpreter runs its own copy of the core (cpp/interp.cc); the host hands it
 // the process's store (pyext_shared_use) so that all copies share the first one's.
 //
+// The same operations serve the runtime's own process-wide data, each in its own space (other
+// maps, invisible to envoy_pyext.shared): pyext_shared()->space(PYEXT_SPACE_*).
+//
 // THREAD: every operation takes the store's mutex for a few map operations; none calls Python,
 // so callers may hold any interpreter's GIL.
 #pragma once
@@ -16,6 +19,13 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+enum {
+  PYEXT_SPACE_SHARED = 0,         // envoy_pyext.shared
+  PYEXT_SPACE_RUNTIME = 1,        // envoy_pyext.runtime's values (native/runtime.pxi)
+  PYEXT_SPACE_ROUTE_CONFIGS = 2,  // the live per-route configs (native/routeconfig.pxi)
+  PYEXT_SPACES = 3,
+};
 
 typedef struct pyext_shared_ops {
   // 1 and *out (malloc'd, the caller frees it) when the key is set, 0 when it is not, -1 on
@@ -33,6 +43,9 @@ typedef struct pyext_shared_ops {
   // The keys (values, or counters when `counters`), each NUL-separated, in *out (malloc'd).
   int (*keys)(int counters, char** out, size_t* out_len);
   void (*clear)(void);
+  // The operations of space `which` (PYEXT_SPACE_*) of the same process-wide stores; NULL for an
+  // unknown space.
+  const struct pyext_shared_ops* (*space)(int which);
 } pyext_shared_ops;
 
 // The store this copy of the core uses.

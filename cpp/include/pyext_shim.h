@@ -78,11 +78,17 @@ pyext_config* pyext_on_config_new_per_worker(
     size_t name_length, const char* config, size_t config_length, const char* ids,
     size_t ids_length, char** ids_out, size_t* ids_out_length);
 void pyext_on_config_destroy(pyext_config* config);
-// Per-route configuration (typed_per_filter_config), main thread: an owned reference to the
-// parsed per-route object (a Python object), or NULL to reject the route configuration.
+// Per-route configuration (typed_per_filter_config), main thread: Cython's handle of the parsed
+// per-route config (C memory, routeconfig.pxd), or NULL to reject the route configuration.
 void* pyext_on_per_route_config_new(const char* name, size_t name_length, const char* config,
                                     size_t config_length);
 void pyext_on_per_route_config_destroy(void* route_config);
+// The main interpreter's runtime refresher (runtime.pxi) for a per_worker config, main thread:
+// a scheduler of that config (NULL: none) that the refresher commits to, deleted at its destroy;
+// that config's scheduled events go to pyext_runtime_scheduled.
+void* pyext_runtime_scheduler_new(envoy_dynamic_module_type_http_filter_config_envoy_ptr envoy_ptr);
+void pyext_runtime_scheduler_delete(void* sched);
+void pyext_runtime_scheduled(uint64_t event_id);
 int pyext_on_request_headers(pyext_stream* s, int end_of_stream);
 int pyext_on_request_body(pyext_stream* s, int end_of_stream);
 int pyext_on_request_trailers(pyext_stream* s);

@@ -1,12 +1,15 @@
 """Envoy's runtime values (``layered_runtime``: static, disk and admin layers).
 
 Envoy 1.40 answers its runtime getters on its main thread only (workers get the default), so
-envoy-pyext reads every value on the main thread and remembers it per (type, key, default):
+envoy-pyext reads every value on the main thread and remembers it per (type, key, default), in
+process memory that every interpreter reads (the shared one and each ``interpreter:
+per_worker`` one: all see the same values):
 
-- called in ``parse_config`` (Envoy's main thread, at configuration load): the current value;
-- called in a hook, a coroutine or a thread: the value read last on the main thread. Values
-  are read again at every configuration load and every second, so a change (an admin
-  ``POST /runtime_modify``, a new disk layer) reaches the hooks within about a second;
+- called on Envoy's main thread (``parse_config`` at configuration load; with ``per_worker``
+  the load's check in the first interpreter): the current value;
+- called in a hook, a coroutine or a thread (any interpreter): the value read last on the main
+  thread. Values are read again at every configuration load and every second, so a change (an
+  admin ``POST /runtime_modify``, a new disk layer) reaches the hooks within about a second;
 - a (type, key, default) never read on the main thread before returns ``default`` the first
   time and is read there within a second: read the keys a filter needs in ``parse_config``.
 

@@ -38,6 +38,8 @@ for name, restype, argtypes in [
     ("envoy_dynamic_module_on_http_filter_config_new", ctypes.c_void_p,
      [ctypes.c_void_p, Buf, Buf]),
     ("envoy_dynamic_module_on_http_filter_config_destroy", None, [ctypes.c_void_p]),
+    ("envoy_dynamic_module_on_http_filter_per_route_config_new", ctypes.c_void_p, [Buf, Buf]),
+    ("envoy_dynamic_module_on_http_filter_per_route_config_destroy", None, [ctypes.c_void_p]),
     ("envoy_dynamic_module_on_http_filter_new", ctypes.c_void_p,
      [ctypes.c_void_p, ctypes.c_void_p]),
     ("envoy_dynamic_module_on_http_filter_request_headers", ctypes.c_int,
@@ -68,6 +70,7 @@ lib.fakehost_stream_free.argtypes = [ctypes.c_void_p]
 lib.fakehost_add_header.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t,
                                     ctypes.c_char_p, ctypes.c_size_t]
 lib.fakehost_set_has_map.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+lib.fakehost_set_route_config.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
 lib.fakehost_header_count.argtypes = [ctypes.c_void_p, ctypes.c_int]
 lib.fakehost_header_count.restype = ctypes.c_size_t
 lib.fakehost_header_at.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t,
@@ -111,6 +114,16 @@ class Config:
             self.ptr = None
 
 
+def route_config_new(filter_name: str, config: str) -> int | None:
+    """Envoy's per_route_config_new (its main thread): the handle, or None (rejected)."""
+    return hooks.envoy_dynamic_module_on_http_filter_per_route_config_new(
+        _buf(filter_name.encode()), _buf(config.encode()))
+
+
+def route_config_destroy(ptr: int) -> None:
+    hooks.envoy_dynamic_module_on_http_filter_per_route_config_destroy(ptr)
+
+
 class Stream:
     """One fake HTTP stream: the fake Envoy state plus our module's per-stream pointer."""
 
@@ -129,6 +142,10 @@ class Stream:
 
     def set_has_map(self, htype: int, has: bool):
         lib.fakehost_set_has_map(self.ep, htype, int(has))
+
+    def set_route_config(self, ptr: int | None):
+        """What Envoy answers as the stream's most specific per-route config."""
+        lib.fakehost_set_route_config(self.ep, ptr)
 
     def headers(self, htype: int = HT_REQUEST_HEADERS) -> list[tuple[bytes, bytes]]:
         out = []

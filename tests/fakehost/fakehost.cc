@@ -32,6 +32,7 @@ struct Stream {
   int continued_encoding = 0;
   uint64_t buffer_limit = 1 << 20;
   std::vector<uint64_t> commits;
+  void* route_config = nullptr;  // what get_most_specific_route_config answers
 };
 
 struct LogLine {
@@ -58,6 +59,7 @@ extern "C" {
 void* fakehost_stream_new() { return new Stream(); }
 void fakehost_stream_free(void* s) { delete S(s); }
 void fakehost_set_has_map(void* s, int type, int has) { S(s)->has_map[type] = has != 0; }
+void fakehost_set_route_config(void* s, void* rc) { S(s)->route_config = rc; }
 void fakehost_add_header(void* s, int type, const char* k, size_t kl, const char* v, size_t vl) {
   S(s)->has_map[type] = true;
   S(s)->headers[type].emplace_back(std::string(k, kl), std::string(v, vl));
@@ -527,11 +529,11 @@ void envoy_dynamic_module_callback_http_add_custom_flag(
     envoy_dynamic_module_type_http_filter_envoy_ptr, envoy_dynamic_module_type_module_buffer) {}
 
 
-// Per-route configuration: the fake host has no routes.
+// Per-route configuration: the one the test set on the stream (fakehost_set_route_config).
 envoy_dynamic_module_type_http_filter_per_route_config_module_ptr
 envoy_dynamic_module_callback_get_most_specific_route_config(
-    envoy_dynamic_module_type_http_filter_envoy_ptr) {
-  return nullptr;
+    envoy_dynamic_module_type_http_filter_envoy_ptr f) {
+  return S(f)->route_config;
 }
 
 // Stream control, tracing, secrets, runtime values: the fake host has no connection, no

@@ -116,8 +116,7 @@ def test_a_metric_the_load_did_not_define_fails_that_interpreter_only(upstream):
 
 
 @needs_312
-@pytest.mark.parametrize("cls, what", [("WantsSecret", "ConfigContext.secret"),
-                                       ("ReadsRuntime", "envoy_pyext.runtime")])
+@pytest.mark.parametrize("cls, what", [("WantsSecret", "ConfigContext.secret")])
 def test_main_thread_config_features_are_refused_per_worker(cls, what):
     output = refused("f", spec(f"filters.interp:{cls}", "x"))
     assert f"{what} is not available with interpreter 'per_worker'" in output, output[-3000:]

@@ -31,6 +31,7 @@ cdef bint _wants_per_worker(str name, str raw) except -1:
     """True when the main interpreter hands this configuration to the shim (checked here)."""
     if _in_subinterp or _code_loader().interpreter_of(name, raw) != "per_worker":
         return False
+    _on_main_thread()   # publishes Envoy's main thread for the sub-interpreters (runtime.pxi)
     if _sys.version_info < (3, 12):
         raise FilterConfigError(
             f"envoy-pyext: {name}: interpreter 'per_worker' needs CPython 3.12 or later "

@@ -64,15 +64,6 @@ class WantsSecret(Filter):
         return raw
 
 
-class ReadsRuntime(Filter):
-    """Reads a runtime value in parse_config: refused per worker (main-thread reads)."""
-
-    @classmethod
-    def parse_config(cls, raw):
-        from envoy_pyext import runtime
-        return runtime.get_bool("x.y", False)
-
-
 class Metered(Filter):
     """Envoy metrics from every worker's interpreter (defined once, when the config loaded):
     counts each request by interpreter kind, records a histogram, sets a gauge; ``x-raise``
