@@ -85,11 +85,13 @@ class Client:
 
 @pytest.mark.parametrize("proto", ["h1", "h2"])
 @pytest.mark.parametrize("span", ["request", "connection"])
-def test_per_worker_filters_of_one_chain_share_objects(envoy, proto, span):
-    tags = [f"pp-{proto}-{span}-{i}" for i in range(3)]
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_per_worker_filters_of_one_chain_share_objects(envoy, proto, span, mode):
+    tags = [f"pp-{proto}-{span}-{mode}-{i}" for i in range(3)]
     client = Client(envoy, "pp", proto)
     try:
-        seen = [client.get({"x-tag": tag, "x-span": span}) for tag in tags]
+        seen = [client.get({"x-tag": tag, "x-span": span, "x-async": str(int(mode == "async"))})
+                for tag in tags]
         if span == "connection":    # the connection's first object, kept while it is open
             assert freed(envoy, tags[0]) == 0
     finally:

@@ -6,6 +6,7 @@ Request headers drive them: x-tag names the object, x-span its life span ("reque
 them); `Token.__del__` counts each drop in envoy_pyext.shared, with the interpreter it ran in.
 """
 
+import asyncio
 import json
 
 import envoy_pyext
@@ -33,14 +34,25 @@ def key_of(headers) -> str:
 
 
 class Producer(Filter):
-    """Stores a Token under acme.token.<span> (on a connection: once, by its first request)."""
+    """Stores a Token under acme.token.<span> (on a connection: once, by its first request);
+    with x-async: 1 from a coroutine after it left the worker (the write is applied when the
+    hook resumes)."""
 
     def decode_headers(self, headers, end_stream):
+        headers[f"x-{self.config}-interp"] = str(interpreter_id())
         span = headers.get("x-span", "request")
         key = key_of(headers)
-        if span != "connection" or key not in self.filter_state:
-            self.filter_state.set_object(key, Token(headers["x-tag"]), life_span=span)
-        headers[f"x-{self.config}-interp"] = str(interpreter_id())
+        if span == "connection" and key in self.filter_state:
+            return None
+        token = Token(headers["x-tag"])
+        if headers.get("x-async") == "1":   # (reads are for the worker: checked above)
+            return self._later(key, token, span)
+        self.filter_state.set_object(key, token, life_span=span)
+        return None
+
+    async def _later(self, key, token, span):
+        await asyncio.sleep(0.001)
+        self.filter_state.set_object(key, token, life_span=span)
 
 
 class Consumer(Filter):
