@@ -32,7 +32,7 @@ def envoy(upstream):
         listener("pp", [entry("Producer", "p"), entry("Consumer", "c")]),
         # the shared interpreter's object: a per_worker filter cannot have it, a shared one can
         listener("sp", [entry("Producer", "p", "shared"), entry("Consumer", "c"),
-                        entry("Consumer", "m", "shared")]),
+                        entry("Consumer", "m", "shared"), entry("Replacer", "r")]),
         # a per_worker filter's object: a shared filter cannot have it, and may replace it
         listener("ps", [entry("Producer", "p"), entry("Consumer", "m", "shared"),
                         entry("Replacer", "r", "shared"), entry("Consumer", "c")]),
@@ -110,13 +110,19 @@ def test_per_worker_filters_of_one_chain_share_objects(envoy, proto, span, mode)
 
 
 @pytest.mark.parametrize("proto", ["h1", "h2"])
-def test_a_per_worker_filter_cannot_have_the_shared_interpreters_object(envoy, proto):
-    tag = f"sp-{proto}"
+@pytest.mark.parametrize("replace", [False, True])
+def test_a_per_worker_filter_cannot_have_the_shared_interpreters_object(envoy, proto, replace):
+    tag = f"sp-{proto}-{replace}"
     client = Client(envoy, "sp", proto)
     try:
-        h = client.get({"x-tag": tag})
+        h = client.get({"x-tag": tag, "x-replace": "1" if replace else "0"})
     finally:
         client.close()
+    if replace:
+        # The per_worker filter's object replaced the shared one: Envoy dropped that inside
+        # the per_worker interpreter's hook, and the drop ran in the shared interpreter.
+        assert h["x-r-replaced"] == "yes"
+        assert_freed_once_in_its_interpreter(envoy, f"{tag}.replacement")
     assert h["x-p-interp"] == h["x-m-interp"] == "0" != h["x-c-interp"]
     assert h["x-c-has"] == "True"
     assert "x-c-saw" not in h
