@@ -8,19 +8,19 @@
 #     same stream, or of the same connection with life_span="connection").
 # An object travels in a small C box (_FsBox) with a tag, so that get_object never mistakes
 # another module's object for a Python one, and with its owner: the interpreter that stored it
-# (cpp/fsobj.h). With `interpreter: per_worker` each worker's filters run in that worker's own
-# interpreter, and a stream (and its connection) stays on one worker, so per_worker filters of
-# one chain share their objects; a filter of another interpreter (the shared one) finds the
-# entry but gets EnvoyPyextError from get_object, never the object. Envoy calls the box's
-# destructor exactly once, on the worker, with any interpreter's GIL or none held:
-# pyext_fs_drop drops the reference in the owner, with its GIL.
+# (cpp/include/pyext_fsobj.h). With `interpreter: per_worker` each worker's filters run in
+# that worker's own interpreter, and a stream (and its connection) stays on one worker, so
+# per_worker filters of one chain share their objects; a filter of another interpreter (the
+# shared one) finds the entry but gets EnvoyPyextError from get_object, never the object.
+# Envoy calls the box's destructor exactly once, on the worker, with any interpreter's GIL or
+# none held: pyext_fs_drop drops the reference in the owner, with its GIL.
 
-cdef extern from "fsobj.h":
+cdef extern from "pyext_fsobj.h":
     ctypedef struct pyext_fs_owner:
         pass
-    void pyext_fs_claim(pyext_fs_owner* o)
-    int pyext_fs_mine(const pyext_fs_owner* o)
-    void pyext_fs_drop(PyObject* obj, const pyext_fs_owner* o) nogil
+    void pyext_fs_claim(pyext_fs_owner* o) noexcept
+    int pyext_fs_mine(const pyext_fs_owner* o) noexcept
+    void pyext_fs_drop(PyObject* obj, const pyext_fs_owner* o) noexcept nogil
 
 cdef dict _LIFE_SPANS = {"filter_chain": 0, "request": 1, "connection": 2}
 ctypedef abi.envoy_dynamic_module_type_filter_state_life_span _LifeSpan

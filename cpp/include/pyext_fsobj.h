@@ -2,8 +2,8 @@
 //
 // The owner of a Python object held by Envoy's filter state (filter_state.set_object,
 // src/envoy_pyext/native/filterstate.pxi): the interpreter that made it, and how to drop it
-// there. Included by the Cython core (compiled as C++), so each copy of the core (one per
-// per-worker sub-interpreter, cpp/interp.cc) has its own.
+// there (cpp/fsobj.cc). Called by the Cython core; each copy of libpyfilter.so (one per
+// per-worker sub-interpreter, cpp/interp.cc) calls its own (hidden symbols).
 //
 // Envoy destroys the object when the stream (or connection) ends, on the worker, with any
 // interpreter's GIL or none held: inside a hook of the same interpreter (a refused or replaced
@@ -17,7 +17,9 @@
 
 #include <Python.h>
 
-#include "gil.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct pyext_fs_owner {
   PyInterpreterState* interp;  // the interpreter that made the object
@@ -28,29 +30,12 @@ typedef struct pyext_fs_owner {
 } pyext_fs_owner;
 
 // Records the calling interpreter (GIL held, in a hook of the stream) as the owner.
-static inline void pyext_fs_claim(pyext_fs_owner* o) {
-  o->home = PyThreadState_Get();
-  o->interp = PyThreadState_GetInterpreter(o->home);
-  o->thread = PyThread_get_thread_ident();
-}
-
+void pyext_fs_claim(pyext_fs_owner* o);
 // 1 when the calling interpreter (GIL held) owns the object.
-static inline int pyext_fs_mine(const pyext_fs_owner* o) {
-  return o->interp == PyInterpreterState_Get();
-}
-
+int pyext_fs_mine(const pyext_fs_owner* o);
 // Drops `obj` (a strong reference) in its owner. Any thread, any interpreter's GIL or none.
-static inline void pyext_fs_drop(PyObject* obj, const pyext_fs_owner* o) {
-  PyThreadState* cur = pyext::current_thread_state();
-  if (cur != nullptr && PyThreadState_GetInterpreter(cur) == o->interp) {
-    Py_DECREF(obj);  // already running there (a refused or replaced entry)
-  } else if (o->interp == PyInterpreterState_Main()) {
-    pyext::GilGuard gil;  // this thread's main thread state, as the shim's hooks
-    Py_DECREF(obj);
-  } else if (PyThread_get_thread_ident() == o->thread) {
-    pyext::InterpreterGuard guard(o->home);  // the worker's own thread state there
-    Py_DECREF(obj);
-  } else {
-    pyext::with_temporary_state(o->interp, [obj] { Py_DECREF(obj); });
-  }
-}
+void pyext_fs_drop(PyObject* obj, const pyext_fs_owner* o);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif
