@@ -83,6 +83,15 @@ class Client:
         self.conn.close()
 
 
+def one_request(envoy, name: str, proto: str, headers: dict) -> dict:
+    """What the upstream received of one request on a connection of its own."""
+    client = Client(envoy, name, proto)
+    try:
+        return client.get(headers)
+    finally:
+        client.close()
+
+
 @pytest.mark.parametrize("proto", ["h1", "h2"])
 @pytest.mark.parametrize("span", ["request", "connection"])
 @pytest.mark.parametrize("mode", ["sync", "async"])
@@ -113,11 +122,7 @@ def test_per_worker_filters_of_one_chain_share_objects(envoy, proto, span, mode)
 @pytest.mark.parametrize("replace", [False, True])
 def test_a_per_worker_filter_cannot_have_the_shared_interpreters_object(envoy, proto, replace):
     tag = f"sp-{proto}-{replace}"
-    client = Client(envoy, "sp", proto)
-    try:
-        h = client.get({"x-tag": tag, "x-replace": "1" if replace else "0"})
-    finally:
-        client.close()
+    h = one_request(envoy, "sp", proto, {"x-tag": tag, "x-replace": "1" if replace else "0"})
     if replace:
         # The per_worker filter's object replaced the shared one: Envoy dropped that inside
         # the per_worker interpreter's hook, and the drop ran in the shared interpreter.
@@ -136,11 +141,7 @@ def test_a_per_worker_filter_cannot_have_the_shared_interpreters_object(envoy, p
 @pytest.mark.parametrize("replace", [False, True])
 def test_a_shared_filter_cannot_have_a_per_worker_filters_object(envoy, proto, replace):
     tag = f"ps-{proto}-{replace}"
-    client = Client(envoy, "ps", proto)
-    try:
-        h = client.get({"x-tag": tag, "x-replace": "1" if replace else "0"})
-    finally:
-        client.close()
+    h = one_request(envoy, "ps", proto, {"x-tag": tag, "x-replace": "1" if replace else "0"})
     interp = h["x-p-interp"]
     assert interp != "0" and h["x-m-interp"] == "0" and h["x-c-interp"] == interp
     assert h["x-m-has"] == "True" and "x-m-saw" not in h
@@ -209,8 +210,4 @@ def test_a_removed_configuration_lives_until_its_connection_object_is_dropped(tm
 
 
 def fresh_live(envoy) -> str:
-    client = Client(envoy, "app", "h1")
-    try:
-        return client.get({"x-tag": "fresh", "x-span": "request"})["x-n-live"]
-    finally:
-        client.close()
+    return one_request(envoy, "app", "h1", {"x-tag": "fresh", "x-span": "request"})["x-n-live"]
