@@ -59,6 +59,21 @@ class InterpreterGuard {
   PyThreadState* saved_ = nullptr;
 };
 
+// Runs f in `interp` with a thread state made for the call (a thread that is not the one the
+// interpreter's worker uses; a config freed from Envoy's main thread, a filter state object
+// dropped on another thread). Any interpreter's GIL (or none) held by the caller; the same on
+// return.
+template <class F>
+void with_temporary_state(PyInterpreterState* interp, F f) {
+  PyThreadState* saved = current_thread_state() != nullptr ? PyEval_SaveThread() : nullptr;
+  PyThreadState* ts = PyThreadState_New(interp);
+  PyEval_RestoreThread(ts);
+  f();
+  PyThreadState_Clear(ts);
+  PyThreadState_DeleteCurrent();  // and releases its GIL
+  if (saved != nullptr) PyEval_RestoreThread(saved);
+}
+
 // The main interpreter (the shared one: every filter config without `interpreter: per_worker`).
 class GilGuard {
  public:

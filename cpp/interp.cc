@@ -288,18 +288,6 @@ pyext_config* config_in(pyext_config* outer, pyext_interp* it) {
   return c;
 }
 
-// Runs f in `it` with a thread state made for the call (a thread that is not its worker's).
-template <class F>
-void with_temporary_state(pyext_interp* it, F f) {
-  PyThreadState* saved = current_thread_state() != nullptr ? PyEval_SaveThread() : nullptr;
-  PyThreadState* ts = PyThreadState_New(it->state);
-  PyEval_RestoreThread(ts);
-  f();
-  PyThreadState_Clear(ts);
-  PyThreadState_DeleteCurrent();  // and releases its GIL
-  if (saved != nullptr) PyEval_RestoreThread(saved);
-}
-
 void flush_buried() {
   if (t_buried.empty()) return;
   std::vector<pyext_stream*> batch;
@@ -366,7 +354,7 @@ bool per_worker_config_init(pyext_config* outer,
     InterpreterGuard guard(ts);
     c = config_in(outer, it);
   } else {
-    with_temporary_state(it, [&] { c = config_in(outer, it); });
+    with_temporary_state(it->state, [&] { c = config_in(outer, it); });
   }
   if (c == nullptr) {
     outer->per_worker_state = nullptr;
@@ -398,7 +386,7 @@ void per_worker_config_destroy(pyext_config* outer) {
         InterpreterGuard guard(t_interp_ts);
         it->core->config_destroy(c);
       } else {
-        with_temporary_state(it, [&] { it->core->config_destroy(c); });
+        with_temporary_state(it->state, [&] { it->core->config_destroy(c); });
       }
     }
     delete pw;

@@ -413,7 +413,8 @@ class FilterState:
 
     def get_object(self, key: str, default: Any = None) -> Any:
         """The object stored under ``key`` by set_object (any Python filter of the stream, or
-        of the connection), or ``default``."""
+        of the connection, in this interpreter), or ``default``. Raises EnvoyPyextError for
+        an object another interpreter stored (``interpreter: per_worker`` / shared)."""
 
 
 # Metrics, declared as class attributes of a Filter; `self.<attr>` is the bound form.

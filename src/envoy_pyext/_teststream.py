@@ -321,7 +321,8 @@ class TestBuffer(Buffer):
 
     def _set(self, data: bytes) -> None:
         self._stream.access()
-        self._stream.check_body_write(self._side)
+        if self._stream.check_body_write(self._side):
+            self._stream.check_same_length(self._side, len(data) - self._size_direct())
         self._drain_direct(self._size_direct())
         self._append_direct(data)
 
@@ -348,7 +349,8 @@ class TestBuffer(Buffer):
     def append(self, data: Any) -> None:
         b = as_bytes(data)
         self._stream.access()
-        self._stream.check_body_write(self._side)
+        if self._stream.check_body_write(self._side):
+            self._stream.check_same_length(self._side, len(b))
         self._append_direct(b)
 
     def prepend(self, data: Any) -> None:
@@ -360,7 +362,8 @@ class TestBuffer(Buffer):
         size = len(self)
         n = size if n < 0 or n > size else n
         self._stream.access()
-        self._stream.check_body_write(self._side)
+        if self._stream.check_body_write(self._side):
+            self._stream.check_same_length(self._side, -n)
         self._drain_direct(n)
 
     def clear(self) -> None:
@@ -911,22 +914,20 @@ class TestStream:
                        else P_STREAMING)
         return CONTINUE
 
-    def check_body_write(self, side: int) -> None:
+    def check_body_write(self, side: int) -> bool:
+        """True where the body's length is fixed: then only a same-length write passes
+        (check_same_length)."""
         sd = self.sides[side]
         p = self.pend
         kind, run_side = self.run_kind, self.run_side
         if p is not None:
             kind, run_side = p.kind, p.side
         if run_side == side and kind == DATA:
-            return
+            return False
         if run_side == side and kind == TRAILERS:
-            if sd.cl_out:
-                raise EnvoyPyextError(
-                    f"the {SIDE_NAMES[side]} body cannot grow in {HOOK_NAMES[side][TRAILERS]}: "
-                    f"its headers already went on with content-length")
-            return
+            return sd.cl_out
         if not sd.headers_out and sd.phase in (P_BUFFERING, P_STOPPED):
-            return
+            return False
         if run_side == side and kind == HEADERS:
             raise EnvoyPyextError(
                 f"the {SIDE_NAMES[side]} body has not arrived yet in {HOOK_NAMES[side][HEADERS]}; "
@@ -935,6 +936,15 @@ class TestStream:
         raise EnvoyPyextError(
             f"the {SIDE_NAMES[side]} body cannot be written here (its {SIDE_NAMES[side]} is "
             f"{PHASES[sd.phase]}): write it in {HOOK_NAMES[side][DATA]}")
+
+    @staticmethod
+    def check_same_length(side: int, change: int) -> None:
+        if change:
+            raise EnvoyPyextError(
+                f"the {SIDE_NAMES[side]} body cannot {'grow' if change > 0 else 'shrink'} "
+                f"({change:+d} bytes) in {HOOK_NAMES[side][TRAILERS]}: its headers already went "
+                f"on with content-length (an edit of the same length is fine: upper(), lower(), "
+                f"translate(), set() of as many bytes)")
 
     def close(self) -> None:
         self.closed = True

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from .harness import EnvoyProcess, wait_for
-from .test_hangs import Req, exchange
+from .test_hangs import H2Conn, Req, exchange
 
 ROT13 = bytes.maketrans(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
                         b"nopqrstuvwxyzabcdefghijklmNOPQRSTUVWXYZABCDEFGHIJKLM")
@@ -27,6 +27,7 @@ EXPECT = {"buffered": lambda b: b.translate(ROT13), "stream": bytes.upper,
 def envoy(upstream):
     with EnvoyProcess({"sync": ("filters.bodyedit:BodyEdit", ""),
                        "async": ("filters.bodyedit:BodyEditAsync", ""),
+                       "trailers": ("filters.bodyedit:EditInTrailers", ""),
                        "report": ("filters.bodyedit:Report", "")}, upstream.port) as env:
         yield env
 
@@ -109,3 +110,27 @@ def test_kept_buffer_raises_after_destroy(envoy, upstream, listener):
     assert [v for k, v in upstream.received[-1]["headers"] if k == "x-kept"] == \
         ["StreamDestroyedError,StreamDestroyedError,StreamDestroyedError"]
     assert envoy.alive()
+
+
+def test_body_edited_in_place_in_the_trailers_hook_keeps_content_length(envoy, upstream):
+    """HTTP/2 request with content-length and trailers: the body held by the data hook is
+    edited in decode_trailers after the headers went on; the upstream gets the edited body
+    with the original content-length, and each length-changing write was refused."""
+    body = BODY[:30_000]
+    with H2Conn(envoy.ports["trailers"]) as c:
+        sid = c.start("POST", "/", [("content-length", str(len(body)))], end_stream=False)
+        for i in range(0, len(body), 10_000):
+            c.send_data(sid, body[i:i + 10_000])
+        c.send_trailers(sid, [("x-req-trailer", "t")])
+        r = c.response(sid)
+    assert r.status == 200 and r.complete, r.describe()
+    got = upstream.received[-1]
+    assert got["body"] == body.upper().replace(b"E", b"3")
+    assert ["content-length", str(len(body))] in got["headers"]
+    report = json.loads(r.headers["x-trailers-edit"][0])
+    assert report["len"] == len(body)
+    assert [e.split(" (")[0] for e in report["errors"]] == [
+        "the request body cannot grow", "the request body cannot shrink",
+        "the request body cannot shrink", "the request body cannot grow"]
+    assert all("in decode_trailers: its headers already went on with content-length" in e
+               for e in report["errors"]), report

@@ -184,7 +184,8 @@ cdef class Buffer:
 
     cdef int _set(self, object data) except -1:
         cdef _Shadow sh = _access(self._st)
-        _check_body_write(self._st, self._side)
+        if _check_body_write(self._st, self._side):
+            _check_same_length(self._side, _nbytes(data) - self._size())
         if sh is not None:
             sh.bodies[self._side][:] = data
             sh.changed[self._side] = True
@@ -197,7 +198,8 @@ cdef class Buffer:
 
     cdef int _drain(self, Py_ssize_t n) except -1:
         cdef _Shadow sh = _access(self._st)
-        _check_body_write(self._st, self._side)
+        if _check_body_write(self._st, self._side):
+            _check_same_length(self._side, -n)
         if sh is not None:
             del sh.bodies[self._side][:n]
             sh.changed[self._side] = True
@@ -209,7 +211,8 @@ cdef class Buffer:
 
     cdef int _append(self, object data) except -1:
         cdef _Shadow sh = _access(self._st)
-        _check_body_write(self._st, self._side)
+        if _check_body_write(self._st, self._side):
+            _check_same_length(self._side, _nbytes(data))
         if sh is not None:
             sh.bodies[self._side].extend(data)
             sh.changed[self._side] = True
@@ -359,3 +362,10 @@ cdef bytes _as_bytes(object data):
     if isinstance(data, Buffer) or PyObject_CheckBuffer(data):
         return bytes(data)
     raise TypeError(f"body data must be bytes-like or str, not {type(data).__name__}")
+
+
+cdef Py_ssize_t _nbytes(object data) except -1:
+    """The length in bytes of what Buffer._own returned (a memoryview may have wider items)."""
+    if type(data) is memoryview:
+        return (<memoryview>data).nbytes
+    return len(data)

@@ -7,11 +7,20 @@
 #     and destroys it on the worker; get_object borrows it back (another Python filter of the
 #     same stream, or of the same connection with life_span="connection").
 # An object travels in a small C box (_FsBox) with a tag, so that get_object never mistakes
-# another module's object for a Python one. Envoy calls the box's destructor exactly once, on
-# the worker, where the GIL may or may not be held already: it takes it (PyGILState_Ensure,
-# re-entrant) to drop the reference.
+# another module's object for a Python one, and with its owner: the interpreter that stored it
+# (cpp/include/pyext_fsobj.h). With `interpreter: per_worker` each worker's filters run in
+# that worker's own interpreter, and a stream (and its connection) stays on one worker, so
+# per_worker filters of one chain share their objects; a filter of another interpreter (the
+# shared one) finds the entry but gets EnvoyPyextError from get_object, never the object.
+# Envoy calls the box's destructor exactly once, on the worker, with any interpreter's GIL or
+# none held: pyext_fs_drop drops the reference in the owner, with its GIL.
 
-from cpython.ref cimport Py_XDECREF
+cdef extern from "pyext_fsobj.h":
+    ctypedef struct pyext_fs_owner:
+        pass
+    void pyext_fs_claim(pyext_fs_owner* o) noexcept
+    int pyext_fs_mine(const pyext_fs_owner* o) noexcept
+    void pyext_fs_drop(PyObject* obj, const pyext_fs_owner* o) noexcept nogil
 
 cdef dict _LIFE_SPANS = {"filter_chain": 0, "request": 1, "connection": 2}
 ctypedef abi.envoy_dynamic_module_type_filter_state_life_span _LifeSpan
@@ -22,15 +31,17 @@ cdef enum:
 cdef struct _FsBox:
     uint32_t magic
     PyObject* obj
+    pyext_fs_owner owner
 
 
 cdef void _fs_box_destroy(void* p) noexcept nogil:
     cdef _FsBox* box = <_FsBox*>p
     if box == NULL:
         return
-    with gil:
-        box.magic = 0
-        Py_XDECREF(box.obj)     # may run the object's __del__: exceptions are printed, not raised
+    box.magic = 0
+    if box.obj != NULL:
+        # In the owner, with its GIL; may run the object's __del__ (exceptions printed there).
+        pyext_fs_drop(box.obj, &box.owner)
         box.obj = NULL
     free(box)
 
@@ -61,6 +72,7 @@ def _fs_write_object(_Stream st, bytes key, object obj, int span):
         raise MemoryError()
     box.magic = _FS_MAGIC
     box.obj = <PyObject*>obj
+    pyext_fs_claim(&box.owner)
     Py_INCREF(obj)
     # OWNERSHIP: Envoy owns the box from here on, also when it refuses it (it calls the
     # destructor then too).
@@ -119,11 +131,10 @@ cdef class FilterState:
 
     def set_object(self, key, obj, life_span="request"):
         """Hands ``obj`` (any Python object) to Envoy under ``key`` for ``life_span``; another
-        Python filter of the same stream (or connection) gets it with get_object. Envoy drops
-        the reference when the stream (or connection) ends."""
+        Python filter of the same stream (or connection) and of the same interpreter gets it
+        with get_object. Envoy drops the reference when the stream (or connection) ends."""
         cdef bytes k = _fs_key(key)
         cdef int span = _life_span_of(life_span)
-        _refuse_in_subinterp("filter_state.set_object")  # Envoy drops it from any interpreter
         sh = _access(self._st)
         if sh is None:
             _fs_write_object(self._st, k, obj, span)
@@ -131,13 +142,19 @@ cdef class FilterState:
             (<_Shadow>sh).later.append((_fs_write_object, (k, obj, span)))
 
     def get_object(self, key, default=None):
-        """The Python object stored under ``key`` by set_object, or ``default``."""
+        """The Python object stored under ``key`` by set_object, or ``default``. Raises
+        EnvoyPyextError for an object another interpreter stored (``interpreter:``)."""
         cdef bytes k = _fs_key(key)
-        _refuse_in_subinterp("filter_state.get_object")
         cdef _FsBox* box = <_FsBox*>abi.envoy_dynamic_module_callback_http_get_filter_state_object(
             _ctx_ptr(self._st, "self.filter_state"), _mbuf(k))
         if box == NULL or box.magic != _FS_MAGIC or box.obj == NULL:
             return default
+        if not pyext_fs_mine(&box.owner):
+            raise EnvoyPyextError(
+                f"filter state object {key!r} was stored by a filter of another interpreter "
+                f"(interpreter: shared / per_worker): a Python object cannot cross "
+                f"interpreters; exchange bytes with filter_state.set()/get() instead (see "
+                f"docs/api.md \"Interpreters\")")
         return <object>box.obj
 
     def __repr__(self):

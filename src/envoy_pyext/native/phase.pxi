@@ -157,7 +157,10 @@ cdef int _continue_side(_Stream st, int side) except -1:
 cdef int _check_body_write(_Stream st, int side) except -1:
     """A body may be written where its HTTP framing stays right: in the direction's own data
     or trailers hook, or while the runtime holds the direction's headers (they then get a
-    fixed content-length). Anywhere else the write is refused, never dropped or misframed."""
+    fixed content-length). Anywhere else the write is refused, never dropped or misframed.
+    Returns 1 where the body's length is fixed (its trailers hook after the headers went on
+    with content-length): the caller lets only a same-length write through
+    (_check_same_length); 0 where any write is fine."""
     cdef _Side* sd = &st._sides[side]
     cdef _Pending p = st._pend
     cdef int kind = st._run_kind, run_side = st._run_side
@@ -167,11 +170,7 @@ cdef int _check_body_write(_Stream st, int side) except -1:
     if run_side == side and kind == K_DATA:
         return 0
     if run_side == side and kind == K_TRAILERS:
-        if sd.cl_out:
-            raise EnvoyPyextError(
-                f"the {_SIDE_NAMES[side]} body cannot grow in {_HOOK_NAMES[side][K_TRAILERS]}: "
-                f"its headers already went on with content-length")
-        return 0
+        return 1 if sd.cl_out else 0
     if not sd.headers_out and (sd.phase == P_BUFFERING or sd.phase == P_STOPPED):
         return 0
     if run_side == side and kind == K_HEADERS:
@@ -182,6 +181,18 @@ cdef int _check_body_write(_Stream st, int side) except -1:
     raise EnvoyPyextError(
         f"the {_SIDE_NAMES[side]} body cannot be written here (its {_SIDE_NAMES[side]} is "
         f"{_PHASE_NAMES[sd.phase]}): write it in {_HOOK_NAMES[side][K_DATA]}")
+
+
+cdef int _check_same_length(int side, Py_ssize_t change) except -1:
+    """A write that changes the body's length by `change` bytes where the length is fixed
+    (_check_body_write returned 1): refused unless `change` is 0."""
+    if change != 0:
+        raise EnvoyPyextError(
+            f"the {_SIDE_NAMES[side]} body cannot {'grow' if change > 0 else 'shrink'} "
+            f"({change:+d} bytes) in {_HOOK_NAMES[side][K_TRAILERS]}: its headers already went "
+            f"on with content-length (an edit of the same length is fine: upper(), lower(), "
+            f"translate(), set() of as many bytes)")
+    return 0
 
 
 cdef int _close(_Stream st) except -1:

@@ -71,6 +71,7 @@ cdef int _outcome(_Stream st, int side, int kind, int status, bint eos) except -
 cdef int _release(_Stream st, int side, int kind, bint complete) except -1
 cdef int _continue_side(_Stream st, int side) except -1
 cdef int _check_body_write(_Stream st, int side) except -1
+cdef int _check_same_length(int side, Py_ssize_t change) except -1
 cdef int _close(_Stream st) except -1
 cdef int ev_headers(_Stream st, int side, bint eos) except -1
 cdef int ev_data(_Stream st, int side, bint eos) except -1

@@ -87,6 +87,32 @@ class BodyEditAsync(BodyEdit):
         edit(buffer, self.resp, self.response_headers)
 
 
+class EditInTrailers(Filter):
+    """The request body edited in decode_trailers after its headers went on with
+    content-length: held by the data hook (STOP_AND_BUFFER), then upper-cased in place and
+    set() to as many bytes; writes that change its length are refused. What happened goes
+    back in the response header x-trailers-edit (the request headers already went on)."""
+
+    def decode_data(self, buffer, end_stream):
+        return None if end_stream else Status.STOP_AND_BUFFER
+
+    def decode_trailers(self, trailers):
+        body = self.request_body
+        self.report = {"len": len(body), "errors": []}
+        body.upper()
+        body.set(bytes(body).replace(b"E", b"3"))
+        for write in (lambda: body.append(b"!"), lambda: body.drain(1),
+                      lambda: body.set(b"short"), lambda: body.prepend(b">")):
+            try:
+                write()
+            except envoy_pyext.EnvoyPyextError as e:
+                self.report["errors"].append(str(e))
+        body.append(b"")            # no change: fine
+
+    def encode_headers(self, headers, end_stream):
+        headers["x-trailers-edit"] = json.dumps(getattr(self, "report", None))
+
+
 class Report(Filter):
     def decode_headers(self, headers, end_stream):
         return self.callbacks.send_local_reply(200, body=json.dumps(envoy_pyext.stats()))
