@@ -34,8 +34,10 @@ cdef class ConfigContext:
         cdef ConfigContext ctx = ConfigContext.__new__(ConfigContext)
         ctx.filter_name = filter_name
         ctx.envoy_ptr = envoy_ptr
-        # (also in a per_worker sub-interpreter, whose context has no Envoy pointer)
-        ctx.is_validation = _in_envoy() and abi.envoy_dynamic_module_callback_is_validation_mode()
+        # Envoy answers this on its main thread only (a per_worker sub-interpreter loads on
+        # the main thread for the load's check, then on each worker: never validating there).
+        ctx.is_validation = (_in_envoy() and (not _in_subinterp or _on_main_thread())
+                             and abi.envoy_dynamic_module_callback_is_validation_mode())
         ctx.tasks = set()
         ctx.callouts = {}
         ctx.queue = []
