@@ -9,6 +9,7 @@ cdef class HeaderMap:
 
     @staticmethod
     cdef HeaderMap new(_Stream st, int htype)
+    cdef bint _walk_current(self) noexcept
     cdef bint _known_absent(self, bytes key) noexcept
     cdef bytes _lookup_key(self, object name)
     cdef object _get(self, object name, bint raw)

@@ -44,11 +44,15 @@ cdef class HeaderMap:
         h._walk_epoch = 0
         return h
 
+    cdef inline bint _walk_current(self) noexcept:
+        """The last walk over the map is current (see _hdr_epoch; asked right after the
+        caller's _access, which advanced the epoch once)."""
+        return self._walk_epoch + 1 == _hdr_epoch and self._st._hook_depth > 0
+
     cdef inline bint _known_absent(self, bytes key) noexcept:
-        """True when the last walk over the map is current (see _hdr_epoch; called right after
-        the caller's _access) and had no name with `key`'s bit: the map lacks `key`."""
-        return self._walk_epoch + 1 == _hdr_epoch and self._st._hook_depth > 0 \
-            and PyBytes_GET_SIZE(key) > 0 \
+        """True when the last walk over the map is current and had no name with `key`'s bit:
+        the map lacks `key`."""
+        return self._walk_current() and PyBytes_GET_SIZE(key) > 0 \
             and (self._walk_names & _name_bit(PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key))) == 0
 
     cdef bytes _lookup_key(self, object name):
@@ -227,7 +231,7 @@ cdef class HeaderMap:
                 sh.set(self._htype, key, PyBytes_FromStringAndSize(val.ptr, val_length))
             return 0
         cdef void* ep = self._st._s.envoy_ptr
-        cdef bint ok, known = self._walk_epoch + 1 == _hdr_epoch and self._st._hook_depth > 0
+        cdef bint ok, known = self._walk_current()
         cdef abi.envoy_dynamic_module_type_envoy_buffer seen
         # Setting a header the map does not have is adding it: Envoy's add_header costs a
         # fraction of set_header (which builds a LowerCaseString and removes first), and the
