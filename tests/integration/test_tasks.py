@@ -25,6 +25,8 @@ def envoy(upstream):
         "detached": ("filters.tasks:DetachedRan", ""),
         "report": ("filters.asyncf:Report", ""),
         "selfcancel": ("filters.tasks:SelfCancel", ""),
+        "privateloop": ("filters.tasks:PrivateLoopThenAsync", ""),
+        "asyncsync": ("filters.tasks:AsyncThenSync", ""),
     }
     with EnvoyProcess(filters, upstream.port) as env:
         yield env
@@ -219,3 +221,26 @@ def test_a_cancel_from_the_first_step_arrives_at_the_next_await(envoy, mode):
         assert seen["x-caught"] == ["future"]
         assert seen["x-future-cancelled"] == ["True"]
     assert report(envoy)["pending"] == 0
+
+
+def test_running_loop_is_set_only_in_async_hooks(envoy):
+    """The worker's running loop is the runtime's during an async hook's steps and nobody's in
+    sync hooks, request after request (CPython 3.11 switches it in place: firststep.pxi), also
+    when a sync hook ran a private loop of its own in between (asyncio.run on the worker)."""
+    url = f"http://127.0.0.1:{envoy.ports['asyncsync']}/"
+    purl = f"http://127.0.0.1:{envoy.ports['privateloop']}/"
+    with httpx.Client() as client:      # (keep-alive: one connection, one worker)
+        for i in range(6):
+            r = client.get(url)
+            assert r.status_code == 200
+            assert h(r.content)["x-async"] == ["runtime"]
+            assert r.headers["x-sync-after-async"] == "none"
+            private = str(i % 2)
+            r = client.get(purl, headers={"x-private": private})
+            assert r.status_code == 200
+            seen = h(r.content)
+            assert seen["x-sync-before"] == ["none"]
+            assert seen["x-sync-after"] == ["none"]
+            if private == "1":
+                assert seen["x-private-saw"] == ["other"]
+            assert r.headers["x-async"] == "runtime"

@@ -224,14 +224,14 @@ cdef object _take_step(object loop, object task):
 
 cdef int _run_step(object loop, object handle) except -1:
     """Runs one queued step on this thread as the loop thread would."""
-    _set_running_loop(loop)
+    pyext_set_running_loop(_set_running_loop, loop)
     try:
         if type(handle) is _Step:
             (<_Step>handle).context.run((<_Step>handle).callback)
         else:
             handle._run()
     finally:
-        _set_running_loop(None)
+        pyext_set_running_loop(_set_running_loop, None)
     return 0
 
 

@@ -57,6 +57,65 @@ cdef extern from *:
         return PyObject_Vectorcall(f, args, 2, NULL);
     }
 
+    /* _set_running_loop(loop) for this thread, twice per hook (loop, then None). CPython 3.11's
+       _asyncio keeps a thread's running loop in a small holder object (type
+       "_RunningLoopHolder": the object header, then the loop) stored in the thread state's
+       dict, and makes a new one at every call (an allocation and a dict store, ~430
+       instructions). Here the worker keeps the holder the real function made for it and
+       switches its loop field in place while the holder is still the thread's: the thread
+       state's dict and this thread's reference are its only two (asyncio only ever borrows
+       it, in its one-entry cache, and then reads the field as well). Anything else (3.12+,
+       where the loop is stored directly; a holder of another shape; a thread whose holder
+       was replaced by a call made elsewhere) goes through the function. */
+#if PY_VERSION_HEX < 0x030C0000
+    typedef struct { PyObject_HEAD PyObject *rl_loop; } pyext_rl_holder;
+    static __thread PyObject *pyext_rl_mine = NULL;
+    static PyObject *pyext_rl_key = NULL;
+    static int pyext_rl_off = 0;
+
+    static void pyext_rl_learn(PyObject *loop) {
+        PyObject *d, *h;
+        if (pyext_rl_off) return;
+        if (pyext_rl_key == NULL) {
+            pyext_rl_key = PyUnicode_InternFromString("__asyncio_running_event_loop__");
+            if (pyext_rl_key == NULL) { PyErr_Clear(); pyext_rl_off = 1; return; }
+        }
+        d = PyThreadState_GetDict();
+        h = d == NULL ? NULL : PyDict_GetItemWithError(d, pyext_rl_key);
+        if (h == NULL) { PyErr_Clear(); return; }
+        if (strcmp(Py_TYPE(h)->tp_name, "_RunningLoopHolder") != 0
+                || Py_TYPE(h)->tp_basicsize < (Py_ssize_t)sizeof(pyext_rl_holder)
+                || Py_TYPE(h)->tp_itemsize != 0
+                || ((pyext_rl_holder *)h)->rl_loop != loop) {
+            pyext_rl_off = 1;   /* not the layout this code knows: the function from now on */
+            return;
+        }
+        Py_INCREF(h);
+        Py_XSETREF(pyext_rl_mine, h);
+    }
+#endif
+
+    static int pyext_set_running_loop(PyObject *setter, PyObject *loop) {
+        PyObject *r;
+#if PY_VERSION_HEX < 0x030C0000
+        PyObject *h = pyext_rl_mine;
+        if (h != NULL && Py_REFCNT(h) == 2) {
+            PyObject *old = ((pyext_rl_holder *)h)->rl_loop;
+            Py_INCREF(loop);
+            ((pyext_rl_holder *)h)->rl_loop = loop;
+            Py_DECREF(old);
+            return 0;
+        }
+#endif
+        r = pyext_call1(setter, loop);
+        if (r == NULL) return -1;
+        Py_DECREF(r);
+#if PY_VERSION_HEX < 0x030C0000
+        pyext_rl_learn(loop);
+#endif
+        return 0;
+    }
+
     /* Whether `o` has weak references: its type's weak-reference list, read in place (-1 when
        the type keeps it elsewhere). */
     static int pyext_has_weakrefs(PyObject *o) {
@@ -66,6 +125,7 @@ cdef extern from *:
     }
     """
     int pyext_has_weakrefs(object o)
+    int pyext_set_running_loop(object setter, object loop) except -1
     object pyext_call1(object f, object a)
     object pyext_call2(object f, object a, object b)
 
@@ -225,7 +285,7 @@ cdef object _first_step(object loop, object coro, object context, list carriers,
         task = _new_carrier(loop, name if name is not None else "envoy-pyext hook")
         carriers[slot] = task
     exc = None
-    pyext_call1(_set_running_loop, loop)    # (a worker has none outside these steps)
+    pyext_set_running_loop(_set_running_loop, loop)     # (a worker has none outside steps)
     try:
         if _current_tasks is None:
             pyext_call2(_aio_enter_task, loop, task)
@@ -252,7 +312,7 @@ cdef object _first_step(object loop, object coro, object context, list carriers,
             else:
                 PyDict_DelItem(_current_tasks, loop)
     finally:
-        pyext_call1(_set_running_loop, None)
+        pyext_set_running_loop(_set_running_loop, None)
     if r == 1:      # it yielded: suspended
         yielded = <object>res
         Py_DECREF(yielded)

@@ -196,3 +196,39 @@ class SelfCancel(Filter):
 
     async def encode_headers(self, headers, end_stream):
         headers["x-hook-tasks"] = str(envoy_pyext.stats()["hook_tasks"])
+
+
+
+def _running_loop_name():
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return "none"
+    return "runtime" if loop is event_loop() else "other"
+
+
+class PrivateLoopThenAsync(Filter):
+    """A sync hook that runs a private event loop of its own (x-private: 1), then an async hook
+    of the same stream on the same worker: which running loop each one sees."""
+
+    def decode_headers(self, headers, end_stream):
+        headers["x-sync-before"] = _running_loop_name()
+        if headers.get("x-private") == "1":
+            async def inner():
+                return _running_loop_name()
+
+            headers["x-private-saw"] = asyncio.run(inner())
+        headers["x-sync-after"] = _running_loop_name()
+
+    async def encode_headers(self, headers, end_stream):
+        headers["x-async"] = _running_loop_name()
+
+
+class AsyncThenSync(Filter):
+    """An async hook that finishes in its first step, then a sync hook of the same stream."""
+
+    async def decode_headers(self, headers, end_stream):
+        headers["x-async"] = _running_loop_name()
+
+    def encode_headers(self, headers, end_stream):
+        headers["x-sync-after-async"] = _running_loop_name()
