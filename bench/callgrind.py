@@ -57,6 +57,8 @@ CG_VARIANTS = [
     CgVariant("pyext_py", "envoy-pyext, pure Python", "py", "hdr"),
     CgVariant("pyext_async", "envoy-pyext, async def (no await)", "async", "hdr",
               needs_async=True),
+    CgVariant("pyext_async_sleep", "envoy-pyext, async def, await asyncio.sleep(0) in each hook",
+              "async_sleep", "hdr", needs_async=True),
     CgVariant("pyext_cython", "envoy-pyext, Cython-compiled", "cy", "hdr"),
     *(CgVariant(f"{kind}_body{size}", f"{who}, {size[:-1]} KiB body"
                 + (" upper-cased" if kind != "baseline" else ""), proc, "body",
@@ -324,6 +326,11 @@ def targets(rec: dict) -> list[tuple[str, str, str, bool | None]]:
         out.append(("async def without suspension over the sync hook", "<= 1 µs "
                     f"({INSTR_PER_US:,} instructions)", f"{d:+,.0f} ({d / INSTR_PER_US:+.2f} µs)",
                     d <= INSTR_PER_US))
+    if "pyext_async_sleep" in v and "pyext_py" in v:
+        d = v["pyext_async_sleep"] - v["pyext_py"]
+        out.append(("async, await asyncio.sleep(0) in both hooks, over the sync hook", "<= 7 µs "
+                    f"({7 * INSTR_PER_US:,} instructions)",
+                    f"{d:+,.0f} ({d / INSTR_PER_US:+.2f} µs)", d <= 7 * INSTR_PER_US))
     return out
 
 

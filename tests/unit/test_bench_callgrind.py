@@ -59,12 +59,14 @@ def test_table_ratios_are_against_each_rows_own_no_filter_row():
 
 def test_targets_read_on_instructions():
     rec = record(baseline=100_000, pyext_py=108_000, pyext_async=120_000,
+                 pyext_async_sleep=108_000 + 7 * CG.INSTR_PER_US,
                  baseline_body1k=100_000, lua_body1k=150_000, pyext_body1k=140_000,
                  baseline_body64k=100_000, lua_body64k=150_000, pyext_body64k=160_000)
     got = {t[0].split(":")[0]: t[3] for t in CG.targets(rec)}
     assert got == {"pure Python header filter": True, "1KiB body upper-cased": True,
                    "64KiB body upper-cased": False,
-                   "async def without suspension over the sync hook": False}
+                   "async def without suspension over the sync hook": False,
+                   "async, await asyncio.sleep(0) in both hooks, over the sync hook": True}
 
 
 def test_newest_record_is_the_latest_date(tmp_path, monkeypatch):
