@@ -185,6 +185,33 @@ def test_hooks_that_finish_in_their_first_step_make_no_task(envoy):
     assert int(rh["x-hook-tasks"]) == before
 
 
+def test_hooks_that_only_yield_bare_make_no_task(envoy):
+    """A coroutine that yields bare (asyncio.sleep(0)) stays parked as its carrier and takes
+    its next steps on the worker as the same Task: after the first request, no Task is made,
+    and the carrier serves the next stream."""
+    status, rh, body = self_cancel(envoy, "yield")
+    assert status == 200, body
+    before = int(rh["x-hook-tasks"])
+    for _ in range(10):
+        status, rh, body = self_cancel(envoy, "yield")
+        assert status == 200, body
+        assert h(body)["x-same-task"] == ["True"]
+    assert int(rh["x-hook-tasks"]) == before
+    assert report(envoy)["pending"] == 0
+
+
+def test_a_cancel_from_a_later_step_arrives_at_the_next_await(envoy):
+    status, _, body = self_cancel(envoy, "cancel-later")
+    assert status == 200, body
+    seen = h(body)
+    assert seen["x-caught"] == ["later"]
+    assert seen["x-same-task"] == ["True"]
+    status, _, body = self_cancel(envoy, "yield")     # the next hook's carrier is not cancelled
+    assert status == 200, body
+    assert "x-caught" not in h(body)
+    assert report(envoy)["pending"] == 0
+
+
 def test_a_task_kept_by_weak_reference_is_not_reused(envoy):
     self_cancel(envoy, "none")
     status, rh, _ = self_cancel(envoy, "none")

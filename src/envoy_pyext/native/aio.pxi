@@ -262,7 +262,8 @@ cdef bint _EAGER = PY_VERSION_HEX >= 0x030C0000
 cdef bint _loop_running = False     # the loop thread runs the loop (it never stops)
 
 
-cdef object _start_task(object loop, object coro, object context, list carriers, int slot):
+cdef object _start_task(object loop, object coro, object context, list carriers, int slot,
+                        bint park_ok=False):
     """Takes the first step of `coro` in `context` here. Returns a _Finished when it finished
     there (no Task made: firststep.pxi, `carriers[slot]`), else its Task: done, or suspended
     (its next step queued, or waiting on a future). The Task is made here only when the
@@ -271,7 +272,8 @@ cdef object _start_task(object loop, object coro, object context, list carriers,
     ("MyFilter.decode_headers"): on CPython 3.11 asyncio's own name, "Task-<n>", costs a
     string formatting per Task."""
     global _loop_running
-    first = _first_step(loop, coro, context, carriers, slot)  # (firststep.pxi: most end there)
+    # (firststep.pxi: most end there; a bare yield is parked as the carrier when `park_ok`)
+    first = _first_step(loop, coro, context, carriers, slot, park_ok)
     if first is not None:
         return first
     name = (<object>coro).__qualname__ if PyCoro_CheckExact(coro) else None

@@ -147,6 +147,7 @@ cdef object _future_cancel = _aio_c.Future.cancel
 cdef object _weakref_count = _weakref.getweakrefcount
 cdef bint _CARRIER_OK = _asyncio.Task is _aio_c.Task   # (not the pure-Python Task)
 
+@cython.freelist(8)
 cdef class _Finished:
     """What _start_task returns for a coroutine that finished in its first step as the carrier:
     its value, or what it raised."""
@@ -164,11 +165,6 @@ cdef class _Finished:
         if exc is not None:
             raise exc
         return value
-
-
-# The record _first_step returns (one per interpreter: its caller reads it before any other
-# first step can run).
-cdef _Finished _FINISHED = _Finished.__new__(_Finished)
 
 
 cdef class _Resume:
@@ -267,30 +263,36 @@ cdef object _new_carrier(object loop, object name):
     return task
 
 
-cdef object _first_step(object loop, object coro, object context, list carriers,
-                        int slot):
-    """Takes the first step of `coro` in `context` as the carrier `carriers[slot]` (one per
-    hook of a filter configuration, _carrier_slot: named after it once). Returns a
-    _Finished, the Task the carrier became (suspended), or None: the step cannot be taken
-    this way here (the caller makes a Task)."""
-    cdef PyObject* res = NULL
+cdef class _CarrierPark:
+    """A hook coroutine that yielded bare (asyncio.sleep(0)) in a step taken as its carrier: it
+    stays parked on the worker and takes its next step as the same carrier (_carrier_next,
+    from pending.pxi) until it finishes; it becomes a Task (_promote) only when it waits on a
+    future, is cancelled, or yields bare too often in a row. The carrier is its own meanwhile
+    (out of its slot) and goes back to the slot when the coroutine finished, if nothing kept
+    it."""
+    cdef object task
+    cdef object coro
+    cdef list carriers
+    cdef int slot
+
+
+cdef object _step_exc = None     # what the coroutine raised in _carrier_send's step
+
+
+cdef int _carrier_send(object loop, object task, object coro, object context,
+                       PyObject** res) except -2:
+    """One step of `coro` as the carrier `task`: the loop's current task, `loop` the running
+    loop, in `context`. Returns 1 (it yielded *res), 0 (it returned *res), -1 (it raised:
+    _step_exc), -3 (another Task is current: not stepped)."""
+    global _step_exc
     cdef int r = -1
     cdef bint entered = False
-    cdef _Finished f
-    if not _CARRIER_OK or _loop_depth != 1 or loop is not _loop_of_dict or _loop_has_factory:
-        return None     # (depth: a hook re-entered from a Task's step on this worker)
-    task = carriers[slot]
-    if task is None:
-        name = getattr(coro, "__qualname__", None)
-        task = _new_carrier(loop, name if name is not None else "envoy-pyext hook")
-        carriers[slot] = task
-    exc = None
     pyext_set_running_loop(_set_running_loop, loop)     # (a worker has none outside steps)
     try:
         if _current_tasks is None:
             pyext_call2(_aio_enter_task, loop, task)
         elif PyDict_SetDefault(_current_tasks, loop, task) != <PyObject*>task:
-            return None     # another Task is current (not expected: see _loop_depth)
+            return -3   # another Task is current (not expected: see _loop_depth)
         try:
             try:
                 PyContext_Enter(context)
@@ -298,11 +300,12 @@ cdef object _first_step(object loop, object coro, object context, list carriers,
             except RuntimeError:
                 pass        # entered already: a hook re-entered by Envoy from a sync hook
             try:
-                r = PyIter_Send(coro, None, &res)
+                r = PyIter_Send(coro, None, res)
             except (KeyboardInterrupt, SystemExit):
                 raise
             except BaseException as e:
-                exc = e
+                _step_exc = e
+                r = -1
             finally:
                 if entered:
                     PyContext_Exit(context)
@@ -313,28 +316,109 @@ cdef object _first_step(object loop, object coro, object context, list carriers,
                 PyDict_DelItem(_current_tasks, loop)
     finally:
         pyext_set_running_loop(_set_running_loop, None)
+    return r
+
+
+cdef _Finished _finished(object task, int r, PyObject* res):
+    """The outcome of a carrier's step that ended the coroutine (r: _carrier_send's)."""
+    global _step_exc
+    cdef _Finished f = _Finished.__new__(_Finished)
+    if r == 0:
+        f.value = <object>res
+        Py_DECREF(f.value)
+    else:
+        exc, _step_exc = _step_exc, None
+        f.exc = exc
+        f.cancelled = isinstance(exc, _asyncio.CancelledError)
+    if task._must_cancel and r == 0:
+        f.cancelled = True      # as a Task cancelled in its last step ends
+    return f
+
+
+cdef bint _carrier_kept(object task, Py_ssize_t ours) except -1:
+    """After the coroutine ended: did something keep the carrier (a reference besides the
+    caller's `ours`, a weak reference, a cancel request)? Then it must end as the hook's Task
+    would (_settle) and never serve again."""
+    return task._must_cancel or Py_REFCNT(task) > ours or _has_weakrefs(task)
+
+
+cdef object _first_step(object loop, object coro, object context, list carriers,
+                        int slot, bint park_ok):
+    """Takes the first step of `coro` in `context` as the carrier `carriers[slot]` (one per
+    hook of a filter configuration, _carrier_slot: named after it once). Returns a
+    _Finished; a _CarrierPark (it yielded bare, `park_ok`); the Task the carrier became
+    (suspended otherwise); or None: the step cannot be taken this way here (the caller makes
+    a Task)."""
+    cdef PyObject* res = NULL
+    cdef int r
+    cdef _Finished f
+    cdef _CarrierPark park
+    if not _CARRIER_OK or _loop_depth != 1 or loop is not _loop_of_dict or _loop_has_factory:
+        return None     # (depth: a hook re-entered from a Task's step on this worker)
+    task = carriers[slot]
+    if task is None:
+        name = getattr(coro, "__qualname__", None)
+        task = _new_carrier(loop, name if name is not None else "envoy-pyext hook")
+        carriers[slot] = task
+    r = _carrier_send(loop, task, coro, context, &res)
+    if r == -3:
+        return None
     if r == 1:      # it yielded: suspended
         yielded = <object>res
         Py_DECREF(yielded)
         carriers[slot] = None
+        if park_ok and yielded is None and not task._must_cancel:
+            park = _CarrierPark.__new__(_CarrierPark)
+            park.task = task
+            park.coro = coro
+            park.carriers = carriers
+            park.slot = slot
+            return park
         return _promote(loop, task, coro, yielded, context)
-    f = _FINISHED
-    if exc is None:
-        f.value = <object>res
-        Py_DECREF(f.value)
-    elif isinstance(exc, _asyncio.CancelledError):
-        f.exc = exc
-        f.cancelled = True
-    else:
-        f.exc = exc
-    must_cancel = task._must_cancel
-    if must_cancel and exc is None:
-        f.cancelled = True      # as a Task cancelled in its last step ends
-    # (references: `task` here and carriers[slot]; a weak reference: somebody kept it too)
-    if must_cancel or Py_REFCNT(task) > 2 or _has_weakrefs(task):
+    f = _finished(task, r, res)
+    # (references: `task` here and carriers[slot])
+    if _carrier_kept(task, 2):
         carriers[slot] = None
         _settle(task, f)
     return f
+
+
+cdef object _carrier_next(object loop, _CarrierPark park, object context, bint park_ok):
+    """The next step of a parked coroutine, as its carrier (loop locked, on the worker).
+    Returns `park` (it yielded bare again and may stay), the Task the carrier became, or a
+    _Finished: then the carrier is park.task still, for _carrier_release."""
+    cdef PyObject* res = NULL
+    cdef int r
+    task = park.task
+    if task._must_cancel:   # cancelled while parked (a deadline, task.cancel()): as a Task
+        r = -3
+    else:
+        r = _carrier_send(loop, task, park.coro, context, &res)
+    if r == -3:
+        park.task = None
+        return _promote(loop, task, park.coro, None, context)
+    if r == 1:
+        yielded = <object>res
+        Py_DECREF(yielded)
+        if park_ok and yielded is None and not task._must_cancel:
+            return park
+        park.task = None
+        return _promote(loop, task, park.coro, yielded, context)
+    return _finished(task, r, res)
+
+
+cdef int _carrier_release(_CarrierPark park, _Finished f) except -1:
+    """The parked coroutine ended: its carrier goes back to its slot (when the slot is empty),
+    or ends as the hook's Task would when something kept it. The caller holds no other
+    reference to it than park.task."""
+    task = park.task
+    park.task = None
+    # (references: `task` here)
+    if _carrier_kept(task, 1):
+        _settle(task, f)
+    elif park.carriers[park.slot] is None:
+        park.carriers[park.slot] = task
+    return 0
 
 
 cdef int _settle(object task, _Finished f) except -1:

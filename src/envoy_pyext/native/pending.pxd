@@ -11,6 +11,7 @@ cdef class _Pending:
     cdef bint eos
     cdef object task            # the hook's asyncio Task, or None (RUNNING: a user thread)
     cdef object handle          # the Task's next step, parked on the worker (it yielded bare)
+    cdef object carrier         # or the coroutine itself, parked as its carrier (_CarrierPark)
     cdef int steps              # worker steps so far (bounded: then it moves to the loop)
     cdef bint done
     cdef bint error

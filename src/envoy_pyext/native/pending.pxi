@@ -117,13 +117,20 @@ cdef int run_coroutine(_Stream st, int side, int kind, bint eos, object coro) ex
     _lock_loop()
     try:
         head = _timer_head(loop)
-        task = _start_task(loop, coro, st._context(), st._fc.carriers, _carrier_slot(side, kind))
-        # Decided under the lock: once it is released the loop thread may finish the Task,
-        # and a Task that went pending must complete through its token, never inline.
-        finished = _task_done(task)
-        if not finished:
-            pending_start(st, side, kind, eos, task)
-            _park(st._pend, loop)
+        task = _start_task(loop, coro, st._context(), st._fc.carriers, _carrier_slot(side, kind),
+                           True)
+        if type(task) is _CarrierPark:  # it yielded bare: its next step on this worker
+            finished = False
+            pending_start(st, side, kind, eos, (<_CarrierPark>task).task)
+            st._pend.carrier = task
+            abi.envoy_dynamic_module_callback_http_filter_scheduler_commit(st._sched, EV_STEP)
+        else:
+            # Decided under the lock: once it is released the loop thread may finish the Task,
+            # and a Task that went pending must complete through its token, never inline.
+            finished = _task_done(task)
+            if not finished:
+                pending_start(st, side, kind, eos, task)
+                _park(st._pend, loop)
         wake = _loop_needs_wake(loop, head)     # (a finished step may have left work too)
     finally:
         _unlock_loop()
@@ -138,7 +145,11 @@ cdef int pending_step(_Stream st) except -1:
     """Worker (on_scheduled): the next step of a Task parked here."""
     cdef _Pending p = st._pend
     cdef bint wake = False, finished = False
-    if p is None or p.handle is None:
+    if p is None:
+        return 0
+    if p.carrier is not None:
+        return _carrier_step(st, p)
+    if p.handle is None:
         return 0
     handle = p.handle
     p.handle = None
@@ -161,6 +172,50 @@ cdef int pending_step(_Stream st) except -1:
         return 0    # parked again, left to the loop, or abandoned (the step ended the stream)
     try:
         p.complete(False, _task_outcome(p.task))
+    except BaseException as exc:
+        p.complete(True, exc)
+    return pending_resume(st)
+
+
+cdef int _carrier_step(_Stream st, _Pending p) except -1:
+    """Worker (on_scheduled): the next step of a coroutine parked as its carrier
+    (firststep.pxi). It parks again after another bare yield, becomes a Task when it waits on
+    a future (or was cancelled, or yielded bare _MAX_STEPS times), or finishes."""
+    cdef _CarrierPark park = p.carrier
+    cdef bint wake = False
+    p.carrier = None
+    p.steps += 1
+    loop = _get_event_loop().loop
+    _lock_loop()
+    try:
+        head = _timer_head(loop)
+        out = _carrier_next(loop, park, st._context(), p.steps < _MAX_STEPS)
+        if out is park:
+            out = None
+            if st._pend is p:
+                p.carrier = park
+                abi.envoy_dynamic_module_callback_http_filter_scheduler_commit(st._sched, EV_STEP)
+            else:   # the step ended its stream: as a Task, it gets pending_cancel's cancel
+                task = park.task
+                park.task = None
+                _promote(loop, task, park.coro, None, st._context())
+        elif type(out) is _Finished:
+            p.task = None
+            _carrier_release(park, <_Finished>out)
+        else:
+            p.task = out    # the Task it became
+            out = None
+            if st._pend is p:
+                _park(p, loop)
+        wake = _loop_needs_wake(loop, head)
+    finally:
+        _unlock_loop()
+    if wake:
+        loop._write_to_self()
+    if out is None or st._pend is not p:
+        return 0    # parked again, a Task now, or abandoned (the step ended the stream)
+    try:
+        p.complete(False, (<_Finished>out).outcome())
     except BaseException as exc:
         p.complete(True, exc)
     return pending_resume(st)
@@ -248,6 +303,20 @@ cdef int pending_cancel(_Stream st) except -1:
     # What the Task raises from now on (it may catch the CancelledError) is counted too.
     watch = _Detached.new(st._fc, f"{hook} raised after its stream ended")
     loop = _get_event_loop().loop
+    if p.carrier is not None:   # parked as its carrier: it becomes a Task, then as below
+        _lock_loop()
+        try:
+            park = <_CarrierPark>p.carrier
+            p.carrier = None
+            task = park.task
+            park.task = None
+            _promote(loop, task, park.coro, None, st._context())
+            task.add_done_callback(watch)
+            task.cancel()
+        finally:
+            _unlock_loop()
+        loop._write_to_self()
+        return 0
     if p.handle is not None:    # parked on the worker: its next step goes to the loop
         _lock_loop()
         try:

@@ -169,7 +169,8 @@ class SelfCancel(Filter):
     returns (the Task ends cancelled); `await`, cancels it then awaits a bare yield (the
     CancelledError arrives there, caught: it answers); `await-future`, cancels it then awaits
     a future nobody completes (cancelled with the Task, caught); `weak`, keeps a weak
-    reference to it; `none`, nothing. The response carries stats()["hook_tasks"]."""
+    reference to it; `yield`, awaits three bare yields; `cancel-later`, cancels it after a
+    bare yield, then awaits another (caught); `none`, nothing. The response carries stats()["hook_tasks"]."""
 
     async def decode_headers(self, headers, end_stream):
         mode = headers.get("x-mode")
@@ -184,6 +185,16 @@ class SelfCancel(Filter):
             except asyncio.CancelledError as e:
                 headers["x-caught"] = str(e)
                 headers["x-cancelling"] = str(task.cancelling())
+        if mode == "yield":
+            for _ in range(3):
+                await asyncio.sleep(0)      # bare yields: stepped again as the carrier
+        if mode == "cancel-later":
+            await asyncio.sleep(0)
+            task.cancel("later")            # in a later step, taken as the carrier
+            try:
+                await asyncio.sleep(0)
+            except asyncio.CancelledError as e:
+                headers["x-caught"] = str(e)
         if mode == "await-future":
             fut = asyncio.get_running_loop().create_future()
             try:
