@@ -147,6 +147,7 @@ cdef object _future_cancel = _aio_c.Future.cancel
 cdef object _weakref_count = _weakref.getweakrefcount
 cdef bint _CARRIER_OK = _asyncio.Task is _aio_c.Task   # (not the pure-Python Task)
 
+
 @cython.freelist(8)
 cdef class _Finished:
     """What _start_task returns for a coroutine that finished in its first step as the carrier:

@@ -170,7 +170,8 @@ class SelfCancel(Filter):
     CancelledError arrives there, caught: it answers); `await-future`, cancels it then awaits
     a future nobody completes (cancelled with the Task, caught); `weak`, keeps a weak
     reference to it; `yield`, awaits three bare yields; `cancel-later`, cancels it after a
-    bare yield, then awaits another (caught); `none`, nothing. The response carries stats()["hook_tasks"]."""
+    bare yield, then awaits another (caught); `none`, nothing. The response carries
+    stats()["hook_tasks"]."""
 
     async def decode_headers(self, headers, end_stream):
         mode = headers.get("x-mode")
