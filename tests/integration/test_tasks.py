@@ -212,6 +212,23 @@ def test_a_cancel_from_a_later_step_arrives_at_the_next_await(envoy):
     assert report(envoy)["pending"] == 0
 
 
+@pytest.mark.parametrize("mode", ["callback", "callback-yield", "callback-timer"])
+def test_a_done_callback_on_the_hooks_task_runs(envoy, mode):
+    """A done callback added to current_task() (it holds no reference to the Task) runs when
+    the hook's Task ends: the carrier is not reused with it attached, and one that becomes the
+    hook's Task (it waits on a timer) keeps it."""
+    for i in range(3):
+        key = f"{mode}-{i}"
+        status, rh, body = envoy.request("selfcancel", headers={"x-mode": mode, "x-id": key})
+        assert status == 200, body
+        status, _, body = envoy.request("detached", headers={"x-id": key})
+        assert status == 200
+        assert h(body)["x-ran"] == ["True"], key
+    status, _, body = self_cancel(envoy, "yield")   # the next hook is a plain one
+    assert status == 200, body
+    assert report(envoy)["pending"] == 0
+
+
 def test_a_task_kept_by_weak_reference_is_not_reused(envoy):
     self_cancel(envoy, "none")
     status, rh, _ = self_cancel(envoy, "none")

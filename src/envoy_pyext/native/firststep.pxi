@@ -70,6 +70,7 @@ cdef extern from *:
 #if PY_VERSION_HEX < 0x030C0000
     typedef struct { PyObject_HEAD PyObject *rl_loop; } pyext_rl_holder;
     static __thread PyObject *pyext_rl_mine = NULL;
+    static __thread PyThreadState *pyext_rl_tstate = NULL;  /* whose dict holds it */
     static PyObject *pyext_rl_key = NULL;
     static int pyext_rl_off = 0;
 
@@ -92,6 +93,7 @@ cdef extern from *:
         }
         Py_INCREF(h);
         Py_XSETREF(pyext_rl_mine, h);
+        pyext_rl_tstate = PyThreadState_Get();
     }
 #endif
 
@@ -99,7 +101,7 @@ cdef extern from *:
         PyObject *r;
 #if PY_VERSION_HEX < 0x030C0000
         PyObject *h = pyext_rl_mine;
-        if (h != NULL && Py_REFCNT(h) == 2) {
+        if (h != NULL && Py_REFCNT(h) == 2 && pyext_rl_tstate == PyThreadState_Get()) {
             PyObject *old = ((pyext_rl_holder *)h)->rl_loop;
             Py_INCREF(loop);
             ((pyext_rl_holder *)h)->rl_loop = loop;
@@ -338,9 +340,10 @@ cdef _Finished _finished(object task, int r, PyObject* res):
 
 cdef bint _carrier_kept(object task, Py_ssize_t ours) except -1:
     """After the coroutine ended: did something keep the carrier (a reference besides the
-    caller's `ours`, a weak reference, a cancel request)? Then it must end as the hook's Task
-    would (_settle) and never serve again."""
-    return task._must_cancel or Py_REFCNT(task) > ours or _has_weakrefs(task)
+    caller's `ours`, a weak reference, a done callback, a cancel request)? Then it must end as
+    the hook's Task would (_settle) and never serve again."""
+    return task._must_cancel or Py_REFCNT(task) > ours or _has_weakrefs(task) \
+        or task._callbacks is not None
 
 
 cdef object _first_step(object loop, object coro, object context, list carriers,
@@ -410,12 +413,12 @@ cdef object _carrier_next(object loop, _CarrierPark park, object context, bint p
 
 cdef int _carrier_release(_CarrierPark park, _Finished f) except -1:
     """The parked coroutine ended: its carrier goes back to its slot (when the slot is empty),
-    or ends as the hook's Task would when something kept it. The caller holds no other
-    reference to it than park.task."""
+    or ends as the hook's Task would when something kept it. Other than park.task, the
+    caller's _Pending holds it (p.task), nothing else of the runtime."""
     task = park.task
     park.task = None
-    # (references: `task` here)
-    if _carrier_kept(task, 1):
+    # (references: `task` here, p.task)
+    if _carrier_kept(task, 2):
         _settle(task, f)
     elif park.carriers[park.slot] is None:
         park.carriers[park.slot] = task
@@ -434,25 +437,43 @@ cdef int _settle(object task, _Finished f) except -1:
     return 0
 
 
-cdef object _promote(object loop, object task, object coro, object yielded, object context):
+cdef object _promote(object loop, object task, object coro, object yielded, object context,
+                     bint queue=False):
     """The carrier `task` becomes the Task of `coro`, which suspended yielding `yielded`: the
-    Task's first step takes `yielded` as its own (waits on the future, or steps again)."""
+    Task's first step takes `yielded` as its own (waits on the future, or steps again). The
+    step runs here, or with `queue` (a coroutine parked after a bare yield, promoted from
+    wherever its stream ended: maybe inside another Task's step) is queued on the loop, to
+    send None into the coroutine. Done callbacks the carrier had (`add_done_callback` on
+    current_task(), a Task awaiting it) carry over (Task.__init__ clears them)."""
     global _catch_for, _caught
     cdef _Resume resume = _Resume.__new__(_Resume)
+    cdef _Step step
     resume.coro = coro
     resume.first = yielded
+    resume.started = queue
     must_cancel = task._must_cancel
     msg = task._cancel_message if must_cancel else None
+    callbacks = task._callbacks
     _catch_for = PyThread_get_thread_ident()
     try:
         task.__init__(resume, loop=loop, name=task.get_name(), context=context)
     finally:
         _catch_for = 0
     first, _caught = _caught, None
+    if callbacks:
+        for fn, ctx in callbacks:
+            task.add_done_callback(fn, context=ctx)
     if first is None:
         first = _take_step(loop, task)
+        if first is not None and queue:
+            loop._ready.append(first)   # (a Handle: back where it was)
+            first = None
     if first is not None:
-        _run_step(loop, first)
+        if queue:
+            step = <_Step>first
+            _loop_call_soon(step.callback, context=step.context)
+        else:
+            _run_step(loop, first)
     if must_cancel:     # cancelled in its first step (Task.__init__ forgot it): now that it waits
         task.cancel(msg)
     return task

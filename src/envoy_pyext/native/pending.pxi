@@ -198,10 +198,19 @@ cdef int _carrier_step(_Stream st, _Pending p) except -1:
             else:   # the step ended its stream: as a Task, it gets pending_cancel's cancel
                 task = park.task
                 park.task = None
-                _promote(loop, task, park.coro, None, st._context())
+                _promote(loop, task, park.coro, None, st._context(), True)
         elif type(out) is _Finished:
+            _carrier_release(park, <_Finished>out)     # (before the record is read)
+            if st._pend is p:
+                # Completed while p.task is still set: a thread must not take the token for
+                # a RUNNING hook's (callbacks.pxi, streamctl.pxi).
+                try:
+                    p.complete(False, (<_Finished>out).outcome())
+                except BaseException as exc:
+                    p.complete(True, exc)
+            else:
+                out = None
             p.task = None
-            _carrier_release(park, <_Finished>out)
         else:
             p.task = out    # the Task it became
             out = None
@@ -212,12 +221,8 @@ cdef int _carrier_step(_Stream st, _Pending p) except -1:
         _unlock_loop()
     if wake:
         loop._write_to_self()
-    if out is None or st._pend is not p:
+    if out is None:
         return 0    # parked again, a Task now, or abandoned (the step ended the stream)
-    try:
-        p.complete(False, (<_Finished>out).outcome())
-    except BaseException as exc:
-        p.complete(True, exc)
     return pending_resume(st)
 
 
@@ -310,7 +315,7 @@ cdef int pending_cancel(_Stream st) except -1:
             p.carrier = None
             task = park.task
             park.task = None
-            _promote(loop, task, park.coro, None, st._context())
+            _promote(loop, task, park.coro, None, st._context(), True)   # (no step here)
             task.add_done_callback(watch)
             task.cancel()
         finally:

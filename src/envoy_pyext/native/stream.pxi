@@ -35,10 +35,15 @@ cdef class _Stream:
         that all of it is freed by reference counting."""
         if self._s == NULL:
             return 0
-        if self._pend is not None:
-            pending_cancel(self)
-        if self._callouts:
-            callouts_cancel(self, False)    # Envoy already dropped the calls' streams
+        # (whatever these raise, the stream is cut off below: Envoy frees it after this)
+        try:
+            if self._pend is not None:
+                pending_cancel(self)
+            if self._callouts:
+                callouts_cancel(self, False)    # Envoy already dropped the calls' streams
+        except BaseException as e:
+            _log(LL_ERROR, f"envoy-pyext: internal error abandoning a destroyed stream's "
+                           f"work:\n{_format_exc(e)}")
         if self._sched != NULL:
             abi.envoy_dynamic_module_callback_http_filter_scheduler_delete(self._sched)
             self._sched = NULL

@@ -170,7 +170,9 @@ class SelfCancel(Filter):
     CancelledError arrives there, caught: it answers); `await-future`, cancels it then awaits
     a future nobody completes (cancelled with the Task, caught); `weak`, keeps a weak
     reference to it; `yield`, awaits three bare yields; `cancel-later`, cancels it after a
-    bare yield, then awaits another (caught); `none`, nothing. The response carries
+    bare yield, then awaits another (caught); `callback`, `callback-yield`, `callback-timer`,
+    adds a done callback to it that sets _ran(x-id), then returns, awaits a bare yield, or a
+    timer; `none`, nothing. The response carries
     stats()["hook_tasks"]."""
 
     async def decode_headers(self, headers, end_stream):
@@ -186,6 +188,13 @@ class SelfCancel(Filter):
             except asyncio.CancelledError as e:
                 headers["x-caught"] = str(e)
                 headers["x-cancelling"] = str(task.cancelling())
+        if mode in ("callback", "callback-yield", "callback-timer"):
+            key = headers.get("x-id")
+            task.add_done_callback(lambda t: _ran(key).set() if not t.cancelled() else None)
+            if mode == "callback-yield":
+                await asyncio.sleep(0)      # parked as the carrier, then finishes
+            if mode == "callback-timer":
+                await asyncio.sleep(0.001)  # waits on a future: the carrier becomes its Task
         if mode == "yield":
             for _ in range(3):
                 await asyncio.sleep(0)      # bare yields: stepped again as the carrier
