@@ -411,6 +411,14 @@ cdef object _carrier_next(object loop, _CarrierPark park, object context, bint p
     return _finished(task, r, res)
 
 
+cdef object _unpark(object loop, _CarrierPark park, object context):
+    """A parked coroutine whose stream abandoned it becomes a Task, its next step queued on
+    the loop (not taken here: this may run inside another Task's step). Returns the Task."""
+    task = park.task
+    park.task = None
+    return _promote(loop, task, park.coro, None, context, True)
+
+
 cdef int _carrier_release(_CarrierPark park, _Finished f) except -1:
     """The parked coroutine ended: its carrier goes back to its slot (when the slot is empty),
     or ends as the hook's Task would when something kept it. Other than park.task, the
@@ -463,11 +471,8 @@ cdef object _promote(object loop, object task, object coro, object yielded, obje
     if callbacks:
         for fn, ctx in callbacks:
             task.add_done_callback(fn, context=ctx)
-    if first is None:
+    if first is None and not queue:     # (not caught: queued as a Handle, where `queue` wants it)
         first = _take_step(loop, task)
-        if first is not None and queue:
-            loop._ready.append(first)   # (a Handle: back where it was)
-            first = None
     if first is not None:
         if queue:
             step = <_Step>first

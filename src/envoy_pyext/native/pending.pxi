@@ -196,9 +196,7 @@ cdef int _carrier_step(_Stream st, _Pending p) except -1:
                 p.carrier = park
                 abi.envoy_dynamic_module_callback_http_filter_scheduler_commit(st._sched, EV_STEP)
             else:   # the step ended its stream: as a Task, it gets pending_cancel's cancel
-                task = park.task
-                park.task = None
-                _promote(loop, task, park.coro, None, st._context(), True)
+                _unpark(loop, park, st._context())
         elif type(out) is _Finished:
             _carrier_release(park, <_Finished>out)     # (before the record is read)
             if st._pend is p:
@@ -311,11 +309,8 @@ cdef int pending_cancel(_Stream st) except -1:
     if p.carrier is not None:   # parked as its carrier: it becomes a Task, then as below
         _lock_loop()
         try:
-            park = <_CarrierPark>p.carrier
+            task = _unpark(loop, <_CarrierPark>p.carrier, st._context())
             p.carrier = None
-            task = park.task
-            park.task = None
-            _promote(loop, task, park.coro, None, st._context(), True)   # (no step here)
             task.add_done_callback(watch)
             task.cancel()
         finally:
