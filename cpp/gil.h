@@ -38,8 +38,9 @@ class InterpreterGuard {
  public:
   InterpreterGuard() = default;
   explicit InterpreterGuard(PyThreadState* ts) { enter(ts); }
-  void enter(PyThreadState* ts) {
-    PyThreadState* cur = current_thread_state();
+  void enter(PyThreadState* ts) { enter(ts, current_thread_state()); }
+  // `cur`: the caller's current_thread_state(), already read.
+  void enter(PyThreadState* ts, PyThreadState* cur) {
     if (cur != nullptr) {
       if (PyThreadState_GetInterpreter(cur) == PyThreadState_GetInterpreter(ts)) return;
       saved_ = PyEval_SaveThread();  // inside another interpreter's call: back at the end
@@ -77,12 +78,23 @@ void with_temporary_state(PyInterpreterState* interp, F f) {
 // The main interpreter (the shared one: every filter config without `interpreter: per_worker`).
 class GilGuard {
  public:
-  GilGuard() {
+  GilGuard() : GilGuard(main_thread_state()) {}
+  // `ts`: this thread's main_thread_state(), already known to the caller.
+  explicit GilGuard(PyThreadState* ts) {
+#if PY_VERSION_HEX < 0x030C0000
+    // 3.11 (no sub-interpreters here): the process-wide current thread state is this thread's
+    // own exactly when this thread holds the GIL. One load instead of PyGILState_Check's two
+    // thread-specific lookups (this runs twice per request).
+    PyThreadState* cur = _PyThreadState_UncheckedGet();
+    if (cur == ts) return;  // re-entry (see below)
+    guard_.enter(ts, nullptr);
+#else
     PyThreadState* cur = current_thread_state();
     // Re-entry: Envoy may call a hook from inside a callback that Python made (for instance
     // stream_complete from inside send_response), and unit tests call hooks from Python.
     if (cur != nullptr && PyThreadState_GetInterpreter(cur) == PyInterpreterState_Main()) return;
-    guard_.enter(main_thread_state());
+    guard_.enter(ts, cur);
+#endif
   }
   GilGuard(const GilGuard&) = delete;
   GilGuard& operator=(const GilGuard&) = delete;

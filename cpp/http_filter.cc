@@ -22,25 +22,66 @@ thread_local PyThreadState* GilGuard::thread_state_ = nullptr;
 
 namespace {
 
-// Streams Envoy destroyed whose Python side has nothing left to run (no on_destroy hook, no
-// pending work): instead of taking the GIL in destroy, they wait here, per worker thread, and
-// are finalised (Python object released, struct freed) the next time this worker holds the
-// GIL anyway, or when kGraveyardFlush of them have piled up. Their envoy_ptr is cleared at
-// once, so a view kept by user code already raises StreamDestroyedError meanwhile.
-thread_local std::vector<pyext_stream*> t_graveyard;
+// Freed stream structs, per thread, for the next streams of that thread (a worker frees the
+// streams it made): a pop and a clear instead of calloc, a push instead of free. Linked through
+// their `py` field; at most kSpareStreams are kept.
+struct SpareStreams {
+  pyext_stream* head = nullptr;
+  size_t count = 0;
+  ~SpareStreams() {
+    while (head != nullptr) {
+      pyext_stream* next = reinterpret_cast<pyext_stream*>(head->py);
+      std::free(head);
+      head = next;
+    }
+  }
+};
+constexpr size_t kSpareStreams = 256;
+
+// What the hooks keep per Envoy thread, in one thread-local: in a library Envoy loads with
+// dlopen each reach of a thread-local is a __tls_get_addr call, so a hook reaches it once.
+struct ThreadLocals {
+  // This thread's thread state in the main interpreter (GilGuard's), once known.
+  PyThreadState* main_ts = nullptr;
+  // Streams Envoy destroyed whose Python side has nothing left to run (no on_destroy hook, no
+  // pending work): instead of taking the GIL in destroy, they wait here and are finalised
+  // (Python object released or recycled, struct freed) the next time this worker holds the
+  // GIL anyway, or when kGraveyardFlush of them have piled up. Their envoy_ptr is cleared at
+  // once, so a view kept by user code already raises StreamDestroyedError meanwhile.
+  std::vector<pyext_stream*> graveyard;
+  SpareStreams spare;
+};
+thread_local ThreadLocals t_locals;
 constexpr size_t kGraveyardFlush = 64;
 
+pyext_stream* stream_alloc(ThreadLocals& t) {
+  pyext_stream* s = t.spare.head;
+  if (s == nullptr) return static_cast<pyext_stream*>(std::calloc(1, sizeof(pyext_stream)));
+  t.spare.head = reinterpret_cast<pyext_stream*>(s->py);
+  t.spare.count--;
+  *s = pyext_stream{};
+  return s;
+}
+
+void stream_free(ThreadLocals& t, pyext_stream* s) {
+  if (t.spare.count >= kSpareStreams) {
+    std::free(s);
+    return;
+  }
+  s->py = reinterpret_cast<PyObject*>(t.spare.head);
+  t.spare.head = s;
+  t.spare.count++;
+}
+
 // With the GIL held.
-// (The thread-local is reached once per function: each reach is a __tls_get_addr call in a
-// library Envoy loads with dlopen.)
-void flush_graveyard() {
-  std::vector<pyext_stream*>& graveyard = t_graveyard;
+void flush_graveyard(ThreadLocals& t) {
+  std::vector<pyext_stream*>& graveyard = t.graveyard;
   if (graveyard.empty()) return;
   std::vector<pyext_stream*> batch;
   batch.swap(graveyard);  // (a destroy run from here may bury more: they wait for the next flush)
   for (pyext_stream* s : batch) {
     pyext_on_destroy(s);
-    std::free(s);
+    stream_free(t, s);
   }
   // Give the storage back: a push_back into kept capacity is a store, where a vector left
   // empty by the swap allocates again for every stream (and frees it at the next flush).
@@ -56,8 +97,10 @@ class PythonScope {
  public:
   explicit PythonScope(pyext_stream* s) {
     if (s->config->interp == nullptr && s->config->per_worker == 0) {
-      gil_.emplace();
-      flush_graveyard();
+      ThreadLocals& t = t_locals;
+      if (t.main_ts == nullptr) t.main_ts = GilGuard::main_thread_state();
+      gil_.emplace(t.main_ts);
+      flush_graveyard(t);
     } else {
       ok_ = pyext::enter_worker_interp(s, &sub_);
     }
@@ -132,7 +175,7 @@ PYEXT_EXPORT envoy_dynamic_module_type_http_filter_module_ptr envoy_dynamic_modu
     envoy_dynamic_module_type_http_filter_config_module_ptr config_module_ptr,
     envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr) {
   // No GIL: the Python Filter object is created lazily by the first hook that needs it.
-  auto* s = static_cast<pyext_stream*>(std::calloc(1, sizeof(pyext_stream)));
+  pyext_stream* s = stream_alloc(t_locals);
   if (s == nullptr) {
     pyext::log_error("envoy-pyext: out of memory creating a stream; closing it");
     return nullptr;  // Envoy closes the stream.
@@ -213,8 +256,9 @@ PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_stream_complete(
 PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_destroy(
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr) {
   pyext_stream* s = stream_of(filter_module_ptr);
+  ThreadLocals& t = t_locals;
   if (s->py == nullptr) {  // Python never saw this stream
-    std::free(s);
+    stream_free(t, s);
     return;
   }
   // From here on the stream is dead to Python, with or without the GIL. Cython clears its own
@@ -224,25 +268,24 @@ PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_destroy(
   if ((s->config->events & PYEXT_EV_DESTROY) != 0 || (s->python_busy & PYEXT_BUSY_PENDING)) {
     PythonScope python(s);  // on_destroy to run, or pending work to cancel: now
     if (python.ok()) PYEXT_CALL(s, destroy, s);
-    std::free(s);
+    stream_free(t, s);
     return;
   }
   if (s->config->interp != nullptr) {  // a per-worker interpreter's: flushed by its next entry
     pyext::bury_in_worker_interp(s);
     return;
   }
-  std::vector<pyext_stream*>& graveyard = t_graveyard;
-  graveyard.push_back(s);
-  if (graveyard.size() >= kGraveyardFlush) {
+  t.graveyard.push_back(s);
+  if (t.graveyard.size() >= kGraveyardFlush) {
     GilGuard gil;
-    flush_graveyard();
+    flush_graveyard(t);
   }
 }
 
 // For tests: finalise the streams this thread's graveyard holds (the caller holds the GIL).
 PYEXT_EXPORT void envoy_pyext_flush_destroyed_streams(void) {
   GilGuard gil;
-  flush_graveyard();
+  flush_graveyard(t_locals);
 }
 
 PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_scheduled(

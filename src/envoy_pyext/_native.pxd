@@ -3,6 +3,7 @@
 # The contract of the Cython core: every cdef class's fields and the cdef functions that cross
 # topic files, one .pxd per concept (uvloop's loop.pxd pattern). The bodies are in native/*.pxi,
 # included by _native.pyx. Each .pxd says which thread may use what (# THREAD:).
+from cpython.ref cimport PyObject
 from libc.stdint cimport uint32_t, uint64_t
 
 from envoy_pyext.includes cimport abi

@@ -61,7 +61,9 @@ class Filter:
 
     Override any of the hooks; a hook you do not override costs nothing (the runtime does not
     even take the GIL for it). Each stream hook returns a Status (None means CONTINUE) and may
-    be ``async def``. Instances may hold any per-stream state in attributes.
+    be ``async def``. Instances may hold any per-stream state in attributes: each stream
+    starts without any (a finished stream's object nothing else held may be reset and reused
+    for the next stream; see docs/api.md "One Filter per stream").
     """
 
     fail_open: ClassVar[bool]
@@ -886,7 +888,8 @@ FEATURES: Final[frozenset[str]]
 
 def stats() -> dict[str, int]:
     """Process-wide counters of the runtime (this Envoy process): live_filters, live_streams,
-    filters_created, errors, escaped_views, pending, pending_peak, live_callouts; and of the
+    filters_created, streams_reused (streams that got a finished stream's Filter, reset),
+    errors, escaped_views, pending, pending_peak, live_callouts, hook_tasks; and of the
     filter code: live_configs (filter configurations in use, by Envoy or by in-flight
     streams), code_versions (versions of filter code alive), code_loads (versions loaded so
     far), unreleased_modules (modules of replaced versions something still holds)."""

@@ -41,6 +41,7 @@ include "native/metrics.pxi"          # Counter, Gauge, Histogram: Envoy metrics
 include "native/filter.pxi"           # Filter: the class users subclass
 include "native/routeconfig.pxi"      # per-route configuration: parse_route_config, route_config
 include "native/config.pxi"           # FilterConfig: loading `package.module:Class`, parse_config
+include "native/reuse.pxi"            # a stream's _Stream, Filter and views reused by the next stream
 include "native/interp.pxi"           # interpreter: per_worker: the option, what sub-interpreters refuse
 include "native/shared.pxi"           # envoy_pyext.shared: the process-wide store (any interpreter)
 include "native/dispatch.pxi"         # pyext_on_*: the functions the C++ shim calls; the error barrier

@@ -18,6 +18,7 @@ def envoy(upstream):
         "timeouts": ("filters.tasks:Timeouts", ""),
         "group": ("filters.tasks:Group", ""),
         "context": ("filters.tasks:ContextPerStream", ""),
+        "contextsync": ("filters.tasks:ContextPerStreamSync", ""),
         "httpx": ("filters.tasks:HttpxCall", str(upstream.port)),
         "aiohttp": ("filters.tasks:AiohttpCall", str(upstream.port)),
         "first": ("filters.tasks:FirstStep", ""),
@@ -78,6 +79,24 @@ def test_contextvars_belong_to_their_stream(envoy, http2):
         assert r.headers["x-after-await"] == f"id-{i}"
         assert r.headers["x-after-yield"] == f"id-{i}"
         assert h(r.content)["x-before"] == ["unset"]   # no other stream's value leaked in
+
+
+def test_a_recycled_stream_starts_clean(envoy):
+    """Sequential requests: after the first, each takes the last one's recycled Filter and
+    context (native/reuse.pxi), and finds neither its attributes nor its context variable."""
+    def reused():
+        status, _, body = envoy.request("report")
+        assert status == 200
+        return json.loads(body)["streams_reused"]
+
+    before = reused()
+    for i in range(5):
+        status, rh, body = envoy.request("contextsync", headers={"x-id": f"seq-{i}"})
+        assert status == 200, body
+        assert h(body)["x-before"] == ["unset"]
+        assert h(body)["x-attrs"] == ["none"]
+        assert dict((k.lower(), v) for k, v in rh)["x-id-seen"] == f"seq-{i} seq-{i}"
+    assert reused() >= before + 4
 
 
 LOOP_THREAD = "envoy-pyext-asyncio"

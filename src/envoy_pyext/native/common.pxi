@@ -83,6 +83,7 @@ cdef struct _Stats:
     long live_callouts    # calls through Envoy clusters in flight
     long live_configs     # FilterConfig objects not yet freed (configs and versions in use)
     long hook_tasks       # asyncio Tasks made for hook coroutines (firststep.pxi: carriers)
+    long streams_reused   # streams that took a recycled _Stream and Filter (reuse.pxi)
 
 cdef _Stats _stats
 
@@ -100,6 +101,7 @@ def stats():
         "live_callouts": _stats.live_callouts,
         "live_configs": _stats.live_configs,
         "hook_tasks": _stats.hook_tasks,
+        "streams_reused": _stats.streams_reused,
         **_code_stats(),
     }
 

@@ -5,7 +5,8 @@ cdef class _LiveConfig:
 
 
 # FilterConfig: one per DynamicModuleFilter entry (config.pxi); with `reload`, one per version.
-# THREAD: created and destroyed on Envoy's main thread; read-only afterwards (workers).
+# THREAD: created and destroyed on Envoy's main thread; read-only afterwards (workers), but for
+# the spare streams (_spare, _n_spare), which workers change holding the GIL (reuse.pxi).
 cdef class FilterConfig:
     cdef readonly str name
     cdef readonly object cls
@@ -26,6 +27,10 @@ cdef class FilterConfig:
     cdef dict metric_ids            # the class's Counter/Gauge/Histogram -> Envoy id (metrics.pxi)
     cdef object fn_on_local_reply   # the class's on_local_reply, or None (localreply.pxi)
     cdef list carriers              # per hook: the Task its coroutines' first steps run as
+    # Recycled _Streams with their Filter (reuse.pxi): strong references, _n_spare of them.
+    cdef PyObject* _spare[64]
+    cdef int _n_spare
+    cdef bint _reuse                # the class's streams may be recycled (and not destroyed yet)
 
     @staticmethod
     cdef FilterConfig load(str filter_name, str raw, void* config_envoy_ptr, object ids=*)

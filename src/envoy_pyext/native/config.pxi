@@ -106,6 +106,7 @@ cdef class FilterConfig:
 
     def __dealloc__(self):
         global _configs_freed
+        _drop_spares(self)
         _stats.live_configs -= 1
         _configs_freed = True
 
@@ -156,6 +157,8 @@ cdef class FilterConfig:
         fc.code = code
         fc.context = context
         fc.carriers = [None] * _N_SLOTS    # (firststep.pxi)
+        if not code.reload and _class_reusable(cls):
+            fc._reuse = True                # (reuse.pxi)
         try:
             if checks.takes_context(cls.parse_config):
                 fc.config = cls.parse_config(code.raw, context)
@@ -197,8 +200,13 @@ cdef class FilterConfig:
 
     cdef _Stream new_stream(self, pyext_stream* s):
         """The runtime's _Stream and the user's Filter for a stream (worker thread)."""
-        cdef _Stream st = _Stream.__new__(_Stream)
-        cdef object obj = pyext_tp_new(self.cls, _NO_ARGS)
+        cdef _Stream st = _take_spare(self)     # a recycled stream and Filter (reuse.pxi)
+        cdef object obj
+        if st is None:
+            st = _Stream.__new__(_Stream)
+            obj = pyext_tp_new(self.cls, _NO_ARGS)
+        else:
+            obj = st._filter
         st._bind(s, self, <Filter>obj)
         if self.has_init:
             try:

@@ -105,6 +105,7 @@ cdef public void pyext_on_config_destroy(pyext_config* c) noexcept:
             pass
     c.py = NULL
     free(c)
+    _drop_spares(<FilterConfig>fc)
     try:
         if (<FilterConfig>fc).context is not None:
             (<FilterConfig>fc).context.close()   # spawned coroutines, config-level calls
@@ -255,6 +256,10 @@ cdef public void pyext_on_destroy(pyext_stream* s) noexcept:
     st = <_Stream>obj
     s.py = NULL
     s.envoy_ptr = NULL
+    if st._fc.fn_on_destroy is None and _recycle(st):    # kept for the next stream (reuse.pxi)
+        Py_DECREF(st)
+        _maybe_reap()
+        return
     f = st._filter
     try:
         st._unbind()

@@ -6,7 +6,13 @@
 # module-buffer helper.
 
 from cpython.ref cimport Py_XDECREF
-from cpython.unicode cimport PyUnicode_1BYTE_DATA, PyUnicode_New
+from cpython.unicode cimport (
+    PyUnicode_1BYTE_DATA, PyUnicode_DATA, PyUnicode_GET_LENGTH, PyUnicode_New,
+)
+
+cdef extern from "Python.h":
+    bint PyUnicode_IS_COMPACT_ASCII(object o)
+
 
 # RFC 9110 token characters (tchar), indexed by byte value.
 cdef bint _TCHAR[256]
@@ -100,7 +106,11 @@ cdef object _value_buffer(object value, const char** ptr, Py_ssize_t* length):
     surrogates: then it is encoded with 'surrogateescape', so values read with get() are
     written back byte for byte."""
     cdef object owner
-    if type(value) is str:
+    if type(value) is str and PyUnicode_IS_COMPACT_ASCII(value):
+        ptr[0] = <const char*>PyUnicode_DATA(value)     # ASCII: its characters are its UTF-8
+        length[0] = PyUnicode_GET_LENGTH(value)
+        owner = value
+    elif type(value) is str:
         try:
             ptr[0] = PyUnicode_AsUTF8AndSize(value, length)
             owner = value

@@ -75,6 +75,16 @@ cdef int _outcome(_Stream st, int side, int kind, int status, bint eos) except -
     """What a hook's status means: sets the direction's phase, returns Envoy's status."""
     cdef bint complete = eos or kind == K_TRAILERS
     cdef object name
+    cdef _Side* sd = &st._sides[side]
+    if status == S_CONTINUE and kind == K_HEADERS and sd.phase == P_WAIT and not st._closed \
+            and st._pend is None and st._s != NULL and st._s.python_busy == 0 and not _debug:
+        # The common case, as _release does it: headers the hook let through go on; the
+        # direction streams (or is done); nothing that routes events to Python changes.
+        if st._hook_fn(side, K_DATA) is not None:
+            return _release(st, side, kind, eos)    # (the body hook needs cl_out and delta)
+        sd.headers_out = True
+        sd.phase = P_DONE if eos else P_STREAMING
+        return HDR_CONTINUE
     if st._closed:
         _set_phase(st, side, P_CLOSED)
         return _stop_status(kind)

@@ -9,6 +9,7 @@
 import contextvars as _contextvars
 
 cdef object _BASE_CONTEXT = _contextvars.copy_context()  # at import: Envoy's main thread, program_init
+cdef Py_ssize_t _BASE_CONTEXT_LEN = len(_BASE_CONTEXT)   # (reuse.pxi: an empty one is kept)
 
 
 @cython.freelist(64)

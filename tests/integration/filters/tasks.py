@@ -72,6 +72,20 @@ class ContextPerStream(Filter):
         return None
 
 
+class ContextPerStreamSync(Filter):
+    """Sync hooks only (its streams are recycled, native/reuse.pxi): what a stream finds of
+    the last one's context variable and attributes shows whether anything leaked."""
+
+    def decode_headers(self, headers, end_stream):
+        headers["x-before"] = REQUEST_ID.get()
+        headers["x-attrs"] = ",".join(sorted(vars(self))) or "none"
+        REQUEST_ID.set(headers.get("x-id", "none"))
+        self.id = headers.get("x-id")
+
+    def encode_headers(self, headers, end_stream):
+        headers["x-id-seen"] = f"{self.id} {REQUEST_ID.get()}"
+
+
 class HttpxCall(Filter):
     """Calls the upstream directly with httpx.AsyncClient (filter_config: its port)."""
 

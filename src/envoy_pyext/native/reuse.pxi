@@ -1,0 +1,187 @@
+# envoy-pyext: Apache-2.0
+#
+# Stream objects reused: a stream that ends with nothing but the runtime holding its _Stream,
+# its Filter and its views goes back to its FilterConfig (`_spare`), reset, and the next stream
+# of that config takes it instead of allocating a _Stream, a Filter and views and freeing them
+# again (about 1k instructions per request, docs/design.md "Stream objects reused").
+#
+# What makes it safe: nobody else can observe the objects. The checks below count references:
+# the Filter held only by its _Stream, each view only by the _Stream, the _Stream only by the
+# shim, its Filter and its views; no weak references; no pending work, calls, spans or threads
+# waiting. The Filter's attributes are cleared (its __dict__), so the next stream's Filter starts
+# as a new one does (its __init__, if the class has one, runs again). Classes whose instances
+# could carry more than their __dict__ are never reused: __slots__ (a different basic size),
+# __del__ (tp_finalize), their own __new__ (tp_new). Configs with `reload` are not either.
+#
+# THREAD: the worker (or main thread) holding the GIL of the config's interpreter.
+
+from cpython.dict cimport PyDict_Clear
+from libc.string cimport memset
+
+cdef extern from *:
+    """
+    static int pyext_filter_reusable(PyObject* cls, PyObject* base) {
+        PyTypeObject* t = (PyTypeObject*)cls;
+        PyTypeObject* b = (PyTypeObject*)base;
+        return t->tp_basicsize == b->tp_basicsize && t->tp_itemsize == 0
+            && t->tp_finalize == NULL && t->tp_new == b->tp_new && t->tp_del == NULL;
+    }
+    """
+    int pyext_filter_reusable(object cls, object base)
+    Py_ssize_t PyDict_GET_SIZE(dict d)
+    Py_ssize_t _refcnt_p "Py_REFCNT"(PyObject* o)
+    Py_ssize_t _pyext_refcnt "Py_REFCNT"(object o)
+
+cdef enum:
+    # Spare streams per FilterConfig (a graveyard flush returns up to 64 at once): the size
+    # of FilterConfig._spare (config.pxd).
+    _SPARE_MAX = 64
+    # References to a _Stream that _recycle finds besides its views': the shim's (s.py), the
+    # caller's local variable (pyext_on_destroy) and its Filter's (_rt).
+    _STREAM_BASE_REFS = 3
+
+
+cdef bint _class_reusable(object cls) except -1:
+    return pyext_filter_reusable(cls, Filter) == 1
+
+
+cdef inline int _held(PyObject* v, int* n) noexcept:
+    """Counts `v` (a field of the _Stream, borrowed) in *n when it exists; 1 when someone
+    besides the _Stream holds it too."""
+    if v == <PyObject*>None:
+        return 0
+    n[0] += 1
+    return _refcnt_p(v) != 1
+
+
+cdef int _held_views(_Stream st) noexcept:
+    """How many views (and other per-stream objects that point back at the stream) the _Stream
+    holds; -1 when someone else holds one too, or a body view has memoryviews out."""
+    cdef int n = 0
+    if _held(<PyObject*>st._v_h0, &n) | _held(<PyObject*>st._v_h1, &n) \
+            | _held(<PyObject*>st._v_h2, &n) | _held(<PyObject*>st._v_h3, &n) \
+            | _held(<PyObject*>st._v_b0, &n) | _held(<PyObject*>st._v_b1, &n) \
+            | _held(<PyObject*>st._callbacks, &n) | _held(<PyObject*>st._v_info, &n) \
+            | _held(<PyObject*>st._v_meta, &n) | _held(<PyObject*>st._v_fs, &n) \
+            | _held(<PyObject*>st._v_span, &n):
+        return -1
+    if st._v_b0 is not None and st._v_b0._exports != 0 \
+            or st._v_b1 is not None and st._v_b1._exports != 0:
+        return -1
+    return n
+
+
+cdef bint _recycle(_Stream st) noexcept:
+    """At destroy (no on_destroy hook): keeps `st` with its Filter and views for the config's
+    next stream when nothing else can reach them. False: nothing was changed that the normal
+    path (_unbind, then reference counting) does not do anyway."""
+    cdef FilterConfig fc = st._fc
+    cdef Filter f = st._filter
+    cdef dict d
+    cdef int n
+    if not fc._reuse or fc._n_spare >= _SPARE_MAX or f is None:
+        return False
+    if st._pend is not None or st._callouts or st._callout_queue or st._spans is not None \
+            or st._settle_event is not None or st._init_error is not None \
+            or st._hook_depth != 0 or type(f) is not fc.cls or f._test is not None:
+        return False
+    # (the local `f` is one more reference to the Filter)
+    if _pyext_refcnt(f) != 2 or pyext_has_weakrefs(f) != 0:
+        return False
+    n = _held_views(st)
+    if n < 0 or _pyext_refcnt(st) != _STREAM_BASE_REFS + n:
+        return False
+    d = f.__dict__
+    if d is not None and PyDict_GET_SIZE(d) != 0:
+        PyDict_Clear(d)         # may run user code (__del__ of its values): checked again below
+        if _pyext_refcnt(f) != 2 or pyext_has_weakrefs(f) != 0 or _held_views(st) != n \
+                or _pyext_refcnt(st) != _STREAM_BASE_REFS + n:
+            return False
+    # Nothing but this runtime reaches st, f or the views: reset them for the next stream.
+    if st._sched != NULL:
+        abi.envoy_dynamic_module_callback_http_filter_scheduler_delete(st._sched)
+        st._sched = NULL
+    st._s = NULL
+    st._fc = None           # (the pool holds the streams; they do not hold the config)
+    st._tid = 0
+    memset(&st._sides[0], 0, sizeof(_Side) * 2)
+    st._closed = False
+    st._ended = False
+    st._run_side = SIDE_NONE
+    st._run_kind = K_NONE
+    st._early_status = -1
+    if st._ctx is not None and (_BASE_CONTEXT_LEN != 0 or _refcnt_p(<PyObject*>st._ctx) != 1
+                                or len(st._ctx) != 0):
+        st._ctx = None      # (kept while it is empty like the base context, and only ours)
+    st._callouts = None
+    st._callout_queue = None
+    st._callbacks = None
+    st._v_info = None
+    st._v_meta = None
+    st._v_fs = None
+    st._v_span = None
+    st._route_rc = None
+    st._route_rc_known = False
+    if st._v_h0 is not None:
+        st._v_h0._walk_epoch = 0
+    if st._v_h1 is not None:
+        st._v_h1._walk_epoch = 0
+    if st._v_h2 is not None:
+        st._v_h2._walk_epoch = 0
+    if st._v_h3 is not None:
+        st._v_h3._walk_epoch = 0
+    if st._v_b0 is not None:
+        st._v_b0._in_hook = False
+        st._v_b0._skip = 0
+    if st._v_b1 is not None:
+        st._v_b1._in_hook = False
+        st._v_b1._skip = 0
+    _stats.live_streams -= 1
+    _stats.live_filters -= 1
+    Py_INCREF(st)
+    fc._spare[fc._n_spare] = <PyObject*>st
+    fc._n_spare += 1
+    return True
+
+
+cdef inline _Stream _take_spare(FilterConfig fc):
+    """A recycled _Stream (its Filter in _filter), or None."""
+    cdef _Stream st
+    if fc._n_spare == 0:
+        return None
+    fc._n_spare -= 1
+    st = <_Stream>fc._spare[fc._n_spare]    # (a new reference: the array's is given up below)
+    Py_DECREF(st)
+    _stats.live_filters += 1
+    _stats.streams_reused += 1
+    return st
+
+
+cdef int _drop_spares(FilterConfig fc) noexcept:
+    """The config is going: its spare streams' cycles (Filter <-> _Stream <-> views) cut,
+    and no stream is kept from now on."""
+    cdef _Stream st
+    fc._reuse = False       # (a stream finalised later is not kept: _recycle)
+    while fc._n_spare > 0:
+        fc._n_spare -= 1
+        st = <_Stream>fc._spare[fc._n_spare]
+        Py_DECREF(st)       # (the array's reference; `st` holds one until the end)
+        _stats.live_filters += 1    # (counted again: its __dealloc__ counts it off)
+        st._s = NULL
+        if st._v_h0 is not None:
+            st._v_h0._st = None
+        if st._v_h1 is not None:
+            st._v_h1._st = None
+        if st._v_h2 is not None:
+            st._v_h2._st = None
+        if st._v_h3 is not None:
+            st._v_h3._st = None
+        if st._v_b0 is not None:
+            st._v_b0._st = None
+        if st._v_b1 is not None:
+            st._v_b1._st = None
+        st._v_h0 = st._v_h1 = st._v_h2 = st._v_h3 = None
+        st._v_b0 = st._v_b1 = None
+        st._filter._rt = None
+        st._filter = None
+    return 0
