@@ -95,7 +95,7 @@ cdef bint _recycle(_Stream st) noexcept:
     if d is not None and PyDict_GET_SIZE(d) != 0:
         PyDict_Clear(d)         # may run user code (__del__ of its values): checked again below
         if _pyext_refcnt(f) != 2 or pyext_has_weakrefs(f) != 0 or _held_views(st) != n \
-                or _pyext_refcnt(st) != _STREAM_BASE_REFS + n:
+                or _pyext_refcnt(st) != _STREAM_BASE_REFS + n or PyDict_GET_SIZE(d) != 0:
             return False
     # Nothing but this runtime reaches st, f or the views: reset them for the next stream.
     if st._sched != NULL:
