@@ -78,9 +78,8 @@ void with_temporary_state(PyInterpreterState* interp, F f) {
 // The main interpreter (the shared one: every filter config without `interpreter: per_worker`).
 class GilGuard {
  public:
-  GilGuard() : GilGuard(main_thread_state()) {}
-  // `ts`: this thread's main_thread_state(), already known to the caller.
-  explicit GilGuard(PyThreadState* ts) {
+  GilGuard() {
+    PyThreadState* ts = main_thread_state();
 #if PY_VERSION_HEX < 0x030C0000
     // 3.11 (no sub-interpreters here): the process-wide current thread state is this thread's
     // own exactly when this thread holds the GIL. One load instead of PyGILState_Check's two

@@ -38,11 +38,9 @@ struct SpareStreams {
 };
 constexpr size_t kSpareStreams = 256;
 
-// What the hooks keep per Envoy thread, in one thread-local: in a library Envoy loads with
-// dlopen each reach of a thread-local is a __tls_get_addr call, so a hook reaches it once.
+// What the shim keeps per Envoy thread (in a library Envoy loads with dlopen each reach of a
+// thread-local is a __tls_get_addr call: a function reaches it once).
 struct ThreadLocals {
-  // This thread's thread state in the main interpreter (GilGuard's), once known.
-  PyThreadState* main_ts = nullptr;
   // Streams Envoy destroyed whose Python side has nothing left to run (no on_destroy hook, no
   // pending work): instead of taking the GIL in destroy, they wait here and are finalised
   // (Python object released or recycled, struct freed) the next time this worker holds the
@@ -97,10 +95,8 @@ class PythonScope {
  public:
   explicit PythonScope(pyext_stream* s) {
     if (s->config->interp == nullptr && s->config->per_worker == 0) {
-      ThreadLocals& t = t_locals;
-      if (t.main_ts == nullptr) t.main_ts = GilGuard::main_thread_state();
-      gil_.emplace(t.main_ts);
-      flush_graveyard(t);
+      gil_.emplace();
+      flush_graveyard(t_locals);
     } else {
       ok_ = pyext::enter_worker_interp(s, &sub_);
     }

@@ -168,20 +168,10 @@ cdef int _drop_spares(FilterConfig fc) noexcept:
         Py_DECREF(st)       # (the array's reference; `st` holds one until the end)
         _stats.live_filters += 1    # (counted again: its __dealloc__ counts it off)
         st._s = NULL
-        if st._v_h0 is not None:
-            st._v_h0._st = None
-        if st._v_h1 is not None:
-            st._v_h1._st = None
-        if st._v_h2 is not None:
-            st._v_h2._st = None
-        if st._v_h3 is not None:
-            st._v_h3._st = None
-        if st._v_b0 is not None:
-            st._v_b0._st = None
-        if st._v_b1 is not None:
-            st._v_b1._st = None
-        st._v_h0 = st._v_h1 = st._v_h2 = st._v_h3 = None
-        st._v_b0 = st._v_b1 = None
+        try:
+            st._cut_views()
+        except BaseException:
+            pass            # (setting fields to None cannot fail)
         st._filter._rt = None
         st._filter = None
     return 0

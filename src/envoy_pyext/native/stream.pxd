@@ -56,6 +56,7 @@ cdef class _Stream:
 
     cdef int _bind(self, pyext_stream* s, FilterConfig fc, Filter f) except -1
     cdef int _unbind(self) except -1
+    cdef int _cut_views(self) except -1
     cdef HeaderMap _headers(self, int htype)
     cdef Buffer _body(self, int side)
     cdef object _hook_fn(self, int side, int kind)

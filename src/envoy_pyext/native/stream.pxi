@@ -50,7 +50,22 @@ cdef class _Stream:
             self._sched = NULL
         self._s = NULL
         _stats.live_streams -= 1
-        # (one test per view, no tuple: this runs for every stream)
+        self._cut_views()
+        self._v_info = None
+        self._v_meta = None
+        self._v_fs = None
+        self._v_span = None
+        if self._spans is not None:
+            _spans_finish_all(self)
+        self._filter = None
+        if self._settle_event is not None:
+            self._settle_event.set()
+        return 0
+
+    cdef int _cut_views(self) except -1:
+        """Cuts the views and callbacks off the stream (a view user code kept raises
+        StreamDestroyedError) and drops them."""
+        # (one test per view, no tuple: this runs for every stream not recycled)
         if self._v_h0 is not None:
             self._v_h0._st = None
         if self._v_h1 is not None:
@@ -68,15 +83,6 @@ cdef class _Stream:
         self._v_h0 = self._v_h1 = self._v_h2 = self._v_h3 = None
         self._v_b0 = self._v_b1 = None
         self._callbacks = None
-        self._v_info = None
-        self._v_meta = None
-        self._v_fs = None
-        self._v_span = None
-        if self._spans is not None:
-            _spans_finish_all(self)
-        self._filter = None
-        if self._settle_event is not None:
-            self._settle_event.set()
         return 0
 
     cdef HeaderMap _headers(self, int htype):
