@@ -51,3 +51,8 @@ class HasDel(Plain):
 
 class HasSlots(Plain):
     __slots__ = ("extra",)
+
+
+class HasNew(Plain):
+    def __new__(cls):
+        return super().__new__(cls)

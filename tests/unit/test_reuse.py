@@ -53,7 +53,7 @@ def test_init_runs_for_every_stream():
     cfg.destroy()
 
 
-@pytest.mark.parametrize("name", ["KeepsSelf", "KeepsWeakref", "HasDel", "HasSlots"])
+@pytest.mark.parametrize("name", ["KeepsSelf", "KeepsWeakref", "HasDel", "HasSlots", "HasNew"])
 def test_a_filter_someone_else_can_reach_is_never_reused(name):
     cfg = Config(f"tests.unit.reuse_filters:{name}")
     before = envoy_pyext.stats()["streams_reused"]
