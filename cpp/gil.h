@@ -75,11 +75,18 @@ void with_temporary_state(PyInterpreterState* interp, F f) {
   if (saved != nullptr) PyEval_RestoreThread(saved);
 }
 
+// This thread's thread state in the main interpreter (nullptr until its first use): a field of
+// the shim's one per-thread struct (http_filter.cc), since in a library Envoy loads with dlopen
+// every thread-local reached costs a __tls_get_addr call. A hook that has the struct already
+// passes the field to GilGuard itself.
+PyThreadState*& thread_main_state_slot();
+
 // The main interpreter (the shared one: every filter config without `interpreter: per_worker`).
 class GilGuard {
  public:
-  GilGuard() {
-    PyThreadState* ts = main_thread_state();
+  GilGuard() : GilGuard(thread_main_state_slot()) {}
+  explicit GilGuard(PyThreadState*& slot) {
+    PyThreadState* ts = main_thread_state(slot);
 #if PY_VERSION_HEX < 0x030C0000
     // 3.11 (no sub-interpreters here): the process-wide current thread state is this thread's
     // own exactly when this thread holds the GIL. One load instead of PyGILState_Check's two
@@ -99,21 +106,20 @@ class GilGuard {
   GilGuard& operator=(const GilGuard&) = delete;
 
   // This thread's thread state in the main interpreter (made at its first use).
-  static PyThreadState* main_thread_state() {
-    PyThreadState* ts = thread_state_;
+  static PyThreadState* main_thread_state(PyThreadState*& slot) {
+    PyThreadState* ts = slot;
     if (ts == nullptr) {
       ts = PyGILState_GetThisThreadState();  // the main thread already has one
       if (ts == nullptr || PyThreadState_GetInterpreter(ts) != PyInterpreterState_Main()) {
         ts = PyThreadState_New(PyInterpreterState_Main());
       }
-      thread_state_ = ts;
+      slot = ts;
     }
     return ts;
   }
 
  private:
   InterpreterGuard guard_;
-  static thread_local PyThreadState* thread_state_;
 };
 
 }  // namespace pyext

@@ -4,10 +4,10 @@
 // the config's hook bitmask whether Python is needed at all (no GIL), take the GIL, call the
 // Cython function of the same name (pyext_on_*), return its status. No policy lives here; the
 // try/catch is a last resort for allocation failures, since the Cython functions are noexcept.
+#include <algorithm>
 #include <cstdlib>
 #include <new>
 #include <optional>
-#include <vector>
 
 #include "gil.h"
 #include "interp.h"
@@ -18,85 +18,102 @@
 
 using pyext::GilGuard;
 
-thread_local PyThreadState* GilGuard::thread_state_ = nullptr;
-
 namespace {
 
-// Freed stream structs, per thread, for the next streams of that thread (a worker frees the
-// streams it made): a pop and a clear instead of calloc, a push instead of free. Linked through
-// their `py` field; at most kSpareStreams are kept.
-struct SpareStreams {
-  pyext_stream* head = nullptr;
-  size_t count = 0;
-  ~SpareStreams() {
-    while (head != nullptr) {
-      pyext_stream* next = reinterpret_cast<pyext_stream*>(head->py);
-      std::free(head);
-      head = next;
-    }
-  }
-};
-constexpr size_t kSpareStreams = 256;
+constexpr size_t kSpareStreams = 256;  // freed stream structs kept per thread, at most
+constexpr size_t kGraveyardFlush = 64;  // destroyed streams waiting per thread, at most
 
-// What the shim keeps per Envoy thread (in a library Envoy loads with dlopen each reach of a
-// thread-local is a __tls_get_addr call: a function reaches it once).
+// What the shim keeps per Envoy thread: plain data, constant-initialised. In a library Envoy
+// loads with dlopen every reach of a thread-local is a __tls_get_addr call (two for one with a
+// constructor: its guard too), so each hook reaches this once and passes it on.
 struct ThreadLocals {
+  // This thread's thread state in the main interpreter (GilGuard; made at its first use).
+  PyThreadState* main_ts;
   // Streams Envoy destroyed whose Python side has nothing left to run (no on_destroy hook, no
   // pending work): instead of taking the GIL in destroy, they wait here and are finalised
   // (Python object released or recycled, struct freed) the next time this worker holds the
   // GIL anyway, or when kGraveyardFlush of them have piled up. Their envoy_ptr is cleared at
   // once, so a view kept by user code already raises StreamDestroyedError meanwhile.
-  std::vector<pyext_stream*> graveyard;
-  SpareStreams spare;
+  pyext_stream* graveyard[kGraveyardFlush];
+  size_t buried;
+  // Freed stream structs for the next streams of this thread (a worker frees the streams it
+  // made): a pop and a clear instead of calloc, a push instead of free. Linked through their
+  // `py` field.
+  pyext_stream* spare;
+  size_t spare_count;
 };
 thread_local ThreadLocals t_locals;
-constexpr size_t kGraveyardFlush = 64;
+
+// This thread's ThreadLocals, reached once: the compiler would otherwise compute the address
+// again (another __tls_get_addr call) after each call the hook makes.
+inline ThreadLocals& thread_locals() {
+  ThreadLocals* t = &t_locals;
+  asm("" : "+r"(t));
+  return *t;
+}
+
+// Frees the thread's spare structs when the thread ends (armed by its first calloc).
+struct ThreadExit {
+  bool armed = false;
+  ~ThreadExit() {
+    ThreadLocals& t = t_locals;
+    while (t.spare != nullptr) {
+      pyext_stream* next = reinterpret_cast<pyext_stream*>(t.spare->py);
+      std::free(t.spare);
+      t.spare = next;
+    }
+    t.spare_count = 0;
+  }
+};
+thread_local ThreadExit t_exit;
 
 pyext_stream* stream_alloc(ThreadLocals& t) {
-  pyext_stream* s = t.spare.head;
-  if (s == nullptr) return static_cast<pyext_stream*>(std::calloc(1, sizeof(pyext_stream)));
-  t.spare.head = reinterpret_cast<pyext_stream*>(s->py);
-  t.spare.count--;
+  pyext_stream* s = t.spare;
+  if (s == nullptr) {
+    t_exit.armed = true;  // (registers its destructor for this thread)
+    return static_cast<pyext_stream*>(std::calloc(1, sizeof(pyext_stream)));
+  }
+  t.spare = reinterpret_cast<pyext_stream*>(s->py);
+  t.spare_count--;
   *s = pyext_stream{};
   return s;
 }
 
 void stream_free(ThreadLocals& t, pyext_stream* s) {
-  if (t.spare.count >= kSpareStreams) {
+  if (t.spare_count >= kSpareStreams) {
     std::free(s);
     return;
   }
-  s->py = reinterpret_cast<PyObject*>(t.spare.head);
-  t.spare.head = s;
-  t.spare.count++;
+  s->py = reinterpret_cast<PyObject*>(t.spare);
+  t.spare = s;
+  t.spare_count++;
 }
 
-// With the GIL held.
-void flush_graveyard(ThreadLocals& t) {
-  std::vector<pyext_stream*>& graveyard = t.graveyard;
-  if (graveyard.empty()) return;
-  std::vector<pyext_stream*> batch;
-  batch.swap(graveyard);  // (a destroy run from here may bury more: they wait for the next flush)
-  for (pyext_stream* s : batch) {
-    pyext_on_destroy(s);
-    stream_free(t, s);
+// With the GIL held, graveyard not empty.
+__attribute__((noipa)) void flush_buried(ThreadLocals& t) {
+  pyext_stream* batch[kGraveyardFlush];
+  size_t n = t.buried;
+  std::copy(t.graveyard, t.graveyard + n, batch);
+  t.buried = 0;  // (a destroy run from here may bury more: they wait for the next flush)
+  for (size_t i = 0; i < n; i++) {
+    pyext_on_destroy(batch[i]);
+    stream_free(t, batch[i]);
   }
-  // Give the storage back: a push_back into kept capacity is a store, where a vector left
-  // empty by the swap allocates again for every stream (and frees it at the next flush).
-  if (graveyard.empty()) {
-    batch.clear();
-    graveyard.swap(batch);
-  }
+}
+
+inline void flush_graveyard(ThreadLocals& t) {
+  if (t.buried != 0) flush_buried(t);
 }
 
 // How every hook of a stream enters Python. The shared interpreter (the default): the main GIL
 // plus the graveyard flush. A per_worker config (interp.h): this worker's interpreter.
+// `t`: this thread's ThreadLocals, which the hook reached once.
 class PythonScope {
  public:
-  explicit PythonScope(pyext_stream* s) {
+  PythonScope(pyext_stream* s, ThreadLocals& t) {
     if (s->config->interp == nullptr && s->config->per_worker == 0) {
-      gil_.emplace();
-      flush_graveyard(t_locals);
+      gil_.emplace(t.main_ts);
+      flush_graveyard(t);
     } else {
       ok_ = pyext::enter_worker_interp(s, &sub_);
     }
@@ -124,6 +141,8 @@ inline bool wants(const pyext_stream* s, uint32_t event) {
 }
 
 }  // namespace
+
+PyThreadState*& pyext::thread_main_state_slot() { return thread_locals().main_ts; }
 
 PYEXT_EXPORT envoy_dynamic_module_type_http_filter_config_module_ptr
 envoy_dynamic_module_on_http_filter_config_new(
@@ -171,7 +190,7 @@ PYEXT_EXPORT envoy_dynamic_module_type_http_filter_module_ptr envoy_dynamic_modu
     envoy_dynamic_module_type_http_filter_config_module_ptr config_module_ptr,
     envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr) {
   // No GIL: the Python Filter object is created lazily by the first hook that needs it.
-  pyext_stream* s = stream_alloc(t_locals);
+  pyext_stream* s = stream_alloc(thread_locals());
   if (s == nullptr) {
     pyext::log_error("envoy-pyext: out of memory creating a stream; closing it");
     return nullptr;  // Envoy closes the stream.
@@ -186,7 +205,7 @@ PYEXT_EXPORT envoy_dynamic_module_type_http_filter_module_ptr envoy_dynamic_modu
     pyext_stream* s = stream_of(filter_module_ptr);                                    \
     if (!wants(s, event)) return static_cast<decltype(fallback)>(0);                   \
     try {                                                                              \
-      PythonScope python(s);                                                           \
+      PythonScope python(s, thread_locals());                                          \
       if (!python.ok()) return fallback;                                               \
       return static_cast<decltype(fallback)>(call);                                    \
     } catch (...) {                                                                    \
@@ -245,14 +264,14 @@ PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_stream_complete(
   pyext_stream* s = stream_of(filter_module_ptr);
   s->complete = 1;  // before the test: a thread of a class without on_log must see it too
   if (!wants(s, PYEXT_EV_STREAM_COMPLETE)) return;
-  PythonScope python(s);
+  PythonScope python(s, thread_locals());
   if (python.ok()) PYEXT_CALL(s, stream_complete, s);
 }
 
 PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_destroy(
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr) {
   pyext_stream* s = stream_of(filter_module_ptr);
-  ThreadLocals& t = t_locals;
+  ThreadLocals& t = thread_locals();
   if (s->py == nullptr) {  // Python never saw this stream
     stream_free(t, s);
     return;
@@ -262,7 +281,7 @@ PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_destroy(
   // can never reach freed memory.
   s->envoy_ptr = nullptr;
   if ((s->config->events & PYEXT_EV_DESTROY) != 0 || (s->python_busy & PYEXT_BUSY_PENDING)) {
-    PythonScope python(s);  // on_destroy to run, or pending work to cancel: now
+    PythonScope python(s, t);  // on_destroy to run, or pending work to cancel: now
     if (python.ok()) PYEXT_CALL(s, destroy, s);
     stream_free(t, s);
     return;
@@ -271,24 +290,25 @@ PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_destroy(
     pyext::bury_in_worker_interp(s);
     return;
   }
-  t.graveyard.push_back(s);
-  if (t.graveyard.size() >= kGraveyardFlush) {
-    GilGuard gil;
+  t.graveyard[t.buried++] = s;
+  if (t.buried >= kGraveyardFlush) {
+    GilGuard gil(t.main_ts);
     flush_graveyard(t);
   }
 }
 
 // For tests: finalise the streams this thread's graveyard holds (the caller holds the GIL).
 PYEXT_EXPORT void envoy_pyext_flush_destroyed_streams(void) {
-  GilGuard gil;
-  flush_graveyard(t_locals);
+  ThreadLocals& t = thread_locals();
+  GilGuard gil(t.main_ts);
+  flush_graveyard(t);
 }
 
 PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_scheduled(
     envoy_dynamic_module_type_http_filter_envoy_ptr,
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, uint64_t event_id) {
   pyext_stream* s = stream_of(filter_module_ptr);
-  PythonScope python(s);
+  PythonScope python(s, thread_locals());
   if (python.ok()) PYEXT_CALL(s, scheduled, s, event_id);
 }
 
@@ -300,7 +320,7 @@ PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_http_stream_headers(
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, uint64_t stream_id,
     envoy_dynamic_module_type_envoy_http_header* headers, size_t headers_size, bool end_stream) {
   pyext_stream* s = stream_of(filter_module_ptr);
-  PythonScope python(s);
+  PythonScope python(s, thread_locals());
   if (python.ok()) PYEXT_CALL(s, callout_headers, s, stream_id, headers, headers_size, end_stream);
 }
 
@@ -309,7 +329,7 @@ PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_http_stream_data(
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, uint64_t stream_id,
     const envoy_dynamic_module_type_envoy_buffer* data, size_t data_count, bool end_stream) {
   pyext_stream* s = stream_of(filter_module_ptr);
-  PythonScope python(s);
+  PythonScope python(s, thread_locals());
   if (python.ok()) PYEXT_CALL(s, callout_data, s, stream_id, data, data_count, end_stream);
 }
 
@@ -318,7 +338,7 @@ PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_http_stream_trailers(
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, uint64_t stream_id,
     envoy_dynamic_module_type_envoy_http_header* trailers, size_t trailers_size) {
   pyext_stream* s = stream_of(filter_module_ptr);
-  PythonScope python(s);
+  PythonScope python(s, thread_locals());
   if (python.ok()) PYEXT_CALL(s, callout_trailers, s, stream_id, trailers, trailers_size);
 }
 
@@ -326,7 +346,7 @@ PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_http_stream_complete(
     envoy_dynamic_module_type_http_filter_envoy_ptr,
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, uint64_t stream_id) {
   pyext_stream* s = stream_of(filter_module_ptr);
-  PythonScope python(s);
+  PythonScope python(s, thread_locals());
   if (python.ok()) PYEXT_CALL(s, callout_end, s, stream_id, -1);
 }
 
@@ -335,7 +355,7 @@ PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_http_stream_reset(
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, uint64_t stream_id,
     envoy_dynamic_module_type_http_stream_reset_reason reason) {
   pyext_stream* s = stream_of(filter_module_ptr);
-  PythonScope python(s);
+  PythonScope python(s, thread_locals());
   if (python.ok()) PYEXT_CALL(s, callout_end, s, stream_id, static_cast<int>(reason));
 }
 
@@ -416,7 +436,7 @@ envoy_dynamic_module_on_http_filter_local_reply(
     return envoy_dynamic_module_type_on_http_filter_local_reply_status_Continue;
   }
   try {
-    PythonScope python(s);
+    PythonScope python(s, thread_locals());
     if (!python.ok()) return envoy_dynamic_module_type_on_http_filter_local_reply_status_Continue;
     return static_cast<envoy_dynamic_module_type_on_http_filter_local_reply_status>(PYEXT_CALL(
         s, local_reply, s, response_code, details.ptr, details.length, reset_imminent));

@@ -63,7 +63,9 @@ class Filter:
     even take the GIL for it). Each stream hook returns a Status (None means CONTINUE) and may
     be ``async def``. Instances may hold any per-stream state in attributes: each stream
     starts without any (a finished stream's object nothing else held may be reset and reused
-    for the next stream; see docs/api.md "One Filter per stream").
+    for the next stream; see docs/api.md "One Filter per stream"). They are kept as in any
+    Python object of your own class; a Cython ``cdef class`` subclass declares its fields (or
+    ``cdef dict __dict__``).
     """
 
     fail_open: ClassVar[bool]

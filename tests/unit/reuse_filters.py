@@ -56,3 +56,55 @@ class HasSlots(Plain):
 class HasNew(Plain):
     def __new__(cls):
         return super().__new__(cls)
+
+
+class Noted:
+    """A value that notes when it is freed (the reused Filter must not keep it)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __repr__(self):
+        return f"Noted({self.n})"
+
+    def __del__(self):
+        seen.append(("freed", self.n))
+
+
+class InlineAttrs(Filter):
+    """Attributes stored the way CPython keeps them for a new object (inline values, no
+    __dict__ made): a later stream must find none of them, in any order they were set or
+    deleted. Stream 2 looks at vars(self) (which makes the __dict__) only at its end."""
+
+    def decode_headers(self, headers, end_stream):
+        n = int(headers.get("x-n"))
+        seen.append((id(self), n, getattr(self, "a", "unset"), getattr(self, "b", "unset"),
+                     getattr(self, "c", "unset")))
+        if n % 2 == 0:
+            self.a = Noted(n)
+            self.b = n
+        else:
+            self.c = Noted(n)
+            self.b = n
+            del self.b
+        self.user = str(n)
+
+    def encode_headers(self, headers, end_stream):
+        if self.user == "2":
+            seen.append(("vars", list(vars(self))))
+        headers.add("x-user", self.user)
+
+
+class ManyAttrs(Filter):
+    """More attribute names than a class's shared key table holds (30): the rest go to a
+    dictionary; both are emptied."""
+
+    def decode_headers(self, headers, end_stream):
+        n = headers.get("x-n")
+        seen.append((id(self), [k for k in range(40) if hasattr(self, f"attr{k}")]))
+        for k in range(40):
+            setattr(self, f"attr{k}", n)
+        self.user = n
+
+    def encode_headers(self, headers, end_stream):
+        headers.add("x-user", self.user)

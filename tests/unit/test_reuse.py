@@ -94,3 +94,30 @@ def test_a_stream_finalised_after_its_config_was_destroyed_is_not_kept():
     after = envoy_pyext.stats()
     assert after["live_filters"] == before["live_filters"] - 1
     assert after["streams_reused"] == before["streams_reused"]
+
+
+def test_attributes_kept_as_a_new_object_keeps_them_are_emptied():
+    # Filters set attributes without ever asking for __dict__: CPython keeps them in the
+    # object's inline values (3.11, 3.12), which reuse empties in place.
+    cfg = Config("tests.unit.reuse_filters:InlineAttrs")
+    before = envoy_pyext.stats()["streams_reused"]
+    assert [run(cfg, n) for n in range(4)] == [b"0", b"1", b"2", b"3"]
+    starts = [x for x in rf.seen if isinstance(x[0], int)]
+    assert len({x[0] for x in starts}) == 1                 # one Filter, reused three times
+    assert [x[1:] for x in starts] == [(n, "unset", "unset", "unset") for n in range(4)]
+    # every value went with its stream (freed when it ended), none stayed alive
+    assert [x for x in rf.seen if x[0] == "freed"] == [("freed", n) for n in range(4)]
+    # the insertion order starts over too: stream 2 set a, b, user (after stream 1's c, del b)
+    assert ("vars", ["a", "b", "user"]) in rf.seen
+    assert envoy_pyext.stats()["streams_reused"] == before + 3
+    cfg.destroy()
+
+
+def test_more_attributes_than_the_shared_key_table_holds_are_emptied():
+    cfg = Config("tests.unit.reuse_filters:ManyAttrs")
+    before = envoy_pyext.stats()["streams_reused"]
+    assert [run(cfg, n) for n in range(3)] == [b"0", b"1", b"2"]
+    assert len({i for i, _ in rf.seen}) == 1
+    assert [found for _, found in rf.seen] == [[], [], []]
+    assert envoy_pyext.stats()["streams_reused"] == before + 2
+    cfg.destroy()

@@ -18,10 +18,18 @@ import asyncio as _asyncio
 import threading as _threading
 from asyncio import events as _aio_events
 
+cdef extern from *:
+    """
+    #include <pthread.h>
+    /* What PyThread_get_thread_ident() returns (threading.get_ident()), without the call into
+       libpython: the thread checks of every view call use it. */
+    static inline unsigned long pyext_thread_ident(void) { return (unsigned long)pthread_self(); }
+    """
+    unsigned long PyThread_get_thread_ident "pyext_thread_ident"() nogil
+
 cdef extern from "Python.h":
     int PY_VERSION_HEX
     bint PyCoro_CheckExact(object o)
-    unsigned long PyThread_get_thread_ident() nogil
     ctypedef void* PyThread_type_lock
     PyThread_type_lock PyThread_allocate_lock()
     int PyThread_acquire_lock(PyThread_type_lock lock, int waitflag) nogil

@@ -1,5 +1,6 @@
 # _LiveConfig: a configuration whose code the development watcher may replace (config.pxi).
 # THREAD: main thread and the watcher thread, under the GIL.
+cimport cython
 cdef class _LiveConfig:
     cdef pyext_config* _c           # NULL once Envoy destroyed the configuration
 
@@ -7,6 +8,7 @@ cdef class _LiveConfig:
 # FilterConfig: one per DynamicModuleFilter entry (config.pxi); with `reload`, one per version.
 # THREAD: created and destroyed on Envoy's main thread; read-only afterwards (workers), but for
 # the spare streams (_spare, _n_spare), which workers change holding the GIL (reuse.pxi).
+@cython.final   # (its cdef methods are called directly, and may be inlined)
 cdef class FilterConfig:
     cdef readonly str name
     cdef readonly object cls

@@ -4,4 +4,3 @@ cdef class Filter:
     cdef _Stream _rt
     cdef object _test               # envoy_pyext.testing's in-memory stream (never in Envoy)
     cdef object __weakref__
-    cdef dict __dict__

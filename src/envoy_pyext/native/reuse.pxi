@@ -15,7 +15,6 @@
 #
 # THREAD: the worker (or main thread) holding the GIL of the config's interpreter.
 
-from cpython.dict cimport PyDict_Clear
 from libc.string cimport memset
 
 cdef extern from *:
@@ -26,9 +25,81 @@ cdef extern from *:
         return t->tp_basicsize == b->tp_basicsize && t->tp_itemsize == 0
             && t->tp_finalize == NULL && t->tp_new == b->tp_new && t->tp_del == NULL;
     }
+
+    /* The prefix of CPython's shared-keys object (PyDictKeysObject, internal) as 3.11 and 3.12
+       lay it out: what pyext_filter_clear_attrs reads of a class's attribute-name table. */
+    typedef struct {
+        Py_ssize_t dk_refcnt;
+        uint8_t dk_log2_size, dk_log2_index_bytes, dk_kind;
+        uint32_t dk_version;
+        Py_ssize_t dk_usable, dk_nentries;
+    } pyext_dict_keys_prefix;
+
+    /* An object whose freeing runs no Python code (no __del__, weak reference callback or
+       contents): str, bytes, int, float. */
+    static inline int pyext_inert(PyObject* v) {
+        PyTypeObject* t = Py_TYPE(v);
+        return t == &PyUnicode_Type || t == &PyBytes_Type || t == &PyLong_Type
+            || t == &PyFloat_Type;
+    }
+
+    /* Empties inline attribute values (3.11 and 3.12: a values array indexed like the class's
+       shared keys, the insertion-order count in the byte two before it) as a new object has
+       them. The values are released after the array is empty (their __del__ may run). */
+    static int pyext_clear_values(PyObject* o, PyObject** values) {
+        uint8_t* order_size = (uint8_t*)values - 2;
+        const pyext_dict_keys_prefix* keys =
+            (const pyext_dict_keys_prefix*)((PyHeapTypeObject*)Py_TYPE(o))->ht_cached_keys;
+        PyObject* old[32];
+        Py_ssize_t n, i;
+        if (*order_size == 0) return 0;
+        if (keys == NULL || keys->dk_nentries < 0 || keys->dk_nentries > 32) return -1;
+        n = keys->dk_nentries;
+        for (i = 0; i < n; i++) {
+            old[i] = values[i];
+            values[i] = NULL;
+        }
+        *order_size = 0;
+        int may_run_code = 0;
+        for (i = 0; i < n; i++) {
+            PyObject* v = old[i];
+            if (v == NULL) continue;
+            if (Py_REFCNT(v) == 1 && !pyext_inert(v)) may_run_code = 1;
+            Py_DECREF(v);
+        }
+        return may_run_code ? 1 : 2;
+    }
+
+    /* A reusable Filter's instance attributes removed (reuse.pxi): 0 when it had none, 1 when
+       they were removed and user code may have run (__del__ of a value), 2 when they were
+       removed and freeing them ran none, -1 when this object's attributes are kept in a way
+       this does not know (never reused then). */
+    static int pyext_filter_clear_attrs(PyObject* o) {
+        PyTypeObject* t = Py_TYPE(o);
+        PyObject* dict;
+        if (!(t->tp_flags & Py_TPFLAGS_MANAGED_DICT)) {
+            if (t->tp_dictoffset == 0) return 0;    /* (__slots__ = () all the way down) */
+            return -1;
+        }
+    #if PY_VERSION_HEX < 0x030C0000
+        PyObject** values = ((PyObject***)o)[-4];
+        if (values != NULL) return pyext_clear_values(o, values);
+        dict = ((PyObject**)o)[-3];
+    #elif PY_VERSION_HEX < 0x030D0000
+        uintptr_t dorv = ((uintptr_t*)o)[-3];
+        if (dorv & 1) return pyext_clear_values(o, (PyObject**)(dorv + 1));
+        dict = (PyObject*)dorv;
+    #else
+        if (t->tp_flags & Py_TPFLAGS_INLINE_VALUES) return -1;
+        dict = ((PyObject**)o)[-3];
+    #endif
+        if (dict == NULL || PyDict_GET_SIZE(dict) == 0) return 0;
+        PyDict_Clear(dict);
+        return 1;
+    }
     """
     int pyext_filter_reusable(object cls, object base)
-    Py_ssize_t PyDict_GET_SIZE(dict d)
+    int pyext_filter_clear_attrs(PyObject* o) noexcept
     Py_ssize_t _refcnt_p "Py_REFCNT"(PyObject* o)
     Py_ssize_t _pyext_refcnt "Py_REFCNT"(object o)
 
@@ -77,8 +148,7 @@ cdef bint _recycle(_Stream st) noexcept:
     path (_unbind, then reference counting) does not do anyway."""
     cdef FilterConfig fc = st._fc
     cdef Filter f = st._filter
-    cdef dict d
-    cdef int n
+    cdef int n, n_attrs
     if not fc._reuse or fc._n_spare >= _SPARE_MAX or f is None:
         return False
     if st._pend is not None or st._callouts or st._callout_queue or st._spans is not None \
@@ -91,11 +161,13 @@ cdef bint _recycle(_Stream st) noexcept:
     n = _held_views(st)
     if n < 0 or _pyext_refcnt(st) != _STREAM_BASE_REFS + n:
         return False
-    d = f.__dict__
-    if d is not None and PyDict_GET_SIZE(d) != 0:
-        PyDict_Clear(d)         # may run user code (__del__ of its values): checked again below
+    n_attrs = pyext_filter_clear_attrs(<PyObject*>f)
+    if n_attrs < 0:
+        return False
+    if n_attrs == 1:    # user code may have run (__del__ of a value): checked again
         if _pyext_refcnt(f) != 2 or pyext_has_weakrefs(f) != 0 or _held_views(st) != n \
-                or _pyext_refcnt(st) != _STREAM_BASE_REFS + n or PyDict_GET_SIZE(d) != 0:
+                or _pyext_refcnt(st) != _STREAM_BASE_REFS + n \
+                or pyext_filter_clear_attrs(<PyObject*>f) != 0:
             return False
     # Nothing but this runtime reaches st, f or the views: reset them for the next stream.
     if st._sched != NULL:
@@ -113,14 +185,23 @@ cdef bint _recycle(_Stream st) noexcept:
     if st._ctx is not None and (_BASE_CONTEXT_LEN != 0 or _refcnt_p(<PyObject*>st._ctx) != 1
                                 or len(st._ctx) != 0):
         st._ctx = None      # (kept while it is empty like the base context, and only ours)
-    st._callouts = None
-    st._callout_queue = None
-    st._callbacks = None
-    st._v_info = None
-    st._v_meta = None
-    st._v_fs = None
-    st._v_span = None
-    st._route_rc = None
+    # (each field set only when it is not None already: most streams never made them)
+    if st._callouts is not None:
+        st._callouts = None
+    if st._callout_queue is not None:
+        st._callout_queue = None
+    if st._callbacks is not None:
+        st._callbacks = None
+    if st._v_info is not None:
+        st._v_info = None
+    if st._v_meta is not None:
+        st._v_meta = None
+    if st._v_fs is not None:
+        st._v_fs = None
+    if st._v_span is not None:
+        st._v_span = None
+    if st._route_rc is not None:
+        st._route_rc = None
     st._route_rc_known = False
     if st._v_h0 is not None:
         st._v_h0._walk_epoch = 0

@@ -3,6 +3,7 @@
 # the pending hook (pending.pxi).
 # THREAD: created and changed on the stream's Envoy worker with the GIL held; other threads
 # only reach it through views and Callbacks, which check _access() first.
+cimport cython
 
 # Per direction: where the stream is (phase.pxi has the table of legal phase changes).
 cdef enum:  # Phase
@@ -25,6 +26,8 @@ cdef struct _Side:
     int arrived             # A_* bits: what Envoy delivered while a hook was pending
     bint trailers           # the trailers arrived: the direction ends with them, not with data
 
+
+@cython.final   # (its cdef methods are called directly, and may be inlined)
 cdef class _Stream:
     cdef pyext_stream* _s           # NULL once Envoy destroyed the stream
     cdef FilterConfig _fc
@@ -57,10 +60,10 @@ cdef class _Stream:
     cdef int _bind(self, pyext_stream* s, FilterConfig fc, Filter f) except -1
     cdef int _unbind(self) except -1
     cdef int _cut_views(self) except -1
-    cdef HeaderMap _headers(self, int htype)
+    cdef inline HeaderMap _headers(self, int htype)
     cdef Buffer _body(self, int side)
-    cdef object _hook_fn(self, int side, int kind)
-    cdef object _context(self)
+    cdef inline object _hook_fn(self, int side, int kind)
+    cdef inline object _context(self)
     cdef int _invoke(self, int side, int kind, object fn, object arg, bint eos) except -1
     cdef int _update_busy(self) except -1
     cdef int _trace(self, str what) except -1

@@ -11,6 +11,17 @@ import contextvars as _contextvars
 cdef object _BASE_CONTEXT = _contextvars.copy_context()  # at import: Envoy's main thread, program_init
 cdef Py_ssize_t _BASE_CONTEXT_LEN = len(_BASE_CONTEXT)   # (reuse.pxi: an empty one is kept)
 
+cdef extern from *:
+    """
+    /* A hook called as Python calls a function: (filter, arg) or (filter, arg, end_stream). */
+    static inline PyObject* pyext_call_hook(PyObject* fn, PyObject* f, PyObject* arg, int eos,
+                                            int with_eos) {
+        PyObject* args[3] = {f, arg, eos ? Py_True : Py_False};
+        return PyObject_Vectorcall(fn, args, with_eos ? 3 : 2, NULL);
+    }
+    """
+    object pyext_call_hook(object fn, object f, object arg, int eos, int with_eos)
+
 
 @cython.freelist(64)
 cdef class _Stream:
@@ -85,7 +96,7 @@ cdef class _Stream:
         self._callbacks = None
         return 0
 
-    cdef HeaderMap _headers(self, int htype):
+    cdef inline HeaderMap _headers(self, int htype):
         # One view per map for the life of the stream: hooks reuse it instead of allocating.
         if self._s == NULL:
             _access(self)  # raises StreamDestroyedError; no view is made for a dead stream
@@ -116,7 +127,7 @@ cdef class _Stream:
             self._v_b1 = Buffer.new(self, side)
         return self._v_b1
 
-    cdef object _hook_fn(self, int side, int kind):
+    cdef inline object _hook_fn(self, int side, int kind):
         cdef FilterConfig fc = self._fc
         if side == SIDE_REQUEST:
             if kind == K_HEADERS:
@@ -143,7 +154,7 @@ cdef class _Stream:
                 ctx = self._context()
                 PyContext_Enter(ctx)
             try:
-                result = fn(self._filter, arg) if kind == K_TRAILERS else fn(self._filter, arg, eos)
+                result = pyext_call_hook(fn, self._filter, arg, eos, kind != K_TRAILERS)
             finally:
                 if ctx is not None:
                     PyContext_Exit(ctx)
@@ -165,7 +176,7 @@ cdef class _Stream:
                 self._settle_event.set()
                 self._settle_event = None
 
-    cdef object _context(self):
+    cdef inline object _context(self):
         """The stream's own contextvars context: a copy of the runtime's start-up context, made
         on first use, kept for the stream's life (its sync hooks, coroutines and Tasks)."""
         if self._ctx is None:
