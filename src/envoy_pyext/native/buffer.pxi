@@ -11,6 +11,9 @@ cdef enum:
     _STACK_SLICES = 16      # Envoy slices read without a heap array (64 KiB is 4-5 of them)
 
 
+@cython.binding(False)   # C method descriptors: CPython specialises their calls (headers.pxi)
+@cython.embedsignature(True)
+@cython.embedsignature.format("clinic")
 cdef class Buffer:
     """The request or response body of one stream."""
 

@@ -14,6 +14,9 @@ cdef int _send_reply_direct(_Stream st, int status_code, list pairs, bytes body,
     return 0
 
 
+@cython.binding(False)   # C method descriptors: CPython specialises their calls (headers.pxi)
+@cython.embedsignature(True)
+@cython.embedsignature.format("clinic")
 cdef class Callbacks:
     """What a filter can ask of Envoy for its stream: ``self.callbacks``. send_local_reply,
     continue_request and continue_response may be called from any thread while a hook of the

@@ -34,7 +34,7 @@ cdef inline int _headers_passed(_Stream st, int side) except -1:
     return 0
 
 
-cdef int ev_headers(_Stream st, int side, bint eos) except -1:
+cdef inline int ev_headers(_Stream st, int side, bint eos) except -1:
     cdef object fn
     cdef int status = S_CONTINUE
     if _debug:

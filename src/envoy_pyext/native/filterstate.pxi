@@ -82,6 +82,9 @@ def _fs_write_object(_Stream st, bytes key, object obj, int span):
                               f"existing read-only entry, or one of another life span)")
 
 
+@cython.binding(False)   # C method descriptors: CPython specialises their calls (headers.pxi)
+@cython.embedsignature(True)
+@cython.embedsignature.format("clinic")
 cdef class FilterState:
     """Envoy's filter state for the stream: ``self.filter_state``. Reads on the Envoy worker;
     writes also from a pending hook (applied when it resumes)."""

@@ -101,12 +101,27 @@ cdef bytes _header_name_slow(object name):
     return b.lower() if upper else b
 
 
-cdef object _value_buffer(object value, const char** ptr, Py_ssize_t* length):
+cdef inline object _value_buffer(object value, const char** ptr, Py_ssize_t* length):
     """Points ptr/length at the bytes of a header value (str, bytes, bytearray, memoryview or
     int), refusing control characters (tab allowed). Returns the object that owns that
     memory. A str is used in place (its cached UTF-8 form, no copy) unless it holds
     surrogates: then it is encoded with 'surrogateescape', so values read with get() are
     written back byte for byte."""
+    cdef const unsigned char* p
+    cdef Py_ssize_t i, n
+    if type(value) is str and PyUnicode_IS_COMPACT_ASCII(value):    # the usual value, inline
+        p = <const unsigned char*>PyUnicode_DATA(value)     # ASCII: its characters are its UTF-8
+        n = PyUnicode_GET_LENGTH(value)
+        for i in range(n):
+            if p[i] < 0x20 or p[i] == 0x7f:
+                return _value_buffer_checked(value, ptr, length)    # (tab, or the error)
+        ptr[0] = <const char*>p
+        length[0] = n
+        return value
+    return _value_buffer_checked(value, ptr, length)
+
+
+cdef object _value_buffer_checked(object value, const char** ptr, Py_ssize_t* length):
     cdef object owner
     if type(value) is str and PyUnicode_IS_COMPACT_ASCII(value):
         ptr[0] = <const char*>PyUnicode_DATA(value)     # ASCII: its characters are its UTF-8

@@ -255,6 +255,9 @@ def _meta_write_list(_Stream st, bytes ns, bytes key, bytes value, list kinds):
         _LIST_KINDS[(0, ns, key)] = kinds
 
 
+@cython.binding(False)   # C method descriptors: CPython specialises their calls (headers.pxi)
+@cython.embedsignature(True)
+@cython.embedsignature.format("clinic")
 cdef class Metadata:
     """The stream's metadata: ``self.metadata``. ``get`` reads the stream's dynamic metadata
     or, with ``source``, the route's ("route"), the upstream cluster's ("cluster"), the

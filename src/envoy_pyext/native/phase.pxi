@@ -71,20 +71,25 @@ cdef inline int _continue_status(int kind) noexcept:
     return BODY_CONTINUE if kind == K_DATA else TRL_CONTINUE
 
 
-cdef int _outcome(_Stream st, int side, int kind, int status, bint eos) except -1:
+cdef inline int _outcome(_Stream st, int side, int kind, int status, bint eos) except -1:
     """What a hook's status means: sets the direction's phase, returns Envoy's status."""
-    cdef bint complete = eos or kind == K_TRAILERS
-    cdef object name
     cdef _Side* sd = &st._sides[side]
     if status == S_CONTINUE and kind == K_HEADERS and sd.phase == P_WAIT and not st._closed \
-            and st._pend is None and st._s != NULL and st._s.python_busy == 0 and not _debug:
+            and st._pend is None and st._s != NULL and st._s.python_busy == 0 and not _debug \
+            and st._hook_fn(side, K_DATA) is None:
         # The common case, as _release does it: headers the hook let through go on; the
-        # direction streams (or is done); nothing that routes events to Python changes.
-        if st._hook_fn(side, K_DATA) is not None:
-            return _release(st, side, kind, eos)    # (the body hook needs cl_out and delta)
+        # direction streams (or is done); nothing that routes events to Python changes. (A
+        # data hook on that side needs _release's cl_out and delta.)
         sd.headers_out = True
         sd.phase = P_DONE if eos else P_STREAMING
         return HDR_CONTINUE
+    return _outcome_checked(st, side, kind, status, eos)
+
+
+cdef int _outcome_checked(_Stream st, int side, int kind, int status, bint eos) except -1:
+    """_outcome past its common case."""
+    cdef bint complete = eos or kind == K_TRAILERS
+    cdef object name
     if st._closed:
         _set_phase(st, side, P_CLOSED)
         return _stop_status(kind)

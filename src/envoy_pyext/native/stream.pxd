@@ -69,9 +69,11 @@ cdef class _Stream:
     cdef int _trace(self, str what) except -1
 
 cdef _Shadow _access(_Stream st)
+cdef _Shadow _access_checked(_Stream st)
 cdef void* _worker_envoy_ptr(_Stream st) except NULL
 cdef int _set_phase(_Stream st, int side, int phase) except -1
 cdef int _outcome(_Stream st, int side, int kind, int status, bint eos) except -1
+cdef int _outcome_checked(_Stream st, int side, int kind, int status, bint eos) except -1
 cdef int _release(_Stream st, int side, int kind, bint complete) except -1
 cdef int _continue_side(_Stream st, int side) except -1
 cdef int _check_body_write(_Stream st, int side) except -1

@@ -17,6 +17,8 @@ cdef extern from *:
     static inline PyObject* pyext_call_hook(PyObject* fn, PyObject* f, PyObject* arg, int eos,
                                             int with_eos) {
         PyObject* args[3] = {f, arg, eos ? Py_True : Py_False};
+        vectorcallfunc call = PyVectorcall_Function(fn);    /* (a Python function has one) */
+        if (call != NULL) return call(fn, args, with_eos ? 3 : 2, NULL);
         return PyObject_Vectorcall(fn, args, with_eos ? 3 : 2, NULL);
     }
     """
@@ -205,11 +207,20 @@ cdef class _Stream:
         return 0
 
 
-cdef _Shadow _access(_Stream st):
+cdef inline _Shadow _access(_Stream st):
     """The check every view and callback goes through. Returns the pending hook's shadow, or
     None when the caller may use Envoy directly (the stream's worker thread)."""
     global _hdr_epoch
     _hdr_epoch += 1     # what views learnt of Envoy's maps may be stale from here (headers.pxi)
+    # The common case inline: the stream's worker, nothing pending.
+    if st is not None and st._s != NULL and st._s.envoy_ptr != NULL and st._pend is None \
+            and PyThread_get_thread_ident() == st._tid:
+        return None
+    return _access_checked(st)
+
+
+cdef _Shadow _access_checked(_Stream st):
+    """_access past its common case (the epoch already advanced)."""
     if st is None or st._s == NULL or st._s.envoy_ptr == NULL:
         raise StreamDestroyedError(
             "the stream this object belonged to has been destroyed; its headers, body and "

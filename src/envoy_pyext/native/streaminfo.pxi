@@ -223,6 +223,9 @@ cdef TlsInfo _tls_info(_Stream st):
     return t
 
 
+@cython.binding(False)   # C method descriptors: CPython specialises their calls (headers.pxi)
+@cython.embedsignature(True)
+@cython.embedsignature.format("clinic")
 cdef class StreamInfo:
     """What Envoy knows about the stream: ``self.stream_info``. Read-only; every value is read
     from Envoy when asked (on the worker), or, in a pending hook (a coroutine that left the

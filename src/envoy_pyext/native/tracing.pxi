@@ -115,6 +115,9 @@ cdef object _active_span(_Stream st):
     return st._v_span
 
 
+@cython.binding(False)   # C method descriptors: CPython specialises their calls (headers.pxi)
+@cython.embedsignature(True)
+@cython.embedsignature.format("clinic")
 cdef class Span:
     """A tracing span: ``self.span`` (the stream's span in Envoy's tracer) or a child of it
     (``span.child(name)``, a context manager that finishes it). Tags, logs and baggage go to
