@@ -9,12 +9,8 @@ cdef class HeaderMap:
 
     @staticmethod
     cdef HeaderMap new(_Stream st, int htype)
-    cdef bint _walk_current(self) noexcept
-    cdef bint _known_absent(self, bytes key) noexcept
     cdef bytes _lookup_key(self, object name)
     cdef object _get(self, object name, bint raw)
-    cdef int _find_first(self, void* ep, bytes key,
-                         abi.envoy_dynamic_module_type_envoy_buffer* out) except -2
     cdef list _get_all(self, object name, bint raw)
     cdef list _items(self, bint raw)
     cdef list _items_direct(self, bint raw)

@@ -8,7 +8,7 @@
 # become lone surrogates and turn back into the same bytes when written (or use get_bytes()).
 
 cdef enum:
-    _WALK_MAX = 32      # maps up to this size are searched by one walk (HeaderMap._find_first)
+    _WALK_MAX = 32      # maps up to this size are searched by one walk (_find_first)
 
 
 # What a walk over a map learnt (HeaderMap._walk_names: a 64-bit Bloom filter of its names)
@@ -30,6 +30,51 @@ cdef inline uint64_t _name_bit(const char* k, size_t n) noexcept:
     return (<uint64_t>1) << (<uint32_t>(a * 0x9E3779B1U) >> 26)
 
 
+cdef inline bint _walk_current(HeaderMap h) noexcept:
+    """The last walk over `h`'s map is current (see _hdr_epoch; asked right after the caller's
+    _access, which advanced the epoch once). (Module-level, like the helpers below: a method of
+    HeaderMap, which the test kit subclasses, is called through its vtable.)"""
+    return h._walk_epoch + 1 == _hdr_epoch and h._st._hook_depth > 0
+
+
+cdef inline bint _known_absent(HeaderMap h, bytes key) noexcept:
+    """True when the last walk over `h`'s map is current and had no name with `key`'s bit:
+    the map lacks `key`."""
+    return _walk_current(h) and PyBytes_GET_SIZE(key) > 0 \
+        and (h._walk_names & _name_bit(PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key))) == 0
+
+
+cdef int _find_first(HeaderMap h, void* ep, bytes key,
+                     abi.envoy_dynamic_module_type_envoy_buffer* out) except -2:
+    """The first value of `key` (lower-case) by one walk over `h`'s map, which costs Envoy
+    less than get_header (a LowerCaseString built per call, then a search). Returns 1 and
+    sets `out`, 0 when absent, -1 when the map is too large for the walk (use get_header).
+    Records the map's names (_walk_names) for the calls that follow in the same hook."""
+    cdef abi.envoy_dynamic_module_type_envoy_http_header arr[_WALK_MAX]
+    cdef size_t n = abi.envoy_dynamic_module_callback_http_get_headers_size(ep, h._htype)
+    cdef size_t klen = <size_t>PyBytes_GET_SIZE(key), i
+    cdef const char* k = PyBytes_AS_STRING(key)
+    cdef uint64_t names = 0
+    cdef int found = 0
+    h._walk_epoch = 0
+    if n > _WALK_MAX:
+        return -1
+    if n != 0 and not abi.envoy_dynamic_module_callback_http_get_headers(ep, h._htype, arr):
+        return 0
+    for i in range(n):
+        if arr[i].key_length == 0:
+            continue
+        names |= _name_bit(arr[i].key_ptr, arr[i].key_length)
+        if not found and arr[i].key_length == klen and arr[i].value_ptr != NULL \
+                and memcmp(arr[i].key_ptr, k, klen) == 0:
+            out.ptr = arr[i].value_ptr
+            out.length = arr[i].value_length
+            found = 1
+    h._walk_names = names
+    h._walk_epoch = _hdr_epoch
+    return found
+
+
 @cython.freelist(8)
 @cython.binding(False)   # methods as C method descriptors: CPython specialises their calls
 @cython.embedsignature(True)
@@ -47,17 +92,6 @@ cdef class HeaderMap:
         h._htype = <abi.envoy_dynamic_module_type_http_header_type>htype
         h._walk_epoch = 0
         return h
-
-    cdef inline bint _walk_current(self) noexcept:
-        """The last walk over the map is current (see _hdr_epoch; asked right after the
-        caller's _access, which advanced the epoch once)."""
-        return self._walk_epoch + 1 == _hdr_epoch and self._st._hook_depth > 0
-
-    cdef inline bint _known_absent(self, bytes key) noexcept:
-        """True when the last walk over the map is current and had no name with `key`'s bit:
-        the map lacks `key`."""
-        return self._walk_current() and PyBytes_GET_SIZE(key) > 0 \
-            and (self._walk_names & _name_bit(PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key))) == 0
 
     cdef bytes _lookup_key(self, object name):
         # Reads need no validation (an invalid name is simply absent), only lower-casing.
@@ -99,14 +133,14 @@ cdef class HeaderMap:
             if not values:
                 return None
             return values[0] if raw else (<bytes>values[0]).decode("utf-8", "surrogateescape")
-        if self._known_absent(key):
+        if _known_absent(self, key):
             self._walk_epoch = _hdr_epoch   # (still current: nothing changed the map)
             return None
         cdef void* ep = self._st._s.envoy_ptr
         cdef abi.envoy_dynamic_module_type_envoy_buffer out
         out.ptr = NULL
         out.length = 0
-        cdef int found = self._find_first(ep, key, &out)
+        cdef int found = _find_first(self, ep, key, &out)
         if found < 0 and (not abi.envoy_dynamic_module_callback_http_get_header(
                 ep, self._htype, _mbuf(key), &out, 0, NULL) or out.ptr == NULL):
             return None
@@ -115,36 +149,6 @@ cdef class HeaderMap:
         if raw:
             return PyBytes_FromStringAndSize(out.ptr, out.length)
         return _decode_value(out.ptr, out.length)
-
-    cdef int _find_first(self, void* ep, bytes key,
-                         abi.envoy_dynamic_module_type_envoy_buffer* out) except -2:
-        """The first value of `key` (lower-case) by one walk over the map, which costs Envoy
-        less than get_header (a LowerCaseString built per call, then a search). Returns 1 and
-        sets `out`, 0 when absent, -1 when the map is too large for the walk (use get_header).
-        Records the map's names (_walk_names) for the calls that follow in the same hook."""
-        cdef abi.envoy_dynamic_module_type_envoy_http_header arr[_WALK_MAX]
-        cdef size_t n = abi.envoy_dynamic_module_callback_http_get_headers_size(ep, self._htype)
-        cdef size_t klen = <size_t>PyBytes_GET_SIZE(key), i
-        cdef const char* k = PyBytes_AS_STRING(key)
-        cdef uint64_t names = 0
-        cdef int found = 0
-        self._walk_epoch = 0
-        if n > _WALK_MAX:
-            return -1
-        if n != 0 and not abi.envoy_dynamic_module_callback_http_get_headers(ep, self._htype, arr):
-            return 0
-        for i in range(n):
-            if arr[i].key_length == 0:
-                continue
-            names |= _name_bit(arr[i].key_ptr, arr[i].key_length)
-            if not found and arr[i].key_length == klen and arr[i].value_ptr != NULL \
-                    and memcmp(arr[i].key_ptr, k, klen) == 0:
-                out.ptr = arr[i].value_ptr
-                out.length = arr[i].value_length
-                found = 1
-        self._walk_names = names
-        self._walk_epoch = _hdr_epoch
-        return found
 
     cdef list _get_all(self, object name, bint raw):
         cdef _Shadow sh = _access(self._st)
@@ -235,12 +239,12 @@ cdef class HeaderMap:
                 sh.set(self._htype, key, PyBytes_FromStringAndSize(val.ptr, val_length))
             return 0
         cdef void* ep = self._st._s.envoy_ptr
-        cdef bint ok, known = self._walk_current()
+        cdef bint ok, known = _walk_current(self)
         cdef abi.envoy_dynamic_module_type_envoy_buffer seen
         # Setting a header the map does not have is adding it: Envoy's add_header costs a
         # fraction of set_header (which builds a LowerCaseString and removes first), and the
         # walk that tells is cheap (_find_first), or already done by a get() of this hook.
-        if add or self._known_absent(key) or self._find_first(ep, key, &seen) == 0:
+        if add or _known_absent(self, key) or _find_first(self, ep, key, &seen) == 0:
             ok = abi.envoy_dynamic_module_callback_http_add_header(
                 ep, self._htype, _mbuf(key), val)
         else:
