@@ -19,50 +19,57 @@ cdef extern from *:
     """
     object pyext_tp_new(object cls, object empty_args)
 
+cdef tuple _NO_ARGS = ()
+
+# Filter subclass instances (3.11, 3.12) are made through object.__new__'s C slot, which sets up
+# CPython's inline attribute values (Cython's own allocation does not), then get the fields
+# Cython's constructor would have set (design.md "Filter attributes where CPython keeps them
+# fastest"). Installed on Filter at import, before any subclass exists (they inherit the slot).
 cdef extern from *:
     """
     static newfunc pyext_filter_cy_new = NULL;
     static PyObject* pyext_filter_no_args = NULL;
+    static void (*pyext_filter_init)(PyObject*) = NULL;
     #define PYEXT_FILTER_FIELDS_INIT(o) do { \
         Py_INCREF(Py_None); Py_INCREF(Py_None); \
         ((struct __pyx_obj_11envoy_pyext_7_native_Filter*)(o))->_rt = \
             (struct __pyx_obj_11envoy_pyext_7_native__Stream*)Py_None; \
         ((struct __pyx_obj_11envoy_pyext_7_native_Filter*)(o))->_test = Py_None; } while (0)
-    static void (*pyext_filter_count)(PyObject*) = NULL;
     static PyObject* pyext_filter_new(PyTypeObject* t, PyObject* a, PyObject* k) {
     #if PY_VERSION_HEX < 0x030D0000
-        if ((t->tp_flags & Py_TPFLAGS_MANAGED_DICT) && pyext_filter_no_args != NULL) {
+        if (t->tp_flags & Py_TPFLAGS_MANAGED_DICT) {
             PyObject* o = PyBaseObject_Type.tp_new(t, pyext_filter_no_args, NULL);
             if (o == NULL) return NULL;
-            pyext_filter_count(o);
+            pyext_filter_init(o);
             return o;
         }
     #endif
         return pyext_filter_cy_new(t, a, k);
     }
-    static void pyext_filter_install_new(PyObject* type, PyObject* no_args, void (*count)(PyObject*)) {
-        pyext_filter_count = count;
+    static void pyext_filter_install_new(PyObject* type, PyObject* no_args,
+                                         void (*init)(PyObject*)) {
         PyTypeObject* t = (PyTypeObject*)type;
         if (pyext_filter_cy_new == NULL) {
             pyext_filter_cy_new = t->tp_new;
             Py_INCREF(no_args);
             pyext_filter_no_args = no_args;
+            pyext_filter_init = init;
             t->tp_new = pyext_filter_new;
         }
     }
     """
-    void pyext_filter_install_new(object type, object no_args, void (*count)(PyObject*) noexcept)
+    void pyext_filter_install_new(object type, object no_args, void (*init)(PyObject*) noexcept)
     void PYEXT_FILTER_FIELDS_INIT(PyObject* o) noexcept
 
 
-cdef void _filter_counted(PyObject* o) noexcept:
+cdef void _filter_init(PyObject* o) noexcept:
+    """What Cython's constructor of Filter does besides allocating (fields, __cinit__)."""
     PYEXT_FILTER_FIELDS_INIT(o)
     _stats.live_filters += 1
 
 
-pyext_filter_install_new(Filter, (), _filter_counted)
+pyext_filter_install_new(Filter, _NO_ARGS, _filter_init)
 
-cdef tuple _NO_ARGS = ()
 cdef uint32_t _EV_ALL = (PYEXT_EV_REQUEST_HEADERS | PYEXT_EV_REQUEST_BODY | PYEXT_EV_REQUEST_TRAILERS
                          | PYEXT_EV_RESPONSE_HEADERS | PYEXT_EV_RESPONSE_BODY
                          | PYEXT_EV_RESPONSE_TRAILERS | PYEXT_EV_STREAM_COMPLETE

@@ -123,11 +123,7 @@ cdef inline object _value_buffer(object value, const char** ptr, Py_ssize_t* len
 
 cdef object _value_buffer_checked(object value, const char** ptr, Py_ssize_t* length):
     cdef object owner
-    if type(value) is str and PyUnicode_IS_COMPACT_ASCII(value):
-        ptr[0] = <const char*>PyUnicode_DATA(value)     # ASCII: its characters are its UTF-8
-        length[0] = PyUnicode_GET_LENGTH(value)
-        owner = value
-    elif type(value) is str:
+    if type(value) is str:
         try:
             ptr[0] = PyUnicode_AsUTF8AndSize(value, length)
             owner = value
