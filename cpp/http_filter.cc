@@ -200,25 +200,30 @@ PYEXT_EXPORT envoy_dynamic_module_type_http_filter_module_ptr envoy_dynamic_modu
   return s;
 }
 
-#define PYEXT_STATUS_HOOK(hook, event, call, fallback)                                 \
+// An event the stream does not route to Python returns at once; the rest (entering Python,
+// the handler) is a separate function, so that return costs no register saves or stack frame.
+#define PYEXT_STATUS_HOOK(hook, event, eos, call, fallback)                            \
   {                                                                                    \
     pyext_stream* s = stream_of(filter_module_ptr);                                    \
     if (!wants(s, event)) return static_cast<decltype(fallback)>(0);                   \
-    try {                                                                              \
-      PythonScope python(s, thread_locals());                                          \
-      if (!python.ok()) return fallback;                                               \
-      return static_cast<decltype(fallback)>(call);                                    \
-    } catch (...) {                                                                    \
-      pyext::log_error("envoy-pyext: internal error in " hook);                        \
-      return fallback;                                                                 \
-    }                                                                                  \
+    return [](pyext_stream* s, bool end_of_stream) __attribute__((noinline)) {         \
+      (void)end_of_stream; /* (trailers hooks have none) */                            \
+      try {                                                                            \
+        PythonScope python(s, thread_locals());                                        \
+        if (!python.ok()) return fallback;                                             \
+        return static_cast<decltype(fallback)>(call);                                  \
+      } catch (...) {                                                                  \
+        pyext::log_error("envoy-pyext: internal error in " hook);                      \
+        return fallback;                                                               \
+      }                                                                                \
+    }(s, eos);                                                                         \
   }
 
 PYEXT_EXPORT envoy_dynamic_module_type_on_http_filter_request_headers_status
 envoy_dynamic_module_on_http_filter_request_headers(
     envoy_dynamic_module_type_http_filter_envoy_ptr,
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, bool end_of_stream)
-    PYEXT_STATUS_HOOK("request_headers", PYEXT_EV_REQUEST_HEADERS,
+    PYEXT_STATUS_HOOK("request_headers", PYEXT_EV_REQUEST_HEADERS, end_of_stream,
                       PYEXT_CALL(s, request_headers, s, end_of_stream),
                       envoy_dynamic_module_type_on_http_filter_request_headers_status_StopIteration)
 
@@ -226,21 +231,23 @@ PYEXT_EXPORT envoy_dynamic_module_type_on_http_filter_request_body_status
 envoy_dynamic_module_on_http_filter_request_body(
     envoy_dynamic_module_type_http_filter_envoy_ptr,
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, bool end_of_stream)
-    PYEXT_STATUS_HOOK("request_body", PYEXT_EV_REQUEST_BODY, PYEXT_CALL(s, request_body, s, end_of_stream),
+    PYEXT_STATUS_HOOK("request_body", PYEXT_EV_REQUEST_BODY, end_of_stream,
+                      PYEXT_CALL(s, request_body, s, end_of_stream),
                       envoy_dynamic_module_type_on_http_filter_request_body_status_StopIterationNoBuffer)
 
 PYEXT_EXPORT envoy_dynamic_module_type_on_http_filter_request_trailers_status
 envoy_dynamic_module_on_http_filter_request_trailers(
     envoy_dynamic_module_type_http_filter_envoy_ptr,
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr)
-    PYEXT_STATUS_HOOK("request_trailers", PYEXT_EV_REQUEST_TRAILERS, PYEXT_CALL(s, request_trailers, s),
+    PYEXT_STATUS_HOOK("request_trailers", PYEXT_EV_REQUEST_TRAILERS, true,
+                      PYEXT_CALL(s, request_trailers, s),
                       envoy_dynamic_module_type_on_http_filter_request_trailers_status_StopIteration)
 
 PYEXT_EXPORT envoy_dynamic_module_type_on_http_filter_response_headers_status
 envoy_dynamic_module_on_http_filter_response_headers(
     envoy_dynamic_module_type_http_filter_envoy_ptr,
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, bool end_of_stream)
-    PYEXT_STATUS_HOOK("response_headers", PYEXT_EV_RESPONSE_HEADERS,
+    PYEXT_STATUS_HOOK("response_headers", PYEXT_EV_RESPONSE_HEADERS, end_of_stream,
                       PYEXT_CALL(s, response_headers, s, end_of_stream),
                       envoy_dynamic_module_type_on_http_filter_response_headers_status_StopIteration)
 
@@ -248,14 +255,16 @@ PYEXT_EXPORT envoy_dynamic_module_type_on_http_filter_response_body_status
 envoy_dynamic_module_on_http_filter_response_body(
     envoy_dynamic_module_type_http_filter_envoy_ptr,
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, bool end_of_stream)
-    PYEXT_STATUS_HOOK("response_body", PYEXT_EV_RESPONSE_BODY, PYEXT_CALL(s, response_body, s, end_of_stream),
+    PYEXT_STATUS_HOOK("response_body", PYEXT_EV_RESPONSE_BODY, end_of_stream,
+                      PYEXT_CALL(s, response_body, s, end_of_stream),
                       envoy_dynamic_module_type_on_http_filter_response_body_status_StopIterationNoBuffer)
 
 PYEXT_EXPORT envoy_dynamic_module_type_on_http_filter_response_trailers_status
 envoy_dynamic_module_on_http_filter_response_trailers(
     envoy_dynamic_module_type_http_filter_envoy_ptr,
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr)
-    PYEXT_STATUS_HOOK("response_trailers", PYEXT_EV_RESPONSE_TRAILERS, PYEXT_CALL(s, response_trailers, s),
+    PYEXT_STATUS_HOOK("response_trailers", PYEXT_EV_RESPONSE_TRAILERS, true,
+                      PYEXT_CALL(s, response_trailers, s),
                       envoy_dynamic_module_type_on_http_filter_response_trailers_status_StopIteration)
 
 PYEXT_EXPORT void envoy_dynamic_module_on_http_filter_stream_complete(

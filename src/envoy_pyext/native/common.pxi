@@ -8,7 +8,7 @@ from cpython.buffer cimport (
 )
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_FromStringAndSize
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.contextvars cimport PyContext_Copy, PyContext_Enter, PyContext_Exit
+from cpython.contextvars cimport PyContext_Copy
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
 from libc.stdint cimport uint32_t, uint64_t
@@ -27,6 +27,73 @@ import threading as _threading
 import logging as _logging
 import sys as _sys
 import traceback as _traceback
+
+
+cdef extern from *:
+    """
+    /* CPython's contextvars.Context and its mapping (internal: pycore_context.h, pycore_hamt.h),
+       laid out the same in 3.11, 3.12 and 3.13. */
+    typedef struct {
+        PyObject_HEAD
+        void* h_root;
+        PyObject* h_weakreflist;
+        Py_ssize_t h_count;
+    } pyext_hamt;
+    typedef struct {
+        PyObject_HEAD
+        PyObject* ctx_prev;
+        pyext_hamt* ctx_vars;
+        PyObject* ctx_weakreflist;
+        int ctx_entered;
+    } pyext_context;
+
+    /* len(ctx), without the call through the mapping protocol. */
+    static inline Py_ssize_t pyext_context_len(PyObject* ctx) {
+        return ((pyext_context*)ctx)->ctx_vars->h_count;
+    }
+
+    static inline int pyext_context_entered(PyObject* ctx) {
+        return ((pyext_context*)ctx)->ctx_entered;
+    }
+
+    /* PyContext_Enter/Exit as 3.11 and 3.12 do them, inline (3.13 also notifies context
+       watchers: the API). Anything unusual goes to the API, which raises. */
+    static inline int pyext_context_enter(PyObject* octx) {
+    #if PY_VERSION_HEX < 0x030D0000
+        pyext_context* ctx = (pyext_context*)octx;
+        PyThreadState* ts = PyThreadState_GET();
+        if (!ctx->ctx_entered) {
+            ctx->ctx_prev = ts->context;    /* (borrowed, as CPython does) */
+            ctx->ctx_entered = 1;
+            Py_INCREF(octx);
+            ts->context = octx;
+            ts->context_ver++;
+            return 0;
+        }
+    #endif
+        return PyContext_Enter(octx);
+    }
+
+    static inline int pyext_context_exit(PyObject* octx) {
+    #if PY_VERSION_HEX < 0x030D0000
+        pyext_context* ctx = (pyext_context*)octx;
+        PyThreadState* ts = PyThreadState_GET();
+        if (ctx->ctx_entered && ts->context == octx) {
+            ts->context = ctx->ctx_prev;
+            ts->context_ver++;
+            ctx->ctx_prev = NULL;
+            ctx->ctx_entered = 0;
+            Py_DECREF(octx);
+            return 0;
+        }
+    #endif
+        return PyContext_Exit(octx);
+    }
+    """
+    Py_ssize_t pyext_context_len(object ctx) noexcept
+    bint pyext_context_entered(object ctx) noexcept
+    int pyext_context_enter(object ctx) except -1
+    int pyext_context_exit(object ctx) except -1
 
 
 ### Errors ###

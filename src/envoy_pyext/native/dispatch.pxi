@@ -175,19 +175,43 @@ cdef int _fail(_Stream st, int side, str hook) noexcept:
         return 1
 
 
-cdef int _dispatch(pyext_stream* s, int side, int kind, bint eos) noexcept:
+cdef int _dispatch_run(pyext_stream* s, int side, int kind, bint eos) except -1:
+    """The phase machine for one header/data/trailers event (_dispatch answers what it raises)."""
+    cdef _Stream st = _stream_of(s)
+    if st._init_error is not None:
+        error, st._init_error = st._init_error, None
+        raise error     # the Filter's __init__ raised: answered like a hook's exception
+    if kind == K_HEADERS:
+        return ev_headers(st, side, eos)
+    if kind == K_DATA:
+        return ev_data(st, side, eos)
+    return ev_trailers(st, side)
+
+
+# _dispatch_run called as what it is at the C level: a function that returns -1 with the
+# exception set. Called through this type, Cython adds no handler around the call: the handler
+# (_dispatch_failed) and the try block's save/restore of the exception state stay off the way
+# every event takes.
+ctypedef int (*_RunFn)(pyext_stream*, int, int, bint) noexcept
+
+
+cdef inline int _dispatch(pyext_stream* s, int side, int kind, bint eos) noexcept:
     """The entry of every header/data/trailers event: the phase machine, behind the barrier."""
-    cdef _Stream st = None
+    cdef int r = (<_RunFn>_dispatch_run)(s, side, kind, eos)
+    if r != -1:
+        return r
+    return _dispatch_failed(s, side, kind, eos)
+
+
+cdef int _raise_pending() except -1:
+    return -1   # (the exception _dispatch_run left set is raised from here)
+
+
+cdef int _dispatch_failed(pyext_stream* s, int side, int kind, bint eos) noexcept:
+    """Answers the exception _dispatch_run raised (set when this is called)."""
+    cdef _Stream st = <_Stream>s.py if s.py != NULL else None  # None: creating it failed
     try:
-        st = _stream_of(s)
-        if st._init_error is not None:
-            error, st._init_error = st._init_error, None
-            raise error     # the Filter's __init__ raised: answered like a hook's exception
-        if kind == K_HEADERS:
-            return ev_headers(st, side, eos)
-        if kind == K_DATA:
-            return ev_data(st, side, eos)
-        return ev_trailers(st, side)
+        _raise_pending()
     except BaseException:
         if st is None:
             _log(LL_CRITICAL, f"envoy-pyext: creating the filter failed:\n"
@@ -199,6 +223,7 @@ cdef int _dispatch(pyext_stream* s, int side, int kind, bint eos) noexcept:
             return _outcome(st, side, kind, S_CONTINUE, eos or kind == K_TRAILERS)
         except BaseException:
             return _continue_status(kind)
+    return _stop_status(kind)
 
 
 cdef public int pyext_on_request_headers(pyext_stream* s, int end_of_stream) noexcept:

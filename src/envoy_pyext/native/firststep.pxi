@@ -297,11 +297,9 @@ cdef int _carrier_send(object loop, object task, object coro, object context,
         elif PyDict_SetDefault(_current_tasks, loop, task) != <PyObject*>task:
             return -3   # another Task is current (not expected: see _loop_depth)
         try:
-            try:
-                PyContext_Enter(context)
+            if not pyext_context_entered(context):  # (entered already: a hook re-entered
+                pyext_context_enter(context)        # by Envoy from a sync hook)
                 entered = True
-            except RuntimeError:
-                pass        # entered already: a hook re-entered by Envoy from a sync hook
             try:
                 r = PyIter_Send(coro, None, res)
             except (KeyboardInterrupt, SystemExit):
@@ -311,7 +309,7 @@ cdef int _carrier_send(object loop, object task, object coro, object context,
                 r = -1
             finally:
                 if entered:
-                    PyContext_Exit(context)
+                    pyext_context_exit(context)
         finally:
             if _current_tasks is None:
                 pyext_call2(_aio_leave_task, loop, task)

@@ -183,7 +183,7 @@ cdef bint _recycle(_Stream st) noexcept:
     st._run_kind = K_NONE
     st._early_status = -1
     if st._ctx is not None and (_BASE_CONTEXT_LEN != 0 or _refcnt_p(<PyObject*>st._ctx) != 1
-                                or len(st._ctx) != 0):
+                                or pyext_context_len(st._ctx) != 0):
         st._ctx = None      # (kept while it is empty like the base context, and only ours)
     # (each field set only when it is not None already: most streams never made them)
     if st._callouts is not None:

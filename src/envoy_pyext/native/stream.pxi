@@ -154,12 +154,12 @@ cdef class _Stream:
             if self._hook_depth == 1:   # (re-entered by Envoy: the context is entered already)
                 # What Context.run does, without looking the method up and forwarding the call.
                 ctx = self._context()
-                PyContext_Enter(ctx)
+                pyext_context_enter(ctx)
             try:
                 result = pyext_call_hook(fn, self._filter, arg, eos, kind != K_TRAILERS)
             finally:
                 if ctx is not None:
-                    PyContext_Exit(ctx)
+                    pyext_context_exit(ctx)
             if result is not None and type(result) is not _StatusType and _is_awaitable(result):
                 return run_coroutine(self, side, kind, eos, _as_coroutine(result))
             status = _status_of(result, fn)
