@@ -9,7 +9,7 @@
 #     and its result comes back to the worker through Envoy's scheduler.
 #
 # The event loop: ONE thread ("envoy-pyext-asyncio"), started lazily, shared by every stream of
-# every filter config. THREAD: the loop thread holds `_loop_lock` whenever it runs loop code and
+# every filter config. THREAD: the loop thread holds the loop lock whenever it runs loop code and
 # releases it only while it waits in select(); a worker takes the same lock to step a coroutine
 # or create a Task, so loop internals (timers, ready queue, selector registrations) are never
 # touched by two threads at once. Both sides wait for the lock with the GIL released.
@@ -24,18 +24,25 @@ cdef extern from *:
     /* What PyThread_get_thread_ident() returns (threading.get_ident()), without the call into
        libpython: the thread checks of every view call use it. */
     static inline unsigned long pyext_thread_ident(void) { return (unsigned long)pthread_self(); }
+
+    /* The loop lock: a plain mutex (a PyThread lock reads the clock on every acquire, even a
+       non-blocking one). Taken and released by the same thread (_lock_loop/_unlock_loop). */
+    static pthread_mutex_t pyext_loop_mutex = PTHREAD_MUTEX_INITIALIZER;
+    static inline int pyext_loop_trylock(void) {
+        return pthread_mutex_trylock(&pyext_loop_mutex) == 0;
+    }
+    static inline void pyext_loop_lock(void) { pthread_mutex_lock(&pyext_loop_mutex); }
+    static inline void pyext_loop_unlock(void) { pthread_mutex_unlock(&pyext_loop_mutex); }
     """
     unsigned long PyThread_get_thread_ident "pyext_thread_ident"() nogil
+    bint pyext_loop_trylock() nogil
+    void pyext_loop_lock() nogil
+    void pyext_loop_unlock() nogil
 
 cdef extern from "Python.h":
     int PY_VERSION_HEX
     bint PyCoro_CheckExact(object o)
-    ctypedef void* PyThread_type_lock
-    PyThread_type_lock PyThread_allocate_lock()
-    int PyThread_acquire_lock(PyThread_type_lock lock, int waitflag) nogil
-    void PyThread_release_lock(PyThread_type_lock lock) nogil
 
-cdef PyThread_type_lock _loop_lock = PyThread_allocate_lock()
 cdef object _set_running_loop = _aio_events._set_running_loop
 cdef object _get_running_loop = _aio_events._get_running_loop
 cdef object _Task = _asyncio.Task
@@ -55,9 +62,9 @@ cdef inline void _lock_loop() noexcept:
     if _loop_depth and _loop_owner == me:
         _loop_depth += 1
         return
-    if not PyThread_acquire_lock(_loop_lock, 0):
+    if not pyext_loop_trylock():
         with nogil:
-            PyThread_acquire_lock(_loop_lock, 1)
+            pyext_loop_lock()
     _loop_owner = me
     _loop_depth = 1
 
@@ -67,7 +74,7 @@ cdef inline void _unlock_loop() noexcept:
     _loop_depth -= 1
     if _loop_depth == 0:
         _loop_owner = 0
-        PyThread_release_lock(_loop_lock)
+        pyext_loop_unlock()
 
 
 cdef class _LockedSelect:

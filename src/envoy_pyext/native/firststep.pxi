@@ -125,8 +125,15 @@ cdef extern from *:
         if (off <= 0) return -1;
         return *(PyObject **)((char *)o + off) != NULL;
     }
+
+    /* obj.<attr> through the attribute's descriptor, found on obj's exact type beforehand: no
+       type or instance dictionary lookup. */
+    static inline PyObject *pyext_descr_get(PyObject *descr, PyObject *obj) {
+        return Py_TYPE(descr)->tp_descr_get(descr, obj, (PyObject *)Py_TYPE(obj));
+    }
     """
     int pyext_has_weakrefs(object o)
+    object pyext_descr_get(object descr, object obj)
     int pyext_set_running_loop(object setter, object loop) except -1
     object pyext_call1(object f, object a)
     object pyext_call2(object f, object a, object b)
@@ -135,6 +142,35 @@ cdef extern from *:
 cdef inline bint _has_weakrefs(object o) except -1:
     cdef int r = pyext_has_weakrefs(o)
     return r > 0 or r < 0 and _weakref_count(o) > 0
+
+
+cdef object _data_descriptor(object cls, str name):
+    """`name`'s descriptor on `cls` when it is a C getter (what asyncio.Task's C fields have)
+    that instance dictionaries cannot override; None otherwise (read by attribute then)."""
+    for klass in cls.__mro__:
+        d = klass.__dict__.get(name)
+        if d is not None:
+            return d if type(d) is _GetSetDescriptorType else None
+    return None
+
+
+_GetSetDescriptorType = type(type.__dict__["__name__"])
+# A carrier's fields read after each step (a Task's C getters; ~100 instructions less each
+# than task._must_cancel, which looks the name up in the type and instance dictionaries).
+cdef object _D_MUST_CANCEL = _data_descriptor(_Task, "_must_cancel")
+cdef object _D_CALLBACKS = _data_descriptor(_Task, "_callbacks")
+
+
+cdef inline bint _must_cancel(object task) except -1:
+    if type(task) is _Task and _D_MUST_CANCEL is not None:
+        return pyext_descr_get(_D_MUST_CANCEL, task)
+    return task._must_cancel
+
+
+cdef inline bint _has_callbacks(object task) except -1:
+    if type(task) is _Task and _D_CALLBACKS is not None:
+        return pyext_descr_get(_D_CALLBACKS, task) is not None
+    return task._callbacks is not None
 
 cdef object _aio_enter_task = _aio_c._enter_task
 cdef object _aio_leave_task = _aio_c._leave_task
@@ -331,7 +367,7 @@ cdef _Finished _finished(object task, int r, PyObject* res):
         exc, _step_exc = _step_exc, None
         f.exc = exc
         f.cancelled = isinstance(exc, _asyncio.CancelledError)
-    if task._must_cancel and r == 0:
+    if r == 0 and _must_cancel(task):
         f.cancelled = True      # as a Task cancelled in its last step ends
     return f
 
@@ -340,8 +376,8 @@ cdef bint _carrier_kept(object task, Py_ssize_t ours) except -1:
     """After the coroutine ended: did something keep the carrier (a reference besides the
     caller's `ours`, a weak reference, a done callback, a cancel request)? Then it must end as
     the hook's Task would (_settle) and never serve again."""
-    return task._must_cancel or Py_REFCNT(task) > ours or _has_weakrefs(task) \
-        or task._callbacks is not None
+    return _must_cancel(task) or Py_REFCNT(task) > ours or _has_weakrefs(task) \
+        or _has_callbacks(task)
 
 
 cdef object _first_step(object loop, object coro, object context, list carriers,
@@ -369,7 +405,7 @@ cdef object _first_step(object loop, object coro, object context, list carriers,
         yielded = <object>res
         Py_DECREF(yielded)
         carriers[slot] = None
-        if park_ok and yielded is None and not task._must_cancel:
+        if park_ok and yielded is None and not _must_cancel(task):
             park = _CarrierPark.__new__(_CarrierPark)
             park.task = task
             park.coro = coro
@@ -392,7 +428,7 @@ cdef object _carrier_next(object loop, _CarrierPark park, object context, bint p
     cdef PyObject* res = NULL
     cdef int r
     task = park.task
-    if task._must_cancel:   # cancelled while parked (a deadline, task.cancel()): as a Task
+    if _must_cancel(task):  # cancelled while parked (a deadline, task.cancel()): as a Task
         r = -3
     else:
         r = _carrier_send(loop, task, park.coro, context, &res)
@@ -402,7 +438,7 @@ cdef object _carrier_next(object loop, _CarrierPark park, object context, bint p
     if r == 1:
         yielded = <object>res
         Py_DECREF(yielded)
-        if park_ok and yielded is None and not task._must_cancel:
+        if park_ok and yielded is None and not _must_cancel(task):
             return park
         park.task = None
         return _promote(loop, task, park.coro, yielded, context)
