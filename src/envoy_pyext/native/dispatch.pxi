@@ -203,7 +203,13 @@ cdef inline int _dispatch(pyext_stream* s, int side, int kind, bint eos) noexcep
     return _dispatch_failed(s, side, kind, eos)
 
 
+cdef extern from "Python.h":
+    PyObject* PyErr_Occurred()
+
+
 cdef int _raise_pending() except -1:
+    if PyErr_Occurred() == NULL:    # (not expected: -1 comes with an exception)
+        raise SystemError("envoy-pyext: an event's handling failed without an exception")
     return -1   # (the exception _dispatch_run left set is raised from here)
 
 
