@@ -203,8 +203,7 @@ cdef inline int _dispatch(pyext_stream* s, int side, int kind, bint eos) noexcep
     return _dispatch_failed(s, side, kind, eos)
 
 
-cdef extern from "Python.h":
-    PyObject* PyErr_Occurred()
+from cpython.exc cimport PyErr_Occurred
 
 
 cdef int _raise_pending() except -1:
@@ -229,7 +228,7 @@ cdef int _dispatch_failed(pyext_stream* s, int side, int kind, bint eos) noexcep
             return _outcome(st, side, kind, S_CONTINUE, eos or kind == K_TRAILERS)
         except BaseException:
             return _continue_status(kind)
-    return _stop_status(kind)
+    return _stop_status(kind)  # (not reached: _raise_pending always raises)
 
 
 cdef public int pyext_on_request_headers(pyext_stream* s, int end_of_stream) noexcept:

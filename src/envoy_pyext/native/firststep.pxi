@@ -21,6 +21,7 @@
 
 import _asyncio as _aio_c
 import _weakref
+import types as _types
 
 from cpython.dict cimport PyDict_DelItem
 
@@ -150,11 +151,10 @@ cdef object _data_descriptor(object cls, str name):
     for klass in cls.__mro__:
         d = klass.__dict__.get(name)
         if d is not None:
-            return d if type(d) is _GetSetDescriptorType else None
+            return d if type(d) is _types.GetSetDescriptorType else None
     return None
 
 
-_GetSetDescriptorType = type(type.__dict__["__name__"])
 # A carrier's fields read after each step (a Task's C getters; ~100 instructions less each
 # than task._must_cancel, which looks the name up in the type and instance dictionaries).
 cdef object _D_MUST_CANCEL = _data_descriptor(_Task, "_must_cancel")
